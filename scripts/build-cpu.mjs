@@ -1,0 +1,35 @@
+// Compiles the AssemblyScript CPU (src/cpu) to build/cpu.wasm. Skips the
+// build when the wasm is newer than every source it depends on.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, statSync, mkdirSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const out = join(root, 'build', 'cpu.wasm');
+const sources = [join(root, 'src', 'backend', 'abi.ts')];
+(function walk(dir) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walk(p); else if (p.endsWith('.ts')) sources.push(p);
+  }
+})(join(root, 'src', 'cpu'));
+
+const newest = Math.max(...sources.map((p) => statSync(p).mtimeMs), statSync(fileURLToPath(import.meta.url)).mtimeMs);
+if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeMs < newest) {
+  mkdirSync(join(root, 'build'), { recursive: true });
+  const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
+  const debug = process.argv.includes('--debug');
+  execFileSync(process.execPath, [asc, join(root, 'src', 'cpu', 'index.ts'),
+    '--outFile', out,
+    '--runtime', 'stub',
+    // Our fixed-address structures and guest RAM live above AS's own data.
+    '--memoryBase', String(0x3f00000),
+    '--initialMemory', '1024',
+    '--maximumMemory', '65536',
+    '--noAssert',
+    '--enable', 'bulk-memory',
+    ...(debug ? ['--debug', '-O0'] : ['-O3', '--converge']),
+  ], { stdio: 'inherit', cwd: root });
+  console.log('built', out);
+}

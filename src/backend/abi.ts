@@ -1,0 +1,143 @@
+// The one definition of the CPU backend's ABI: register, segment, exit and
+// control numbering. This file is compiled twice: by AssemblyScript into the
+// WebAssembly CPU and by TypeScript into the backend wrapper, so it may only
+// use syntax both accept (plain numeric enums).
+
+/** Architectural registers reachable through getReg/setReg. */
+export enum Reg {
+  RAX = 0, RCX = 1, RDX = 2, RBX = 3, RSP = 4, RBP = 5, RSI = 6, RDI = 7,
+  R8 = 8, R9 = 9, R10 = 10, R11 = 11, R12 = 12, R13 = 13, R14 = 14, R15 = 15,
+  RIP = 16, RFLAGS = 17,
+  CR0 = 18, CR2 = 19, CR3 = 20, CR4 = 21, CR8 = 22,
+  DR0 = 23, DR1 = 24, DR2 = 25, DR3 = 26, DR6 = 27, DR7 = 28,
+  EFER = 29,
+  GDTR_BASE = 30, GDTR_LIMIT = 31, IDTR_BASE = 32, IDTR_LIMIT = 33,
+  /** Current privilege level (read-only: it follows CS and SS). */
+  CPL = 34,
+  /** Instructions retired since the vCPU was created. */
+  INSTRET = 35,
+  /** 0 running, 1 halted (HLT without HLT exiting), 2 waiting for SIPI. */
+  ACTIVITY = 36,
+  /** Interruptibility: bit 0 STI shadow, bit 1 MOV SS shadow, bit 2 NMI blocked. */
+  INTERRUPTIBILITY = 37,
+  MXCSR = 38,
+  FPU_CW = 39, FPU_SW = 40, FPU_TW = 41,
+  COUNT = 42,
+}
+
+/** Segment registers, in the ModRM sreg encoding order, then LDTR and TR. */
+export enum Seg {
+  ES = 0, CS = 1, SS = 2, DS = 3, FS = 4, GS = 5, LDTR = 6, TR = 7,
+}
+
+/** Fields of a cached segment descriptor (the hidden part). */
+export enum SegField {
+  SELECTOR = 0,
+  BASE = 1,
+  LIMIT = 2,
+  /** Descriptor bits 40..55 shifted down: type, S, DPL, P, (limit 19:16), AVL, L, D/B, G. */
+  ATTR = 3,
+}
+
+/** Why run() returned. */
+export enum Exit {
+  /** The instruction budget ran out; nothing is pending. */
+  BUDGET = 0,
+  /** HLT with HLT exiting: RIP is at the HLT (skip it to continue). */
+  HLT = 1,
+  /** The vCPU is halted (HLT without HLT exiting, or waiting for SIPI) with no interrupt to take. */
+  HALTED = 2,
+  /** An intercepted port access (see the I/O bitmap); complete it with completeIo. */
+  IO = 3,
+  /** CPUID with CPUID exiting; the leaf is in RAX/RCX. */
+  CPUID = 4,
+  /** RDMSR of an intercepted MSR. */
+  MSR_READ = 5,
+  /** WRMSR of an intercepted MSR. */
+  MSR_WRITE = 6,
+  /** A MOV to CR0/CR3/CR4 with that control set; the write has not happened. */
+  CR_WRITE = 7,
+  /** An exception whose vector is set in the exception bitmap, before delivery. */
+  EXCEPTION = 8,
+  /** VMCALL (or VMMCALL): the hypercall instruction. */
+  VMCALL = 9,
+  /** A guest access the nested page permissions forbid. */
+  NPF = 10,
+  /** A fault while delivering a double fault: the guest is shut down. */
+  TRIPLE_FAULT = 11,
+  /** An instruction this CPU does not implement (not an architectural #UD). */
+  EMULATION_FAILURE = 12,
+  /** Interrupt-window exiting: the guest can now take an external interrupt. */
+  INTERRUPT_WINDOW = 13,
+  /** Monitor trap flag: one guest instruction retired. */
+  MONITOR_TRAP = 14,
+  /** An INIT signal arrived (the vCPU is reset to wait-for-SIPI). */
+  INIT = 15,
+  /** A SIPI arrived while waiting; the vector is in the qualification. */
+  SIPI = 16,
+  /** The platform asked run() to return (requestStop). */
+  STOPPED = 17,
+}
+
+/** Exit qualification slots, read with exitField(). Which are meaningful depends on the exit. */
+export enum ExitField {
+  /** Length of the exiting instruction, to skip it. */
+  INSTR_LEN = 0,
+  /** IO: port. MSR: index. CR_WRITE: CR number. EXCEPTION: vector. SIPI: vector. CPUID: leaf. */
+  NUMBER = 1,
+  /** IO/MMIO/NPF: access size in bytes. */
+  SIZE = 2,
+  /** IO: 1 for IN. NPF: Access bits. */
+  DIRECTION = 3,
+  /** IO out/MSR write/CR write: the value. EXCEPTION: error code. */
+  VALUE = 4,
+  /** IO: 1 for INS/OUTS. EXCEPTION: 1 if there is an error code. */
+  FLAGS = 5,
+  /** NPF: guest-physical address. EXCEPTION (#PF): the faulting linear address. */
+  GPA = 6,
+  /** NPF: guest-virtual (linear) address. */
+  GVA = 7,
+  /** CPUID: subleaf. IO: 1 if REP-prefixed. */
+  EXTRA = 8,
+  COUNT = 9,
+}
+
+/** Access kinds, as bits (NPF qualification, page permissions). */
+export enum Access {
+  READ = 1,
+  WRITE = 2,
+  /** Instruction fetch in supervisor mode (CPL 0-2). */
+  EXEC_SUPER = 4,
+  /** Instruction fetch in user mode (CPL 3). */
+  EXEC_USER = 8,
+  ALL = 15,
+  /** NPF qualification only: the access was part of a guest page-table walk. */
+  PAGE_WALK = 16,
+  /** NPF qualification only: the access was made at CPL 3. */
+  USER = 32,
+}
+
+/** Bits of the control block's primary controls (setControls). */
+export enum Control {
+  CPUID_EXITING = 1,
+  HLT_EXITING = 2,
+  CR0_WRITE_EXITING = 4,
+  CR3_WRITE_EXITING = 8,
+  CR4_WRITE_EXITING = 16,
+  /** Use the MSR bitmaps; without it no MSR access exits. */
+  USE_MSR_BITMAP = 32,
+  /** Use the I/O bitmap; without it no port access exits. */
+  USE_IO_BITMAP = 64,
+  INTERRUPT_WINDOW_EXITING = 128,
+  MONITOR_TRAP_FLAG = 256,
+  /** Check nested page permissions (memprot) on every guest access. */
+  NESTED_PAGING = 512,
+}
+
+/** Event types for inject(). */
+export enum EventType {
+  EXTERNAL_INTERRUPT = 0,
+  NMI = 2,
+  HARDWARE_EXCEPTION = 3,
+  SOFTWARE_INTERRUPT = 4,
+}

@@ -1,0 +1,90 @@
+// The virtualization backend interface: what the platform and the XMHF core
+// see of a CPU, whether it is our WebAssembly CPU or (later) KVM.
+import { Reg, Seg, SegField, Exit, ExitField, EventType } from './abi.js';
+
+export { Reg, Seg, SegField, Exit, ExitField, EventType };
+export { Access, Control } from './abi.js';
+
+/**
+ * Device side of the machine, served synchronously while the guest runs.
+ * Port and MMIO accesses that are not intercepted by the control block land
+ * here, as they would reach real devices under hardware virtualization.
+ */
+export interface PlatformBus {
+  /** Port read of 1, 2 or 4 bytes. */
+  ioIn(port: number, size: number): number;
+  ioOut(port: number, size: number, value: number): void;
+  /** Read of 1, 2 or 4 bytes outside guest RAM (wider accesses arrive split). */
+  mmioRead(gpa: number, size: number): number;
+  mmioWrite(gpa: number, size: number, value: number): void;
+  /** Interrupt acknowledge: the vector of the highest pending external interrupt, or -1. */
+  ackInterrupt(): number;
+}
+
+export interface SegmentState {
+  selector: number;
+  base: bigint;
+  limit: number;
+  /** Descriptor attribute bits (type, S, DPL, P, AVL, L, D/B, G), see SegField.ATTR. */
+  attr: number;
+}
+
+export interface CpuidEntry {
+  leaf: number;
+  subleaf?: number;
+  eax: number;
+  ebx: number;
+  ecx: number;
+  edx: number;
+}
+
+export interface Vcpu {
+  readonly index: number;
+  /** Run until an exit or until `budget` instructions have retired. */
+  run(budget: number): Exit;
+  /** Qualification of the last exit. */
+  exitField(field: ExitField): bigint;
+
+  getReg(reg: Reg): bigint;
+  setReg(reg: Reg, value: bigint): void;
+  getSeg(seg: Seg): SegmentState;
+  setSeg(seg: Seg, state: SegmentState): void;
+  /** MSR storage as the guest sees it; returns undefined for an MSR this CPU does not have. */
+  getMsr(index: number): bigint | undefined;
+  setMsr(index: number, value: bigint): boolean;
+
+  /** XMM register `index` as an unsigned 128-bit value. */
+  getXmm(index: number): bigint;
+  setXmm(index: number, value: bigint): void;
+
+  /** Finish an intercepted IN/OUT/INS/OUTS (one iteration) as if the device answered `value`. */
+  completeIo(value: number): void;
+  /** Perform an intercepted MOV to CRn the hypervisor allows, and skip the instruction. */
+  completeCrWrite(cr: number, value: bigint): void;
+  /** Advance RIP past the exiting instruction (ExitField.INSTR_LEN). */
+  skipInstruction(): void;
+  /** Queue an event for delivery at the next run, as VM-entry event injection does. */
+  inject(type: EventType, vector: number, errorCode?: number): void;
+  /** Level of the INTR line (an external interrupt is pending at the platform). */
+  setInterruptLine(asserted: boolean): void;
+  /** Make run() return Exit.STOPPED at the next instruction boundary (callable from bus callbacks). */
+  requestStop(): void;
+
+  setControls(bits: number): void;
+  setExceptionBitmap(bits: number): void;
+  setIoIntercept(port: number, intercept: boolean): void;
+  setMsrIntercept(index: number, read: boolean, write: boolean): void;
+  setCpuid(entries: CpuidEntry[]): void;
+}
+
+export interface Machine {
+  /** Guest-physical RAM from address 0, a view over the backend's memory (no copy). */
+  readonly ram: Uint8Array;
+  readonly ramSize: number;
+  readonly vcpus: readonly Vcpu[];
+  /** Nested page permissions (Access bits) for `count` pages from guest-physical `gpa`. */
+  setNestedPerm(gpa: number, count: number, access: number): void;
+  getNestedPerm(gpa: number): number;
+  /** Tell the CPU that something other than the guest (DMA, the loader) wrote guest RAM. */
+  notifyRamWritten(gpa: number, length: number): void;
+}

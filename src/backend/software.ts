@@ -1,0 +1,210 @@
+// The software backend: our WebAssembly x86-64 CPU behind the Machine/Vcpu
+// interfaces. Faults and mid-instruction exits leave WebAssembly by a trap
+// (see src/cpu/fault.ts); run() catches it and calls resume().
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import type { Machine, Vcpu, PlatformBus, SegmentState, CpuidEntry } from './interface.js';
+import { Reg, Seg, SegField, Exit, ExitField, EventType } from './abi.js';
+
+/** Raw exports of build/cpu.wasm (src/cpu/index.ts). */
+interface CpuExports {
+  memory: WebAssembly.Memory;
+  init(bytes: number): number;
+  reset(): void;
+  getReg(r: number): bigint;
+  setReg(r: number, v: bigint): void;
+  getSeg(s: number, field: number): bigint;
+  setSeg(s: number, field: number, v: bigint): void;
+  getXmm(r: number, hi: number): bigint;
+  setXmm(r: number, hi: number, v: bigint): void;
+  getMsr(idx: number): bigint;
+  msrExists(): number;
+  setMsr(idx: number, v: bigint): number;
+  completeCrWrite(n: number, v: bigint): void;
+  setControls(bits: number): void;
+  getControls(): number;
+  setExceptionBitmap(bits: number): void;
+  setIoIntercept(port: number, on: number): void;
+  setMsrIntercept(idx: number, read: number, write: number): void;
+  cpuidReset(): void;
+  cpuidEntry(leaf: number, subleaf: number, a: number, b: number, c: number, d: number): number;
+  setNestedPerm(firstPage: number, count: number, access: number): void;
+  getNestedPerm(page: number): number;
+  run(budget: bigint): number;
+  resume(): number;
+  exitField(i: number): bigint;
+  completeIo(v: number): void;
+  inject(type: number, vector: number, error: number): void;
+  setInterruptLine(on: number): void;
+  requestStop(): void;
+  flushTlb(): void;
+}
+
+const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
+
+export interface SoftwareMachineOptions {
+  ramSize: number;
+  bus: PlatformBus;
+  /** Only one vCPU for now; multi-vCPU guests come with smpguest. */
+  vcpus?: number;
+}
+
+function wasmPath(): string {
+  const here = dirname(fileURLToPath(import.meta.url));
+  return join(here, '..', '..', 'build', 'cpu.wasm');
+}
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+function cpuModule(): Promise<WebAssembly.Module> {
+  const path = wasmPath();
+  if (!existsSync(path)) {
+    throw new Error(`the CPU is not built: ${path} is missing (run "npm run build:cpu")`);
+  }
+  compiled ??= readFile(path).then((bytes) => WebAssembly.compile(bytes));
+  return compiled;
+}
+
+/** An emulation failure inside the CPU itself (a bug, not a guest fault). */
+export class CpuInternalError extends Error {}
+
+export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promise<Machine> {
+  const { ramSize, bus } = opts;
+  if (!Number.isInteger(ramSize) || ramSize < 1 << 20 || ramSize % 4096 !== 0) {
+    throw new RangeError(`guest RAM size must be a whole number of 4 KiB pages, at least 1 MiB (got ${ramSize})`);
+  }
+  if (ramSize > MAX_RAM) throw new RangeError(`guest RAM size ${ramSize} exceeds the 3 GiB this machine supports`);
+  if ((opts.vcpus ?? 1) !== 1) throw new RangeError('the software backend runs one vCPU for now');
+
+  const module = await cpuModule();
+  const instance = await WebAssembly.instantiate(module, {
+    env: {
+      ioIn: (port: number, size: number) => bus.ioIn(port, size) | 0,
+      ioOut: (port: number, size: number, value: number) => bus.ioOut(port, size, value >>> 0),
+      mmioRead: (gpa: number, size: number) => bus.mmioRead(gpa, size) | 0,
+      mmioWrite: (gpa: number, size: number, value: number) => bus.mmioWrite(gpa, size, value >>> 0),
+      ackInterrupt: () => bus.ackInterrupt() | 0,
+      abort: (_msg: number, _file: number, line: number, col: number) => {
+        throw new CpuInternalError(`CPU assertion failed at ${line}:${col}`);
+      },
+    },
+  });
+  const cpu = instance.exports as unknown as CpuExports;
+  const base = cpu.init(ramSize);
+  if (base === 0) throw new RangeError(`could not allocate ${ramSize} bytes of guest RAM`);
+  const vcpu = new SoftwareVcpu(cpu, 0);
+  return new SoftwareMachine(cpu, base, ramSize, [vcpu]);
+}
+
+class SoftwareMachine implements Machine {
+  private ramView: Uint8Array;
+  constructor(private cpu: CpuExports, private base: number, readonly ramSize: number, readonly vcpus: readonly Vcpu[]) {
+    this.ramView = new Uint8Array(cpu.memory.buffer, base, ramSize);
+  }
+  get ram(): Uint8Array {
+    // memory.grow detaches old views; the CPU grows only in init, but stay safe.
+    if (this.ramView.byteLength === 0) this.ramView = new Uint8Array(this.cpu.memory.buffer, this.base, this.ramSize);
+    return this.ramView;
+  }
+  setNestedPerm(gpa: number, count: number, access: number): void {
+    this.cpu.setNestedPerm(Math.floor(gpa / 4096), count, access);
+  }
+  getNestedPerm(gpa: number): number { return this.cpu.getNestedPerm(Math.floor(gpa / 4096)); }
+  notifyRamWritten(_gpa: number, _length: number): void {
+    // Nothing to invalidate: the CPU decodes from guest RAM on every fetch and
+    // keeps no decoded-code cache yet.
+  }
+}
+
+class SoftwareVcpu implements Vcpu {
+  constructor(private cpu: CpuExports, readonly index: number) {}
+
+  run(budget: number): Exit {
+    let r: number;
+    try {
+      r = this.cpu.run(BigInt(Math.max(0, Math.floor(budget))));
+    } catch (e) {
+      r = this.afterTrap(e);
+    }
+    return r as Exit;
+  }
+
+  private afterTrap(first: unknown): number {
+    let e: unknown = first;
+    for (;;) {
+      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      try {
+        const r = this.cpu.resume();
+        if (r === Exit.EMULATION_FAILURE) {
+          throw new CpuInternalError(`CPU internal error at RIP ${this.getReg(Reg.RIP).toString(16)}: ${(e as Error).message}`);
+        }
+        return r;
+      } catch (next) {
+        e = next;
+      }
+    }
+  }
+
+  exitField(field: ExitField): bigint { return this.cpu.exitField(field); }
+  getReg(reg: Reg): bigint { return BigInt.asUintN(64, this.cpu.getReg(reg)); }
+  setReg(reg: Reg, value: bigint): void { this.cpu.setReg(reg, BigInt.asIntN(64, value)); }
+  getSeg(seg: Seg): SegmentState {
+    return {
+      selector: Number(this.cpu.getSeg(seg, SegField.SELECTOR)),
+      base: BigInt.asUintN(64, this.cpu.getSeg(seg, SegField.BASE)),
+      limit: Number(BigInt.asUintN(32, this.cpu.getSeg(seg, SegField.LIMIT))),
+      attr: Number(this.cpu.getSeg(seg, SegField.ATTR)),
+    };
+  }
+  setSeg(seg: Seg, s: SegmentState): void {
+    this.cpu.setSeg(seg, SegField.SELECTOR, BigInt(s.selector));
+    this.cpu.setSeg(seg, SegField.BASE, BigInt.asIntN(64, s.base));
+    this.cpu.setSeg(seg, SegField.LIMIT, BigInt(s.limit >>> 0));
+    this.cpu.setSeg(seg, SegField.ATTR, BigInt(s.attr));
+  }
+  /** XMM register as 128-bit unsigned. */
+  getXmm(r: number): bigint {
+    return (BigInt.asUintN(64, this.cpu.getXmm(r, 1)) << 64n) | BigInt.asUintN(64, this.cpu.getXmm(r, 0));
+  }
+  setXmm(r: number, v: bigint): void {
+    this.cpu.setXmm(r, 0, BigInt.asIntN(64, v & 0xffff_ffff_ffff_ffffn));
+    this.cpu.setXmm(r, 1, BigInt.asIntN(64, v >> 64n));
+  }
+  getMsr(index: number): bigint | undefined {
+    const v = this.cpu.getMsr(index >>> 0);
+    return this.cpu.msrExists() ? BigInt.asUintN(64, v) : undefined;
+  }
+  setMsr(index: number, value: bigint): boolean { return this.cpu.setMsr(index >>> 0, BigInt.asIntN(64, value)) !== 0; }
+  completeIo(value: number): void { this.cpu.completeIo(value | 0); }
+  /** Perform an intercepted CR write the hypervisor decided to allow (and skip the MOV). */
+  completeCrWrite(cr: number, value: bigint): void {
+    this.cpu.completeCrWrite(cr, BigInt.asIntN(64, value));
+    this.skipInstruction();
+  }
+  skipInstruction(): void {
+    const len = this.cpu.exitField(ExitField.INSTR_LEN);
+    this.setReg(Reg.RIP, this.getReg(Reg.RIP) + len);
+  }
+  inject(type: EventType, vector: number, errorCode?: number): void {
+    this.cpu.inject(type, vector & 0xff, errorCode === undefined ? -1 : errorCode | 0);
+  }
+  setInterruptLine(asserted: boolean): void { this.cpu.setInterruptLine(asserted ? 1 : 0); }
+  requestStop(): void { this.cpu.requestStop(); }
+  setControls(bits: number): void { this.cpu.setControls(bits); }
+  setExceptionBitmap(bits: number): void { this.cpu.setExceptionBitmap(bits >>> 0); }
+  setIoIntercept(port: number, intercept: boolean): void { this.cpu.setIoIntercept(port, intercept ? 1 : 0); }
+  setMsrIntercept(index: number, read: boolean, write: boolean): void {
+    this.cpu.setMsrIntercept(index >>> 0, read ? 1 : 0, write ? 1 : 0);
+  }
+  setCpuid(entries: CpuidEntry[]): void {
+    this.cpu.cpuidReset();
+    for (const e of entries) {
+      if (!this.cpu.cpuidEntry(e.leaf | 0, e.subleaf ?? -1, e.eax | 0, e.ebx | 0, e.ecx | 0, e.edx | 0)) {
+        throw new RangeError('CPUID table full (64 entries)');
+      }
+    }
+  }
+}
+
+export type { SoftwareVcpu };

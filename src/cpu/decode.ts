@@ -1,0 +1,318 @@
+// Instruction decoder: prefixes, opcode maps, ModRM/SIB, displacement and
+// immediates into a fixed-layout record, which the executor reads. Records
+// hold no decoded register values, only register numbers, so a record stays
+// valid as long as the code bytes it came from do.
+import { codeHost } from './mem';
+import { read8 } from './mem';
+import { mode64, codeDefault32 } from './state';
+import { fault, UD } from './fault';
+
+// ---- record layout ----
+export const D_OP: usize = 0;       // u16: 0x000-0x0ff one-byte map, 0x100 0F map, 0x200 0F38, 0x300 0F3A
+export const D_LEN: usize = 2;      // u8
+export const D_PFX: usize = 3;      // u8: P_* bits
+export const D_OSIZE: usize = 4;    // u8: operand size 2/4/8 of the full-size form
+export const D_ASIZE: usize = 5;    // u8: address size 2/4/8
+export const D_SEG: usize = 6;      // u8: segment of the memory operand
+export const D_MOD: usize = 7;      // u8: ModRM.mod (3 = register operand)
+export const D_REG: usize = 8;      // u8: ModRM.reg with REX.R
+export const D_RM: usize = 9;       // u8: ModRM.rm with REX.B (the register when mod == 3)
+export const D_BASE: usize = 10;    // u8: base register, R_RIP, or R_NONE
+export const D_INDEX: usize = 11;   // u8: index register or R_NONE
+export const D_SCALE: usize = 12;   // u8: shift count 0..3
+export const D_REX: usize = 13;     // u8: the REX byte (0 if none)
+export const D_SEGOVR: usize = 14;  // u8: explicit segment override, or R_NONE
+export const D_SSE: usize = 15;     // u8: mandatory prefix for SSE maps: 0 none, 1 = 66, 2 = F3, 3 = F2
+export const D_DISP: usize = 16;    // i32
+export const D_IMM2: usize = 20;    // i32: second immediate (ENTER's level, far pointer selector)
+export const D_IMM: usize = 24;     // i64
+export const RECORD_SIZE: usize = 32;
+
+export const P_LOCK = 1;
+export const P_REP = 2;     // F3
+export const P_REPNE = 4;   // F2
+export const P_OPSZ = 8;    // 66
+export const P_ADSZ = 16;   // 67
+export const P_REX = 32;    // a REX prefix is present (byte registers SPL..DIL)
+export const P_REXW = 64;
+
+export const R_RIP: u8 = 16;
+export const R_NONE: u8 = 0xff;
+
+// Opcode properties: bit 7 = has ModRM, low bits = immediate kind.
+const I_NONE: u8 = 0;
+const I_B: u8 = 1;      // imm8
+const I_W: u8 = 2;      // imm16
+const I_Z: u8 = 3;      // imm16/32 by operand size
+const I_V: u8 = 4;      // imm16/32/64 by operand size (MOV r, imm)
+const I_ENTER: u8 = 5;  // imm16, imm8
+const I_FAR: u8 = 6;    // offset16/32 + selector16
+const I_MOFFS: u8 = 7;  // offset of address size
+const I_GRP3: u8 = 8;   // F6/F7: imm only for /0 and /1
+const M: u8 = 0x80;
+
+// One-byte map.
+const MAP1 = memory.data<u8>([
+  // 0x00
+  M, M, M, M, I_B, I_Z, 0, 0, M, M, M, M, I_B, I_Z, 0, 0,
+  // 0x10
+  M, M, M, M, I_B, I_Z, 0, 0, M, M, M, M, I_B, I_Z, 0, 0,
+  // 0x20
+  M, M, M, M, I_B, I_Z, 0, 0, M, M, M, M, I_B, I_Z, 0, 0,
+  // 0x30
+  M, M, M, M, I_B, I_Z, 0, 0, M, M, M, M, I_B, I_Z, 0, 0,
+  // 0x40
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  // 0x50
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  // 0x60
+  0, 0, M, M, 0, 0, 0, 0, I_Z, M | I_Z, I_B, M | I_B, 0, 0, 0, 0,
+  // 0x70
+  I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B,
+  // 0x80
+  M | I_B, M | I_Z, M | I_B, M | I_B, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0x90
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, I_FAR, 0, 0, 0, 0, 0,
+  // 0xA0
+  I_MOFFS, I_MOFFS, I_MOFFS, I_MOFFS, 0, 0, 0, 0, I_B, I_Z, 0, 0, 0, 0, 0, 0,
+  // 0xB0
+  I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_V, I_V, I_V, I_V, I_V, I_V, I_V, I_V,
+  // 0xC0
+  M | I_B, M | I_B, I_W, 0, M, M, M | I_B, M | I_Z, I_ENTER, 0, I_W, 0, 0, I_B, 0, 0,
+  // 0xD0
+  M, M, M, M, I_B, I_B, 0, 0, M, M, M, M, M, M, M, M,
+  // 0xE0
+  I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_B, I_Z, I_Z, I_FAR, I_B, 0, 0, 0, 0,
+  // 0xF0
+  0, 0, 0, 0, 0, 0, M | I_GRP3, M | I_GRP3, 0, 0, 0, 0, 0, 0, M, M,
+]);
+
+// Two-byte map (0F xx).
+const MAP2 = memory.data<u8>([
+  // 0x00
+  M, M, M, M, 0, 0, 0, 0, 0, 0, 0, 0, 0, M, 0, 0,
+  // 0x10
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0x20
+  M, M, M, M, 0, 0, 0, 0, M, M, M, M, M, M, M, M,
+  // 0x30
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+  // 0x40
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0x50
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0x60
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0x70
+  M | I_B, M | I_B, M | I_B, M | I_B, M, M, M, 0, M, M, 0, 0, M, M, M, M,
+  // 0x80
+  I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z, I_Z,
+  // 0x90
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0xA0
+  0, 0, 0, M, M | I_B, M, 0, 0, 0, 0, 0, M, M | I_B, M, M, M,
+  // 0xB0
+  M, M, M, M, M, M, M, M, M, M, M | I_B, M, M, M, M, M,
+  // 0xC0
+  M, M, M | I_B, M, M | I_B, M | I_B, M | I_B, M, 0, 0, 0, 0, 0, 0, 0, 0,
+  // 0xD0
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0xE0
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+  // 0xF0
+  M, M, M, M, M, M, M, M, M, M, M, M, M, M, M, M,
+]);
+
+// ---- byte fetch ----
+let fetchLa: i64 = 0;      // linear address of the instruction's first byte
+let fetchHost: usize = 0;  // host address of that byte (0: fetch through the slow path)
+let fetchAvail: i32 = 0;   // bytes readable at fetchHost before the page ends
+let pos: i32 = 0;
+
+function fb(): i32 {
+  if (pos >= 15) fault(13, 0); // longer than 15 bytes: #GP(0)
+  if (pos < fetchAvail) { const p = pos; pos++; return <i32>load<u8>(fetchHost + <usize>p); }
+  return fetchSlow();
+}
+
+function fetchSlow(): i32 {
+  const la = fetchLa + pos;
+  const h = codeHost(la);
+  pos++;
+  if (h == 0) return read8(la); // code outside RAM (a ROM in MMIO)
+  return <i32>load<u8>(h);
+}
+
+function imm8(): i64 { return <i64><i8>fb(); }
+function imm16(): i64 { const lo = fb(); return <i64><i16>(lo | (fb() << 8)); }
+function imm32(): i64 {
+  const a = fb(), b = fb(), c = fb(), d = fb();
+  return <i64>(a | (b << 8) | (c << 16) | (d << 24));
+}
+function imm64(): i64 { const lo = imm32(); return (lo & 0xffffffff) | (imm32() << 32); }
+
+const SEG_DS: u8 = 3;
+const SEG_SS: u8 = 2;
+
+/**
+ * Decode the instruction at linear address `la` into the record at `rec`.
+ * Raises #PF for unmapped code, #UD for encodings that do not exist here.
+ */
+export function decode(la: i64, rec: usize): void {
+  fetchLa = la;
+  pos = 0;
+  const h = codeHost(la);
+  fetchHost = h;
+  fetchAvail = h != 0 ? 0x1000 - (<i32>la & 0xfff) : 0;
+
+  let pfx = 0, segovr: u8 = R_NONE, rex = 0, sse: u8 = 0;
+  let b = fb();
+  // Legacy prefixes, then REX (which must come last to count).
+  while (true) {
+    if (b == 0x66) { pfx |= P_OPSZ; if (sse == 0) sse = 1; }
+    else if (b == 0x67) pfx |= P_ADSZ;
+    else if (b == 0xf3) { pfx = (pfx & ~P_REPNE) | P_REP; sse = 2; }
+    else if (b == 0xf2) { pfx = (pfx & ~P_REP) | P_REPNE; sse = 3; }
+    else if (b == 0xf0) pfx |= P_LOCK;
+    else if (b == 0x26) segovr = 0;
+    else if (b == 0x2e) segovr = 1;
+    else if (b == 0x36) segovr = 2;
+    else if (b == 0x3e) segovr = 3;
+    else if (b == 0x64) segovr = 4;
+    else if (b == 0x65) segovr = 5;
+    else if (mode64 && (b & 0xf0) == 0x40) {
+      rex = b;
+      b = fb();
+      if ((b & 0xf0) == 0x40) continue; // a second REX replaces the first
+      if (b == 0x66 || b == 0x67 || b == 0xf2 || b == 0xf3 || b == 0xf0 || b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 || b == 0x65) {
+        rex = 0; // REX followed by a legacy prefix is ignored
+        continue;
+      }
+      break;
+    }
+    else break;
+    b = fb();
+  }
+  if (rex != 0) pfx |= P_REX;
+  if ((rex & 8) != 0) pfx |= P_REXW;
+
+  let op = b;
+  let props: i32;
+  if (b == 0x0f) {
+    const b2 = fb();
+    if (b2 == 0x38) { op = 0x200 | fb(); props = M; }
+    else if (b2 == 0x3a) { op = 0x300 | fb(); props = M | I_B; }
+    else { op = 0x100 | b2; props = load<u8>(MAP2 + <usize>b2); }
+  } else {
+    props = load<u8>(MAP1 + <usize>b);
+  }
+
+  // Operand and address sizes.
+  let osize: i32, asize: i32;
+  if (mode64) {
+    osize = (rex & 8) != 0 ? 8 : (pfx & P_OPSZ) != 0 ? 2 : 4;
+    asize = (pfx & P_ADSZ) != 0 ? 4 : 8;
+  } else {
+    osize = codeDefault32 != ((pfx & P_OPSZ) != 0) ? 4 : 2;
+    asize = codeDefault32 != ((pfx & P_ADSZ) != 0) ? 4 : 2;
+  }
+
+  let mod = 3, reg = 0, rm = 0;
+  let base: u8 = R_NONE, index: u8 = R_NONE, scale = 0, disp: i64 = 0;
+  let seg: u8 = SEG_DS;
+  if ((props & M) != 0) {
+    const modrm = fb();
+    mod = modrm >> 6;
+    reg = ((modrm >> 3) & 7) | ((rex & 4) << 1);
+    rm = modrm & 7;
+    // MOV to/from CRn/DRn always name a register, whatever mod says.
+    if (op >= 0x120 && op <= 0x123) mod = 3;
+    if (mod == 3) {
+      rm |= (rex & 1) << 3;
+    } else if (asize == 2) {
+      // 16-bit addressing forms.
+      switch (rm) {
+        case 0: base = 3; index = 6; break;
+        case 1: base = 3; index = 7; break;
+        case 2: base = 5; index = 6; seg = SEG_SS; break;
+        case 3: base = 5; index = 7; seg = SEG_SS; break;
+        case 4: base = 6; break;
+        case 5: base = 7; break;
+        case 6: if (mod == 0) base = R_NONE; else { base = 5; seg = SEG_SS; } break;
+        default: base = 3; break;
+      }
+      if (mod == 0 && rm == 6) disp = imm16() & 0xffff;
+      else if (mod == 1) disp = imm8();
+      else if (mod == 2) disp = imm16();
+    } else {
+      if (rm == 4) {
+        const sib = fb();
+        scale = sib >> 6;
+        const idx = ((sib >> 3) & 7) | ((rex & 2) << 2);
+        if (idx != 4) index = <u8>idx;
+        const bs = sib & 7;
+        if (bs == 5 && mod == 0) {
+          base = R_NONE;
+          disp = imm32();
+        } else {
+          base = <u8>(bs | ((rex & 1) << 3));
+          if (bs == 4 || bs == 5) seg = SEG_SS;
+        }
+      } else if (rm == 5 && mod == 0) {
+        base = mode64 ? R_RIP : R_NONE;
+        disp = imm32();
+      } else {
+        base = <u8>(rm | ((rex & 1) << 3));
+        if (rm == 5) seg = SEG_SS;
+      }
+      if (mod == 1) disp = imm8();
+      else if (mod == 2) disp = imm32();
+    }
+    if (segovr != R_NONE) seg = segovr;
+  }
+
+  // Immediates.
+  let imm: i64 = 0, imm2: i64 = 0;
+  switch (props & 0x7f) {
+    case I_B: imm = imm8(); break;
+    case I_W: imm = imm16() & 0xffff; break;
+    case I_Z: imm = osize == 2 ? imm16() : imm32(); break;
+    case I_V: imm = osize == 2 ? imm16() & 0xffff : osize == 4 ? imm32() & 0xffffffff : imm64(); break;
+    case I_ENTER: imm = imm16() & 0xffff; imm2 = <i64>fb(); break;
+    case I_FAR: {
+      if (mode64) fault(UD, -1);
+      imm = osize == 2 ? imm16() & 0xffff : imm32() & 0xffffffff;
+      imm2 = imm16() & 0xffff;
+      break;
+    }
+    case I_MOFFS: {
+      imm = asize == 2 ? imm16() & 0xffff : asize == 4 ? imm32() & 0xffffffff : imm64();
+      if (segovr != R_NONE) seg = segovr;
+      break;
+    }
+    case I_GRP3: {
+      if ((reg & 7) < 2) imm = op == 0xf6 ? imm8() : (osize == 2 ? imm16() : imm32());
+      break;
+    }
+    default: break;
+  }
+
+  store<u16>(rec + D_OP, <u16>op);
+  store<u8>(rec + D_LEN, <u8>pos);
+  store<u8>(rec + D_PFX, <u8>pfx);
+  store<u8>(rec + D_OSIZE, <u8>osize);
+  store<u8>(rec + D_ASIZE, <u8>asize);
+  store<u8>(rec + D_SEG, seg);
+  store<u8>(rec + D_MOD, <u8>mod);
+  store<u8>(rec + D_REG, <u8>reg);
+  store<u8>(rec + D_RM, <u8>rm);
+  store<u8>(rec + D_BASE, base);
+  store<u8>(rec + D_INDEX, index);
+  store<u8>(rec + D_SCALE, <u8>scale);
+  store<u8>(rec + D_REX, <u8>rex);
+  store<u8>(rec + D_SEGOVR, segovr);
+  store<u8>(rec + D_SSE, sse);
+  store<i32>(rec + D_DISP, <i32>disp);
+  store<i32>(rec + D_IMM2, <i32>imm2);
+  store<i64>(rec + D_IMM, imm);
+}

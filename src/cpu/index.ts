@@ -1,0 +1,193 @@
+// The WebAssembly CPU's exports: the raw backend ABI that
+// src/backend/software.ts wraps into the Vcpu/Machine interfaces.
+import { RAM_BASE, NPT, CONTROL, MSR_BITMAP, IO_BITMAP, STATE, STATE_SIZE } from './layout';
+import {
+  reg64, setReg64, rip, setRip, st64, setSt64, segBase, setSegBase, segLimit, setSegLimit, segSel, setSegSel,
+  segAttr, setSegAttr, O_FLAGS, O_CR0, O_CR2, O_CR3, O_CR4, O_CR8, O_DR, O_EFER, O_GDTR_BASE, O_GDTR_LIMIT,
+  O_IDTR_BASE, O_IDTR_LIMIT, O_APIC_BASE, O_PAT, O_MTRR_DEF, O_MXCSR, O_FPU_CW, O_FPU_SW, O_FPU_TAG, O_FPU_TOP, O_XMM,
+  cpl,
+} from './state';
+import { getFlags, materializeFlags } from './flags';
+import { setRamSize, tlbFlushAll, ramSize } from './paging';
+import { modeChanged } from './system';
+import { Reg, SegField } from '../backend/abi';
+import { run as runLoop, resume as resumeLoop, icount, setIcount, activity, setActivity, requestStop as stop } from './run';
+import { getExitField } from './fault';
+import { completeIo as ioComplete } from './sysinsn';
+import { writeCr } from './sysinsn';
+import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
+import { rdmsr, wrmsr, msrMissing } from './msr';
+import { cpuidSet, cpuidClear, cpuidDefaults } from './cpuid';
+import { fpuReset } from './fpu';
+import { sseReset } from './sse';
+
+/** Grow memory to hold `bytes` of guest RAM; returns the offset of guest-physical 0, or 0 on failure. */
+export function init(bytes: f64): u32 {
+  const need = <u64>RAM_BASE + <u64>bytes;
+  if (need > 0x100000000) return 0;
+  const have = <u64>memory.size() << 16;
+  if (need > have) {
+    if (memory.grow(<i32>((need - have + 0xffff) >> 16)) < 0) return 0;
+  }
+  setRamSize(<u64>bytes);
+  memory.fill(NPT, 15, 0x100000); // memprot starts with every page fully accessible
+  reset();
+  return <u32>RAM_BASE;
+}
+
+/** Power-on state: real mode at F000:FFF0, as after RESET. */
+export function reset(): void {
+  memory.fill(STATE, 0, STATE_SIZE);
+  memory.fill(CONTROL, 0, 0x5000); // controls, exception bitmap, MSR and I/O bitmaps
+  store<i32>(STATE + O_FLAGS, 2);
+  setSt64(O_CR0, 0x60000010);
+  setSt64(O_DR + 32, 0xffff0ff0);
+  setSt64(O_DR + 40, 0x400);
+  setSt64(O_APIC_BASE, 0xfee00900);
+  setSt64(O_PAT, 0x0007040600070406);
+  setSt64(O_IDTR_LIMIT, 0xffff);
+  setSt64(O_GDTR_LIMIT, 0xffff);
+  for (let s = 0; s < 6; s++) { setSegLimit(s, 0xffff); setSegAttr(s, s == 1 ? 0x9b : 0x93); }
+  setSegSel(1, 0xf000); setSegBase(1, 0xffff0000);
+  setSegAttr(6, 0x82); setSegLimit(6, 0xffff);
+  setSegAttr(7, 0x8b); setSegLimit(7, 0xffff);
+  setRip(0xfff0);
+  setReg64(2, 0x600); // RDX: processor signature family 6
+  setActivity(0);
+  setInterruptShadow(0);
+  materializeFlags();
+  fpuReset();
+  sseReset();
+  cpuidDefaults(0);
+  tlbFlushAll();
+  modeChanged();
+}
+
+export function ramBytes(): f64 { return <f64>ramSize; }
+
+// ---- registers ----
+export function getReg(r: i32): i64 {
+  if (r < 16) return reg64(r);
+  switch (r) {
+    case Reg.RIP: return rip();
+    case Reg.RFLAGS: return <i64>getFlags();
+    case Reg.CR0: return st64(O_CR0);
+    case Reg.CR2: return st64(O_CR2);
+    case Reg.CR3: return st64(O_CR3);
+    case Reg.CR4: return st64(O_CR4);
+    case Reg.CR8: return st64(O_CR8);
+    case Reg.DR0: case Reg.DR1: case Reg.DR2: case Reg.DR3: return st64(O_DR + (<usize>(r - Reg.DR0) << 3));
+    case Reg.DR6: return st64(O_DR + 32);
+    case Reg.DR7: return st64(O_DR + 40);
+    case Reg.EFER: return st64(O_EFER);
+    case Reg.GDTR_BASE: return st64(O_GDTR_BASE);
+    case Reg.GDTR_LIMIT: return st64(O_GDTR_LIMIT);
+    case Reg.IDTR_BASE: return st64(O_IDTR_BASE);
+    case Reg.IDTR_LIMIT: return st64(O_IDTR_LIMIT);
+    case Reg.CPL: return cpl;
+    case Reg.INSTRET: return icount;
+    case Reg.ACTIVITY: return activity;
+    case Reg.INTERRUPTIBILITY: return interruptShadow;
+    case Reg.MXCSR: return <i64>load<u32>(STATE + O_MXCSR);
+    case Reg.FPU_CW: return <i64>load<u16>(STATE + O_FPU_CW);
+    case Reg.FPU_SW: return <i64>((load<u16>(STATE + O_FPU_SW) & ~0x3800) | ((<i32>load<u8>(STATE + O_FPU_TOP) & 7) << 11));
+    case Reg.FPU_TW: return <i64>load<u8>(STATE + O_FPU_TAG);
+    default: return 0;
+  }
+}
+
+/** Set a register directly (no checks, no exits): the hypervisor's view of the state. */
+export function setReg(r: i32, v: i64): void {
+  if (r < 16) { setReg64(r, v); return; }
+  switch (r) {
+    case Reg.RIP: setRip(v); return;
+    case Reg.RFLAGS: materializeFlags(); store<i32>(STATE + O_FLAGS, (<i32>v & 0x3f7fd5) | 2); modeChanged(); return;
+    case Reg.CR0: setSt64(O_CR0, v); tlbFlushAll(); modeChanged(); return;
+    case Reg.CR2: setSt64(O_CR2, v); return;
+    case Reg.CR3: setSt64(O_CR3, v); tlbFlushAll(); return;
+    case Reg.CR4: setSt64(O_CR4, v); tlbFlushAll(); modeChanged(); return;
+    case Reg.CR8: setSt64(O_CR8, v & 15); return;
+    case Reg.DR0: case Reg.DR1: case Reg.DR2: case Reg.DR3: setSt64(O_DR + (<usize>(r - Reg.DR0) << 3), v); return;
+    case Reg.DR6: setSt64(O_DR + 32, v); return;
+    case Reg.DR7: setSt64(O_DR + 40, v); return;
+    case Reg.EFER: setSt64(O_EFER, v); tlbFlushAll(); modeChanged(); return;
+    case Reg.GDTR_BASE: setSt64(O_GDTR_BASE, v); return;
+    case Reg.GDTR_LIMIT: setSt64(O_GDTR_LIMIT, v & 0xffff); return;
+    case Reg.IDTR_BASE: setSt64(O_IDTR_BASE, v); return;
+    case Reg.IDTR_LIMIT: setSt64(O_IDTR_LIMIT, v & 0xffff); return;
+    case Reg.INSTRET: setIcount(v); return;
+    case Reg.ACTIVITY: setActivity(<i32>v); return;
+    case Reg.INTERRUPTIBILITY: setInterruptShadow(<i32>v & 3); return;
+    case Reg.MXCSR: store<u32>(STATE + O_MXCSR, <u32>v); return;
+    case Reg.FPU_CW: store<u16>(STATE + O_FPU_CW, <u16>v); return;
+    case Reg.FPU_SW: store<u16>(STATE + O_FPU_SW, <u16>v); store<u8>(STATE + O_FPU_TOP, <u8>((v >> 11) & 7)); return;
+    case Reg.FPU_TW: store<u8>(STATE + O_FPU_TAG, <u8>v); return;
+    default: return;
+  }
+}
+
+export function getSeg(s: i32, field: i32): i64 {
+  if (field == SegField.SELECTOR) return segSel(s);
+  if (field == SegField.BASE) return segBase(s);
+  if (field == SegField.LIMIT) return <i64>segLimit(s);
+  return segAttr(s);
+}
+export function setSeg(s: i32, field: i32, v: i64): void {
+  if (field == SegField.SELECTOR) setSegSel(s, <i32>v);
+  else if (field == SegField.BASE) setSegBase(s, v);
+  else if (field == SegField.LIMIT) setSegLimit(s, <u32>v);
+  else setSegAttr(s, <i32>v);
+  modeChanged();
+}
+
+/** XMM register r, 64-bit half `hi`. */
+export function getXmm(r: i32, hi: i32): i64 { return load<i64>(STATE + O_XMM + (<usize>r << 4) + (<usize>hi << 3)); }
+export function setXmm(r: i32, hi: i32, v: i64): void { store<i64>(STATE + O_XMM + (<usize>r << 4) + (<usize>hi << 3), v); }
+
+export function getMsr(idx: u32): i64 { return rdmsr(idx); }
+export function msrExists(): bool { return !msrMissing; }
+export function setMsr(idx: u32, v: i64): bool { return wrmsr(idx, v); }
+
+/** Complete an intercepted CR write the hypervisor allowed. */
+export function completeCrWrite(n: i32, v: i64): void { writeCr(n, v); }
+
+// ---- controls ----
+export function setControls(bits: i32): void { store<i32>(CONTROL + C_CONTROLS, bits); tlbFlushAll(); }
+export function getControls(): i32 { return load<i32>(CONTROL + C_CONTROLS); }
+export function setExceptionBitmap(bits: u32): void { store<u32>(CONTROL + C_EXCEPTION_BITMAP, bits); }
+export function setIoIntercept(port: i32, on: bool): void {
+  const p = IO_BITMAP + <usize>((port & 0xffff) >> 3);
+  const b = <u8>(1 << <u8>(port & 7));
+  store<u8>(p, on ? load<u8>(p) | b : load<u8>(p) & ~b);
+}
+export function setMsrIntercept(idx: u32, read: bool, write: bool): void {
+  let base: usize;
+  if (idx <= 0x1fff) base = MSR_BITMAP;
+  else if (idx >= 0xc0000000 && idx <= 0xc0001fff) base = MSR_BITMAP + 1024;
+  else return;
+  const bit = idx & 0x1fff;
+  const off = <usize>(bit >> 3);
+  const m = <u8>(1 << <u8>(bit & 7));
+  store<u8>(base + off, read ? load<u8>(base + off) | m : load<u8>(base + off) & ~m);
+  store<u8>(base + 2048 + off, write ? load<u8>(base + 2048 + off) | m : load<u8>(base + 2048 + off) & ~m);
+}
+export function cpuidReset(): void { cpuidClear(); }
+export function cpuidEntry(leaf: i32, subleaf: i32, a: i32, b: i32, c: i32, d: i32): bool { return cpuidSet(leaf, subleaf, a, b, c, d); }
+
+// ---- nested page permissions ----
+export function setNestedPerm(firstPage: u32, count: u32, access: i32): void {
+  const end: u32 = firstPage + count > 0x100000 ? 0x100000 : firstPage + count;
+  if (end > firstPage) memory.fill(NPT + <usize>firstPage, <u8>access, <usize>(end - firstPage));
+  tlbFlushAll();
+}
+export function getNestedPerm(page: u32): i32 { return page < 0x100000 ? load<u8>(NPT + <usize>page) : 15; }
+
+// ---- running ----
+export function run(budget: i64): i32 { return runLoop(budget); }
+export function resume(): i32 { return resumeLoop(); }
+export function exitField(i: i32): i64 { return getExitField(i); }
+export function completeIo(v: i32): void { ioComplete(v); }
+export function inject(type: i32, vector: i32, error: i32): void { injectEvent(type, vector, error); }
+export function setInterruptLine(on: bool): void { setIntrLine(on); }
+export function requestStop(): void { stop(); }
+export function flushTlb(): void { tlbFlushAll(); }

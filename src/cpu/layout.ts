@@ -1,0 +1,37 @@
+// Fixed addresses in the WebAssembly linear memory. Everything the CPU keeps
+// lives at a constant address so the hot paths compile to constant offsets.
+// Guest RAM starts at RAM_BASE and extends to the end of memory.
+
+/** The active vCPU's architectural state (see state.ts for the offsets inside). */
+export const STATE: usize = 0x1000;
+export const STATE_SIZE: usize = 0x1000;
+/** Control block (VMCS-like): control bits, exception bitmap, CPUID table. */
+export const CONTROL: usize = 0x2000;
+/** MSR bitmaps as in VMX: read-low, read-high, write-low, write-high, 1 KiB each. */
+export const MSR_BITMAP: usize = 0x3000;
+/** I/O bitmap: one bit per port, 8 KiB. */
+export const IO_BITMAP: usize = 0x4000;
+/** Exit qualification slots (i64 each). */
+export const EXIT_INFO: usize = 0x6000;
+/** The decoded-instruction record of the instruction being executed. */
+export const INSN: usize = 0x6800;
+/** CPUID table: up to 64 entries of 24 bytes (leaf, subleaf, eax, ebx, ecx, edx). */
+export const CPUID_TABLE: usize = 0x7000;
+export const CPUID_MAX_ENTRIES: i32 = 64;
+/** Saved state of vCPUs that are not active (multi-vCPU), STATE_SIZE each, up to 64. */
+export const VCPU_SAVE: usize = 0x10000;
+
+/** TLB: two sets (supervisor, user) of TLB_ENTRIES entries. See paging.ts. */
+export const TLB: usize = 0x100000;
+export const TLB_BITS: i32 = 12;
+export const TLB_ENTRIES: i32 = 1 << TLB_BITS;
+/** Bytes per TLB set: read tag, write tag, exec tag (i64 each), host page (i32), pad (i32), gpa (i64). */
+export const TLB_SET_SIZE: usize = <usize>TLB_ENTRIES * 40;
+
+/** Nested page permissions: one byte of Access bits per 4 KiB guest-physical page below 4 GiB. */
+export const NPT: usize = 0x200000;
+/** One byte per guest-physical page below 4 GiB: non-zero if decoded code was taken from it. */
+export const CODE_PAGES: usize = 0x300000;
+
+/** Guest-physical address 0. */
+export const RAM_BASE: usize = 0x4000000;

@@ -1,0 +1,303 @@
+// Linear-to-physical translation: the guest's page tables (none, 32-bit, PAE,
+// 4-level), the nested page permissions (memprot) and the TLB that caches
+// both. A TLB entry grants an access kind only if both the guest's tables and
+// the nested permissions allow it, so the fast path is one tag compare.
+import { TLB, TLB_ENTRIES, TLB_SET_SIZE, NPT, RAM_BASE, CONTROL } from './layout';
+import {
+  st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
+  EFER_NXE, EFER_LMA, linearMask, cpl,
+} from './state';
+import { pageFault, gp, exitNow, setExitField } from './fault';
+import { Access, Exit, ExitField, Control } from '../backend/abi';
+
+// Offsets inside one TLB set.
+export const T_READ: usize = 0;
+export const T_WRITE: usize = <usize>TLB_ENTRIES * 8;
+export const T_EXEC: usize = <usize>TLB_ENTRIES * 16;
+export const T_GPA: usize = <usize>TLB_ENTRIES * 24;
+export const T_HOST: usize = <usize>TLB_ENTRIES * 32;
+// Flag bits kept in the low bits of the T_GPA word.
+const G_GLOBAL: i64 = 1;
+const G_LARGE: i64 = 2;
+
+/** Guest RAM size in bytes; guest-physical [0, ramSize) is RAM, the rest MMIO. */
+export let ramSize: u64 = 0;
+export function setRamSize(n: u64): void { ramSize = n; }
+
+/** Base of the TLB set for the current privilege (supervisor or user). */
+export let tlbSet: usize = TLB;
+export function selectTlbSet(): void { tlbSet = TLB + (cpl == 3 ? TLB_SET_SIZE : 0); }
+
+/** Set when large-page translations may be cached (INVLPG must then clear a whole region). */
+let largeCached: bool = false;
+
+// @ts-ignore: decorator
+@inline export function tlbIndex(la: i64): usize { return <usize>((la >>> 12) & (TLB_ENTRIES - 1)); }
+// @ts-ignore: decorator
+@inline export function tlbTag(la: i64): i64 { return (la & ~0xfff) | 1; }
+
+export function nestedPagingOn(): bool {
+  return (load<i32>(CONTROL) & Control.NESTED_PAGING) != 0;
+}
+
+/** Nested permission bits of a guest-physical page. */
+export function nestedPerm(gpa: i64): i32 {
+  if (!nestedPagingOn() || <u64>gpa >= 0x100000000) return Access.ALL;
+  return load<u8>(NPT + <usize>(gpa >>> 12));
+}
+
+export function tlbFlushAll(): void {
+  memory.fill(TLB, 0, TLB_SET_SIZE * 2);
+  largeCached = false;
+}
+
+/** Flush everything but global translations (a CR3 write with CR4.PGE). */
+export function tlbFlushNonGlobal(): void {
+  for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
+    for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
+      if ((load<i64>(set + T_GPA + (i << 3)) & G_GLOBAL) == 0) clearEntry(set, i);
+    }
+  }
+}
+
+function clearEntry(set: usize, i: usize): void {
+  store<i64>(set + T_READ + (i << 3), 0);
+  store<i64>(set + T_WRITE + (i << 3), 0);
+  store<i64>(set + T_EXEC + (i << 3), 0);
+}
+
+/** INVLPG: drop the translation of `la` (and of its whole large page if any are cached). */
+export function tlbFlushPage(la: i64): void {
+  if (largeCached) {
+    // A 2 MiB or 1 GiB page may have left entries for its neighbours; clear
+    // every slot whose tag lies in the same 1 GiB region.
+    for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
+      for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
+        const g = load<i64>(set + T_GPA + (i << 3));
+        if ((g & G_LARGE) == 0) continue;
+        const tag = load<i64>(set + T_READ + (i << 3)) | load<i64>(set + T_WRITE + (i << 3)) | load<i64>(set + T_EXEC + (i << 3));
+        if ((tag >>> 30) == (la >>> 30)) clearEntry(set, i);
+      }
+    }
+  }
+  const i = tlbIndex(la);
+  clearEntry(TLB, i);
+  clearEntry(TLB + TLB_SET_SIZE, i);
+}
+
+/** Host address of guest-physical RAM byte `gpa` (caller checked gpa < ramSize). */
+// @ts-ignore: decorator
+@inline export function ramHost(gpa: i64): usize { return RAM_BASE + <usize>gpa; }
+
+// ---- nested page faults ----
+function nestedFault(gpa: i64, la: i64, access: i32, size: i32): void {
+  setExitField(ExitField.GPA, gpa);
+  setExitField(ExitField.GVA, la);
+  setExitField(ExitField.DIRECTION, access | (cpl == 3 ? Access.USER : 0));
+  setExitField(ExitField.SIZE, size);
+  exitNow(Exit.NPF);
+}
+
+/** Check the nested permission for an access the guest itself makes to gpa. */
+export function checkNested(gpa: i64, la: i64, access: i32, size: i32): void {
+  if ((nestedPerm(gpa) & access) != access) nestedFault(gpa, la, access, size);
+}
+
+// ---- page-table walk ----
+function ptRead(gpa: i64, la: i64): i64 {
+  if (<u64>gpa + 8 > ramSize) return 0; // tables outside RAM read as not present
+  if ((nestedPerm(gpa) & Access.READ) == 0) nestedFault(gpa, la, Access.READ | Access.PAGE_WALK, 8);
+  return load<i64>(ramHost(gpa));
+}
+function ptRead32(gpa: i64, la: i64): i64 {
+  if (<u64>gpa + 4 > ramSize) return 0;
+  if ((nestedPerm(gpa) & Access.READ) == 0) nestedFault(gpa, la, Access.READ | Access.PAGE_WALK, 4);
+  return <i64>load<u32>(ramHost(gpa));
+}
+function ptSetBits(gpa: i64, la: i64, entry: i64, bits: i64, wide: bool): void {
+  if ((entry & bits) == bits) return;
+  if ((nestedPerm(gpa) & Access.WRITE) == 0) nestedFault(gpa, la, Access.WRITE | Access.PAGE_WALK, wide ? 8 : 4);
+  if (wide) store<i64>(ramHost(gpa), entry | bits);
+  else store<u32>(ramHost(gpa), <u32>(entry | bits));
+}
+
+const PTE_P: i64 = 1;
+const PTE_W: i64 = 2;
+const PTE_U: i64 = 4;
+const PTE_A: i64 = 32;
+const PTE_D: i64 = 64;
+const PTE_PS: i64 = 128;
+const PTE_G: i64 = 256;
+const PTE_NX: i64 = <i64>1 << 63;
+const ADDR_MASK: i64 = 0x000ffffffffff000;
+
+// Results of the last walk.
+let walkGpa: i64 = 0;
+let walkWritable: bool = false;
+let walkUser: bool = false;
+let walkNx: bool = false;
+let walkGlobal: bool = false;
+let walkLarge: bool = false;
+/** The leaf entry's dirty bit is set (now or before), so writes may be cached. */
+let walkDirty: bool = false;
+
+/** Kinds of access for translate(). */
+export const ACC_READ = 0;
+export const ACC_WRITE = 1;
+export const ACC_EXEC = 2;
+
+/**
+ * Walk the guest's page tables for linear address `la`. Returns false if not
+ * present (walkGpa undefined); otherwise fills the walk* results and sets the
+ * accessed bits (and dirty, if `dirty`).
+ */
+function walk(la: i64, dirty: bool): bool {
+  const cr0 = st64(O_CR0);
+  if ((cr0 & CR0_PG) == 0) {
+    walkGpa = la & linearMask & ~0xfff;
+    walkWritable = true; walkUser = true; walkNx = false; walkGlobal = false; walkLarge = false; walkDirty = true;
+    return true;
+  }
+  const cr4 = st64(O_CR4);
+  const nxe = (st64(O_EFER) & EFER_NXE) != 0;
+  let w = true, u = true, nx = false;
+  if ((st64(O_EFER) & EFER_LMA) != 0) {
+    // With CR4.PCIDE the low 12 bits of CR3 are the PCID; ADDR_MASK drops them.
+    let table = st64(O_CR3) & ADDR_MASK;
+    let level = 4;
+    while (true) {
+      const shift = <i64>(12 + 9 * (level - 1));
+      const eaddr = table + (((la >>> shift) & 511) << 3);
+      const e = ptRead(eaddr, la);
+      if ((e & PTE_P) == 0) return false;
+      w = w && (e & PTE_W) != 0;
+      u = u && (e & PTE_U) != 0;
+      if (nxe && (e & PTE_NX) != 0) nx = true;
+      const leaf = level == 1 || ((level == 2 || level == 3) && (e & PTE_PS) != 0);
+      if (leaf) {
+        ptSetBits(eaddr, la, e, dirty ? PTE_A | PTE_D : PTE_A, true);
+        walkDirty = dirty || (e & PTE_D) != 0;
+        const pageMask: i64 = (<i64>1 << shift) - 1;
+        walkGpa = (e & ADDR_MASK & ~pageMask) | (la & pageMask & ~0xfff);
+        walkGlobal = (e & PTE_G) != 0;
+        walkLarge = level > 1;
+        break;
+      }
+      ptSetBits(eaddr, la, e, PTE_A, true);
+      table = e & ADDR_MASK;
+      level--;
+    }
+  } else if ((cr4 & CR4_PAE) != 0) {
+    const pdpte = ptRead((st64(O_CR3) & 0xffffffe0) + (((la >>> 30) & 3) << 3), la);
+    if ((pdpte & PTE_P) == 0) return false;
+    let table = pdpte & ADDR_MASK;
+    let level = 2;
+    while (true) {
+      const shift = <i64>(12 + 9 * (level - 1));
+      const eaddr = table + (((la >>> shift) & 511) << 3);
+      const e = ptRead(eaddr, la);
+      if ((e & PTE_P) == 0) return false;
+      w = w && (e & PTE_W) != 0;
+      u = u && (e & PTE_U) != 0;
+      if (nxe && (e & PTE_NX) != 0) nx = true;
+      if (level == 1 || (e & PTE_PS) != 0) {
+        ptSetBits(eaddr, la, e, dirty ? PTE_A | PTE_D : PTE_A, true);
+        walkDirty = dirty || (e & PTE_D) != 0;
+        const pageMask: i64 = (<i64>1 << shift) - 1;
+        walkGpa = (e & ADDR_MASK & ~pageMask) | (la & pageMask & ~0xfff);
+        walkGlobal = (e & PTE_G) != 0;
+        walkLarge = level > 1;
+        break;
+      }
+      ptSetBits(eaddr, la, e, PTE_A, true);
+      table = e & ADDR_MASK;
+      level--;
+    }
+  } else {
+    const pdeAddr = (st64(O_CR3) & 0xfffff000) + (((la >>> 22) & 1023) << 2);
+    const pde = ptRead32(pdeAddr, la);
+    if ((pde & PTE_P) == 0) return false;
+    w = (pde & PTE_W) != 0;
+    u = (pde & PTE_U) != 0;
+    if ((pde & PTE_PS) != 0 && (cr4 & CR4_PSE) != 0) {
+      ptSetBits(pdeAddr, la, pde, dirty ? PTE_A | PTE_D : PTE_A, false);
+      walkDirty = dirty || (pde & PTE_D) != 0;
+      // PSE-36: bits 20:13 of the PDE are physical address bits 39:32.
+      walkGpa = (pde & 0xffc00000) | ((pde & 0x1fe000) << 19) | (la & 0x3ff000);
+      walkGlobal = (pde & PTE_G) != 0;
+      walkLarge = true;
+    } else {
+      ptSetBits(pdeAddr, la, pde, PTE_A, false);
+      const pteAddr = (pde & 0xfffff000) + (((la >>> 12) & 1023) << 2);
+      const pte = ptRead32(pteAddr, la);
+      if ((pte & PTE_P) == 0) return false;
+      w = w && (pte & PTE_W) != 0;
+      u = u && (pte & PTE_U) != 0;
+      ptSetBits(pteAddr, la, pte, dirty ? PTE_A | PTE_D : PTE_A, false);
+      walkDirty = dirty || (pte & PTE_D) != 0;
+      walkGpa = pte & 0xfffff000;
+      walkGlobal = (pte & PTE_G) != 0;
+      walkLarge = false;
+    }
+  }
+  walkWritable = w; walkUser = u; walkNx = nx;
+  return true;
+}
+
+function checkCanonical(la: i64): void {
+  if ((st64(O_EFER) & EFER_LMA) != 0 && ((la << 16) >> 16) != la) gp(0);
+}
+
+/**
+ * Translate `la` for an access of `kind` at privilege `user` (CPL 3 or a
+ * supervisor access), raising #PF or an NPF exit as the hardware would, and
+ * fill the TLB. Returns the guest-physical address of the byte.
+ */
+export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
+  checkCanonical(la);
+  const write = kind == ACC_WRITE;
+  if (!walk(la, write)) {
+    pageFault(la, (write ? 2 : 0) | (user ? 4 : 0) | (kind == ACC_EXEC && nxEnabled() ? 16 : 0));
+    return 0;
+  }
+  const cr0 = st64(O_CR0);
+  const paging = (cr0 & CR0_PG) != 0;
+  let ok = true;
+  if (paging) {
+    if (user && !walkUser) ok = false;
+    else if (write && !walkWritable && (user || (cr0 & CR0_WP) != 0)) ok = false;
+    else if (kind == ACC_EXEC && walkNx) ok = false;
+    else if (kind == ACC_EXEC && !user && walkUser && (st64(O_CR4) & CR4_SMEP) != 0) ok = false;
+    if (!ok) {
+      pageFault(la, 1 | (write ? 2 : 0) | (user ? 4 : 0) | (kind == ACC_EXEC && nxEnabled() ? 16 : 0));
+      return 0;
+    }
+  }
+  const gpa = walkGpa | (la & 0xfff);
+  const need = kind == ACC_READ ? Access.READ : kind == ACC_WRITE ? Access.WRITE : (user ? Access.EXEC_USER : Access.EXEC_SUPER);
+  const np = nestedPerm(gpa);
+  if ((np & need) == 0) nestedFault(gpa, la, need, size);
+
+  // Fill the TLB set of this privilege with every access kind both levels allow.
+  const set = TLB + (user ? TLB_SET_SIZE : 0);
+  const i = tlbIndex(la);
+  const tag = tlbTag(la);
+  const page = walkGpa;
+  const isRam = <u64>page < ramSize;
+  const readOk = isRam && (np & Access.READ) != 0;
+  const guestWrite = !paging || walkWritable || (!user && (cr0 & CR0_WP) == 0);
+  const writeOk = isRam && (np & Access.WRITE) != 0 && guestWrite && walkDirty;
+  const guestExec = !paging || (!walkNx && (user || !walkUser || (st64(O_CR4) & CR4_SMEP) == 0));
+  const execOk = isRam && (np & (user ? Access.EXEC_USER : Access.EXEC_SUPER)) != 0 && guestExec;
+  store<i64>(set + T_READ + (i << 3), readOk ? tag : 0);
+  store<i64>(set + T_WRITE + (i << 3), writeOk ? tag : 0);
+  store<i64>(set + T_EXEC + (i << 3), execOk ? tag : 0);
+  store<i64>(set + T_GPA + (i << 3), page | (walkGlobal ? G_GLOBAL : 0) | (walkLarge ? G_LARGE : 0));
+  store<u32>(set + T_HOST + (i << 2), isRam ? <u32>ramHost(page) : 0);
+  if (walkLarge) largeCached = true;
+  return gpa;
+}
+
+function nxEnabled(): bool {
+  return (st64(O_EFER) & EFER_NXE) != 0 || (st64(O_CR4) & CR4_SMEP) != 0;
+}

@@ -1,0 +1,105 @@
+// The CPU boots like a PC: from real mode through protected mode into long
+// mode, as a boot loader does, and runs code in each mode.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Reg, Seg, Exit } from '../src/backend/abi.js';
+import { assemble } from './support/asm.js';
+import { testMachine, view } from './support/machine.js';
+
+const BOOT = 0x7c00;
+
+// Real mode at 0:7c00 -> 32-bit protected mode -> PAE paging + EFER.LME -> 64-bit mode.
+// Each stage reports on port 0xe9; the 64-bit stage adds 64-bit numbers and halts.
+const bootProgram = `
+.code16
+start:
+  cli
+  xor ax, ax
+  mov ds, ax
+  mov ss, ax
+  mov sp, 0x7000
+  mov al, 16
+  out 0xe9, al
+  lgdt [gdtr]
+  mov eax, cr0
+  or eax, 1
+  mov cr0, eax
+  ljmp 0x08, offset pm32
+.code32
+pm32:
+  mov ax, 0x10
+  mov ds, ax
+  mov es, ax
+  mov ss, ax
+  mov esp, 0x90000
+  mov al, 32
+  out 0xe9, al
+  /* page tables at 0x10000: PML4 -> PDPT -> PD with 2 MiB pages for the first 8 MiB */
+  mov edi, 0x10000
+  mov ecx, 3072
+  xor eax, eax
+  rep stosd
+  mov dword ptr [0x10000], 0x11003
+  mov dword ptr [0x11000], 0x12003
+  mov dword ptr [0x12000], 0x000083
+  mov dword ptr [0x12008], 0x200083
+  mov dword ptr [0x12010], 0x400083
+  mov dword ptr [0x12018], 0x600083
+  mov eax, cr4
+  or eax, 0x20
+  mov cr4, eax
+  mov eax, 0x10000
+  mov cr3, eax
+  mov ecx, 0xc0000080
+  rdmsr
+  or eax, 0x100
+  wrmsr
+  mov eax, cr0
+  or eax, 0x80000000
+  mov cr0, eax
+  ljmp 0x18, offset lm64
+.code64
+lm64:
+  mov al, 64
+  out 0xe9, al
+  mov rax, 0x123456789
+  mov rbx, 0x100000000
+  add rax, rbx
+  mov [0x500000], rax
+  hlt
+.align 8
+gdt:
+  .quad 0
+  .quad 0x00cf9a000000ffff
+  .quad 0x00cf92000000ffff
+  .quad 0x00af9a000000ffff
+gdtr:
+  .word gdtr - gdt - 1
+  .long gdt
+`;
+
+test('boots from real mode through protected mode into long mode', async () => {
+  const { machine, vcpu, bus } = await testMachine();
+  machine.ram.set(assemble(bootProgram, { origin: BOOT, bits: 16 }), BOOT);
+  vcpu.setSeg(Seg.CS, { selector: 0, base: 0n, limit: 0xffff, attr: 0x9b });
+  vcpu.setReg(Reg.RIP, BigInt(BOOT));
+  const exit = vcpu.run(1_000_000);
+  assert.equal(exit, Exit.HALTED, `expected the guest to halt, got ${Exit[exit]} at RIP ${vcpu.getReg(Reg.RIP).toString(16)}`);
+  assert.deepEqual(bus.outs.map(([port, , v]) => [port, v]), [[0xe9, 16], [0xe9, 32], [0xe9, 64]]);
+  assert.equal(view(machine).getBigUint64(0x500000, true), 0x223456789n);
+  assert.equal(vcpu.getReg(Reg.EFER) & 0x500n, 0x500n, 'EFER.LME and LMA are set');
+  assert.equal(vcpu.getSeg(Seg.CS).selector, 0x18);
+});
+
+test('HLT with HLT exiting exits with RIP on the HLT; skipping it continues', async () => {
+  const { machine, vcpu } = await testMachine();
+  machine.ram.set(assemble('hlt\nmov ax, 7\nhlt', { origin: BOOT, bits: 16 }), BOOT);
+  vcpu.setSeg(Seg.CS, { selector: 0, base: 0n, limit: 0xffff, attr: 0x9b });
+  vcpu.setReg(Reg.RIP, BigInt(BOOT));
+  vcpu.setControls(2 /* HLT_EXITING */);
+  assert.equal(vcpu.run(100), Exit.HLT);
+  assert.equal(vcpu.getReg(Reg.RIP), BigInt(BOOT));
+  vcpu.skipInstruction();
+  assert.equal(vcpu.run(100), Exit.HLT);
+  assert.equal(vcpu.getReg(Reg.RAX) & 0xffffn, 7n);
+});
