@@ -40,6 +40,7 @@ interface CpuExports {
   setInterruptLine(on: number): void;
   requestStop(): void;
   flushTlb(): void;
+  ramWritten(gpa: number, len: number): void;
 }
 
 const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
@@ -111,10 +112,7 @@ class SoftwareMachine implements Machine {
     this.cpu.setNestedPerm(Math.floor(gpa / 4096), count, access);
   }
   getNestedPerm(gpa: number): number { return this.cpu.getNestedPerm(Math.floor(gpa / 4096)); }
-  notifyRamWritten(_gpa: number, _length: number): void {
-    // Nothing to invalidate: the CPU decodes from guest RAM on every fetch and
-    // keeps no decoded-code cache yet.
-  }
+  notifyRamWritten(gpa: number, length: number): void { this.cpu.ramWritten(gpa, length); }
 }
 
 class SoftwareVcpu implements Vcpu {

@@ -20,6 +20,7 @@ import { rdmsr, wrmsr, msrMissing } from './msr';
 import { cpuidSet, cpuidClear, cpuidDefaults } from './cpuid';
 import { fpuReset } from './fpu';
 import { sseReset } from './sse';
+import { invalidateRange, invalidateAllCode } from './codecache';
 
 /** Grow memory to hold `bytes` of guest RAM; returns the offset of guest-physical 0, or 0 on failure. */
 export function init(bytes: f64): u32 {
@@ -30,6 +31,7 @@ export function init(bytes: f64): u32 {
     if (memory.grow(<i32>((need - have + 0xffff) >> 16)) < 0) return 0;
   }
   setRamSize(<u64>bytes);
+  invalidateAllCode();
   memory.fill(NPT, 15, 0x100000); // memprot starts with every page fully accessible
   reset();
   return <u32>RAM_BASE;
@@ -191,3 +193,5 @@ export function inject(type: i32, vector: i32, error: i32): void { injectEvent(t
 export function setInterruptLine(on: bool): void { setIntrLine(on); }
 export function requestStop(): void { stop(); }
 export function flushTlb(): void { tlbFlushAll(); }
+/** Guest RAM at [gpa, gpa+len) was written by someone other than the guest (DMA, the loader). */
+export function ramWritten(gpa: f64, len: f64): void { invalidateRange(<i64>gpa, <i64>len); }

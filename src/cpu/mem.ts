@@ -5,6 +5,7 @@ import { TLB, TLB_SET_SIZE, RAM_BASE } from './layout';
 import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC } from './paging';
 import { cpl } from './state';
 import { mmioRead, mmioWrite } from './bus';
+import { invalidateCode } from './codecache';
 
 // ---- physical access (page walks are in paging.ts; this is for the core and devices) ----
 export function physRead(gpa: i64, size: i32): i64 {
@@ -24,6 +25,8 @@ export function physRead(gpa: i64, size: i32): i64 {
 export function physWrite(gpa: i64, size: i32, v: i64): void {
   if (<u64>gpa + <u64>size <= ramSize) {
     const h = RAM_BASE + <usize>gpa;
+    invalidateCode(gpa);
+    if (size > 1) invalidateCode(gpa + size - 1);
     if (size == 1) store<u8>(h, <u8>v);
     else if (size == 2) store<u16>(h, <u16>v);
     else if (size == 4) store<u32>(h, <u32>v);

@@ -10,6 +10,7 @@ import { readN, writeN } from './mem';
 
 /** The record being executed (INSN now; a slot of the decoded-block cache later). */
 export let insn: usize = INSN;
+export function setInsn(p: usize): void { insn = p; }
 /** RIP of the next instruction; branches overwrite it. */
 export let nextRip: i64 = 0;
 export function setNextRip(v: i64): void { nextRip = v; }

@@ -9,6 +9,7 @@ import {
 } from './state';
 import { pageFault, gp, exitNow, setExitField } from './fault';
 import { Access, Exit, ExitField, Control } from '../backend/abi';
+import { isCodePage, invalidateCode } from './codecache';
 
 // Offsets inside one TLB set.
 export const T_READ: usize = 0;
@@ -117,6 +118,7 @@ function ptRead32(gpa: i64, la: i64): i64 {
 function ptSetBits(gpa: i64, la: i64, entry: i64, bits: i64, wide: bool): void {
   if ((entry & bits) == bits) return;
   if ((nestedPerm(gpa) & Access.WRITE) == 0) nestedFault(gpa, la, Access.WRITE | Access.PAGE_WALK, wide ? 8 : 4);
+  invalidateCode(gpa);
   if (wide) store<i64>(ramHost(gpa), entry | bits);
   else store<u32>(ramHost(gpa), <u32>(entry | bits));
 }
@@ -286,7 +288,8 @@ export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
   const isRam = <u64>page < ramSize;
   const readOk = isRam && (np & Access.READ) != 0;
   const guestWrite = !paging || walkWritable || (!user && (cr0 & CR0_WP) == 0);
-  const writeOk = isRam && (np & Access.WRITE) != 0 && guestWrite && walkDirty;
+  // Pages holding decoded code stay out of the write TLB so writes reach invalidateCode().
+  const writeOk = isRam && (np & Access.WRITE) != 0 && guestWrite && walkDirty && !isCodePage(page >>> 12);
   const guestExec = !paging || (!walkNx && (user || !walkUser || (st64(O_CR4) & CR4_SMEP) == 0));
   const execOk = isRam && (np & (user ? Access.EXEC_USER : Access.EXEC_SUPER)) != 0 && guestExec;
   store<i64>(set + T_READ + (i << 3), readOk ? tag : 0);

@@ -4,7 +4,9 @@ import { INSN } from './layout';
 import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF } from './state';
 import { decode, D_LEN } from './decode';
 import { execute } from './exec';
-import { setNextRip, nextRip } from './operand';
+import { setNextRip, nextRip, setInsn } from './operand';
+import { codeHost } from './mem';
+import { tagFor, tagAt, slotOf, markCodePage } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, controls, clearDelivering,
@@ -43,6 +45,27 @@ export function resume(): i32 {
   return Exit.EMULATION_FAILURE; // a trap no instruction asked for: a bug in this CPU
 }
 
+/** The decoded record for the instruction at `la`, from the cache when possible. */
+function fetchRecord(la: i64): usize {
+  const h = codeHost(la);
+  if (h == 0 || (<i32>la & 0xfff) > 0xff0) {
+    // Code outside RAM, or an instruction that may cross into the next page: not cached.
+    decode(la, INSN);
+    setInsn(INSN);
+    return INSN;
+  }
+  const tag = tagFor(h, (mode64 ? 2 : 0) | (codeDefault32 ? 1 : 0));
+  const t = tagAt(h);
+  const slot = slotOf(h);
+  if (load<i64>(t) != tag) {
+    decode(la, slot);
+    markCodePage(h);
+    store<i64>(t, tag);
+  }
+  setInsn(slot);
+  return slot;
+}
+
 function loop(): i32 {
   while (true) {
     if (intrLine || activity != 0) {
@@ -55,8 +78,9 @@ function loop(): i32 {
     if (icount >= budgetEnd) return Exit.BUDGET;
 
     const r = rip();
-    decode(mode64 ? r : (segBase(SEG_CS) + r) & linearMask, INSN);
-    let next = r + <i64>load<u8>(INSN + D_LEN);
+    const la = mode64 ? r : (segBase(SEG_CS) + r) & linearMask;
+    const rec = fetchRecord(la);
+    let next = r + <i64>load<u8>(rec + D_LEN);
     if (!mode64) next &= codeDefault32 ? 0xffffffff : 0xffff;
     setNextRip(next);
     const tf = (load<i32>(STATE + O_FLAGS) & F_TF) != 0;

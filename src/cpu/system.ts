@@ -221,9 +221,22 @@ export function farReturn(size: i32, release: i32): void {
   setNextRip(mode64 && size == 8 ? off : off & (size == 2 ? 0xffff : 0xffffffff));
 }
 
+/** Load SS for a return to privilege `newCpl` (the checks use the new CPL, not the current one). */
+function loadStackSegment(ss: i32, newCpl: i32): void {
+  if ((ss & ~3) == 0) {
+    if (!mode64 || newCpl == 3) { gp(0); return; }
+    setSegment(SEG_SS, ss, 0, 0, (newCpl << 5) | ATTR_DB);
+    return;
+  }
+  if ((ss & 3) != newCpl || !readDescriptor(ss)) { gp(ss & ~3); return; }
+  if (!descS() || descIsCode() || (descType() & 2) == 0 || descDpl() != newCpl) { gp(ss & ~3); return; }
+  if (!descPresent()) { fault(SS, ss & ~3); return; }
+  setAccessed();
+  loadFromDescriptor(SEG_SS, ss);
+}
+
 function loadOuterStack(ss: i32, newCpl: i32, sp: i64, size: i32): void {
-  if ((ss & ~3) == 0 && mode64) setSegment(SEG_SS, ss, 0, 0, (newCpl << 5) | ATTR_DB);
-  else loadSegReg(SEG_SS, ss);
+  loadStackSegment(ss, newCpl);
   modeChanged();
   if (size == 8 || mode64) setReg64(4, sp);
   else if ((segAttr(SEG_SS) & ATTR_DB) != 0) setReg64(4, sp & 0xffffffff);

@@ -1,0 +1,105 @@
+// Exceptions and interrupts reach the guest through its IDT with the frame,
+// error code, CR2 and stack switch the architecture defines.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Reg, Exit, ExitField, EventType } from '../src/backend/abi.js';
+import { assemble } from './support/asm.js';
+import { testMachine, view } from './support/machine.js';
+import { enterLongMode, guest64Layout } from './support/guest64.js';
+import { installIdt } from './support/idt.js';
+
+const CODE = 0x100000, HANDLER = 0x180000, IDT = 0x1f0000, RESULT = 0x200000;
+
+// The #PF handler stores the error code, CR2, the saved RIP, CS and RSP, and its own RSP, then halts.
+const pfHandler = `
+  pop rax
+  mov [${RESULT}], rax
+  mov rax, cr2
+  mov [${RESULT + 8}], rax
+  mov rax, [rsp]
+  mov [${RESULT + 16}], rax
+  mov rax, [rsp + 8]
+  mov [${RESULT + 24}], rax
+  mov rax, [rsp + 24]
+  mov [${RESULT + 32}], rax
+  mov [${RESULT + 40}], rsp
+  hlt
+`;
+
+test('a user-mode page fault switches to the TSS stack and reports CR2 and the error code', async () => {
+  const { machine, vcpu } = await testMachine();
+  machine.ram.set(assemble('mov rbx, 0x100000000000\nmov rax, [rbx]\nud2', { origin: CODE }), CODE);
+  machine.ram.set(assemble(pfHandler, { origin: HANDLER }), HANDLER);
+  enterLongMode(machine, vcpu, { cpl: 3, rip: BigInt(CODE), rsp: 0x300000n });
+  installIdt(machine, vcpu, IDT, new Map([[14, HANDLER]]));
+  assert.equal(vcpu.run(1000), Exit.HALTED);
+  const v = view(machine);
+  assert.equal(v.getBigUint64(RESULT, true), 4n, 'error code: user read of a not-present page');
+  assert.equal(v.getBigUint64(RESULT + 8, true), 0x100000000000n, 'CR2');
+  assert.equal(v.getBigUint64(RESULT + 16, true), BigInt(CODE + 10), 'RIP of the faulting MOV');
+  assert.equal(v.getBigUint64(RESULT + 24, true), 0x33n, 'user CS');
+  assert.equal(v.getBigUint64(RESULT + 32, true), 0x300000n, 'user RSP');
+  const top = guest64Layout(machine.ramSize).kernelStackTop;
+  assert.equal(v.getBigUint64(RESULT + 40, true), BigInt(top - 40), 'handler runs on TSS.RSP0 with a 5-word frame');
+  assert.equal(vcpu.getReg(Reg.CPL), 0n);
+});
+
+test('INT 0x80 from user mode reaches a CPL 0 handler and IRETQ returns to user mode', async () => {
+  const { machine, vcpu } = await testMachine();
+  // User code: INT 0x80 -> handler at CPL 0 sets RAX and returns with IRETQ; then user writes RAX out.
+  machine.ram.set(assemble(`mov eax, 1\nint 0x80\nmov [${RESULT}], rax\nmov rax, cs\nmov [${RESULT + 8}], rax\nud2`, { origin: CODE }), CODE);
+  machine.ram.set(assemble('add rax, 41\niretq', { origin: HANDLER }), HANDLER);
+  enterLongMode(machine, vcpu, { cpl: 3, rip: BigInt(CODE), rsp: 0x300000n });
+  installIdt(machine, vcpu, IDT, new Map([[0x80, HANDLER]]));
+  vcpu.setExceptionBitmap(1 << 6);
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 6n);
+  assert.equal(view(machine).getBigUint64(RESULT, true), 42n);
+  assert.equal(view(machine).getBigUint64(RESULT + 8, true), 0x33n);
+  assert.equal(vcpu.getReg(Reg.CPL), 3n);
+});
+
+test('division by zero raises #DE with RIP at the DIV, intercepted by the exception bitmap', async () => {
+  const { machine, vcpu } = await testMachine();
+  machine.ram.set(assemble('xor ecx, ecx\nmov eax, 5\ndiv ecx\nud2', { origin: CODE }), CODE);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  vcpu.setExceptionBitmap(1 << 0);
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 0n);
+  assert.equal(vcpu.getReg(Reg.RIP), BigInt(CODE + 7));
+  assert.equal(vcpu.getReg(Reg.RAX), 5n, 'the faulting DIV changed nothing');
+});
+
+test('a fault with no usable IDT escalates to a double fault and then a triple fault', async () => {
+  const { machine, vcpu } = await testMachine();
+  machine.ram.set(assemble('ud2', { origin: CODE }), CODE);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  assert.equal(vcpu.run(1000), Exit.TRIPLE_FAULT);
+});
+
+test('an external interrupt is taken only with IF set, after the STI shadow, and acknowledged once', async () => {
+  const { machine, vcpu, bus } = await testMachine();
+  // cli; set counter; sti; nop; the interrupt must arrive after the NOP following STI.
+  machine.ram.set(assemble(`cli\nmov ebx, 1\nsti\nmov ebx, 2\nmov ebx, 3\nud2`, { origin: CODE }), CODE);
+  machine.ram.set(assemble(`mov [${RESULT}], rbx\niretq`, { origin: HANDLER }), HANDLER);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  installIdt(machine, vcpu, IDT, new Map([[0x30, HANDLER]]));
+  vcpu.setExceptionBitmap(1 << 6);
+  vcpu.setReg(Reg.RFLAGS, 2n); // start with interrupts disabled
+  bus.pendingVector = 0x30;
+  vcpu.setInterruptLine(true);
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(view(machine).getBigUint64(RESULT, true), 2n, 'taken after the instruction following STI');
+  assert.equal(vcpu.getReg(Reg.RBX), 3n);
+});
+
+test('an injected exception is delivered at the next run', async () => {
+  const { machine, vcpu } = await testMachine();
+  machine.ram.set(assemble('mov eax, 1\nud2', { origin: CODE }), CODE);
+  machine.ram.set(assemble(`pop rax\nmov [${RESULT}], rax\nhlt`, { origin: HANDLER }), HANDLER);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  installIdt(machine, vcpu, IDT, new Map([[13, HANDLER]]));
+  vcpu.inject(EventType.HARDWARE_EXCEPTION, 13, 0x1234);
+  assert.equal(vcpu.run(1000), Exit.HALTED);
+  assert.equal(view(machine).getBigUint64(RESULT, true), 0x1234n);
+});

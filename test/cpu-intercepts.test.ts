@@ -1,0 +1,144 @@
+// The control block: each intercept exits with its qualification, and the
+// hypervisor can complete, emulate or skip the guest's instruction.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Reg, Exit, ExitField, Control, Access } from '../src/backend/abi.js';
+import { assemble } from './support/asm.js';
+import { testMachine, view } from './support/machine.js';
+import { enterLongMode } from './support/guest64.js';
+
+const CODE = 0x100000, DATA = 0x200000;
+
+async function guest(source: string, cpl: 0 | 3 = 0) {
+  const t = await testMachine();
+  t.machine.ram.set(assemble(source, { origin: CODE }), CODE);
+  enterLongMode(t.machine, t.vcpu, { cpl, rip: BigInt(CODE), rsp: 0x300000n });
+  t.vcpu.setExceptionBitmap(1 << 6); // the programs end in UD2
+  return t;
+}
+
+test('port I/O goes to the platform bus unless intercepted; an intercepted IN completes with the given value', async () => {
+  const { vcpu, bus } = await guest('mov al, 0x41\nout 0x3f8, al\nmov dx, 0x60\nin al, dx\nmov bl, al\nin al, 0x64\nud2'.replace('out 0x3f8, al', 'mov dx, 0x3f8\nout dx, al'));
+  bus.inValues.set(0x64, 0x1c);
+  vcpu.setControls(Control.USE_IO_BITMAP);
+  vcpu.setIoIntercept(0x60, true);
+  assert.equal(vcpu.run(100), Exit.IO);
+  assert.deepEqual(bus.outs, [[0x3f8, 1, 0x41]]);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 0x60n);
+  assert.equal(vcpu.exitField(ExitField.SIZE), 1n);
+  assert.equal(vcpu.exitField(ExitField.DIRECTION), 1n);
+  vcpu.completeIo(0x99);
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RBX) & 0xffn, 0x99n, 'the intercepted IN got the hypervisor value');
+  assert.equal(vcpu.getReg(Reg.RAX) & 0xffn, 0x1cn, 'the next IN reached the bus');
+});
+
+test('REP OUTSB exits once per byte when intercepted and finishes the string', async () => {
+  const { machine, vcpu } = await guest(`mov rsi, ${DATA}\nmov ecx, 3\nmov dx, 0xe9\nrep outsb\nud2`);
+  machine.ram.set([7, 8, 9], DATA);
+  vcpu.setControls(Control.USE_IO_BITMAP);
+  vcpu.setIoIntercept(0xe9, true);
+  const seen: bigint[] = [];
+  let exit: Exit;
+  while ((exit = vcpu.run(100)) === Exit.IO) {
+    seen.push(vcpu.exitField(ExitField.VALUE));
+    vcpu.completeIo(0);
+  }
+  assert.equal(exit, Exit.EXCEPTION);
+  assert.deepEqual(seen, [7n, 8n, 9n]);
+  assert.equal(vcpu.getReg(Reg.RCX), 0n);
+});
+
+test('CPUID answers from the configurable table, or exits with CPUID exiting', async () => {
+  const { vcpu } = await guest('mov eax, 0x80000001\ncpuid\nmov r8, rdx\nmov eax, 1\ncpuid\nud2');
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.ok(vcpu.getReg(Reg.R8) & (1n << 29n), 'long mode advertised');
+  assert.ok(vcpu.getReg(Reg.RDX) & (1n << 26n), 'SSE2 advertised');
+  const t = await guest('mov eax, 0x4000\ncpuid\nud2');
+  t.vcpu.setControls(Control.CPUID_EXITING);
+  assert.equal(t.vcpu.run(100), Exit.CPUID);
+  assert.equal(t.vcpu.exitField(ExitField.NUMBER), 0x4000n);
+  t.vcpu.setReg(Reg.RAX, 0x1234n);
+  t.vcpu.skipInstruction();
+  assert.equal(t.vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(t.vcpu.getReg(Reg.RAX), 0x1234n);
+});
+
+test('MSR bitmaps select which RDMSR/WRMSR exit; unknown MSRs raise #GP', async () => {
+  const { vcpu } = await guest('mov ecx, 0xc0000082\nmov eax, 0x1000\nxor edx, edx\nwrmsr\nmov ecx, 0x6e0\nwrmsr\nmov ecx, 0x12345\nrdmsr\nud2');
+  vcpu.setControls(Control.USE_MSR_BITMAP);
+  vcpu.setMsrIntercept(0x6e0, false, true);
+  vcpu.setExceptionBitmap((1 << 6) | (1 << 13));
+  assert.equal(vcpu.run(100), Exit.MSR_WRITE);
+  assert.equal(vcpu.getMsr(0xc0000082), 0x1000n, 'LSTAR was not intercepted');
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 0x6e0n);
+  assert.equal(vcpu.exitField(ExitField.VALUE), 0x1000n);
+  vcpu.skipInstruction();
+  assert.equal(vcpu.run(100), Exit.MSR_READ, 'MSRs outside the bitmap ranges always exit');
+  vcpu.setControls(0);
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 13n);
+});
+
+test('CR3 write exiting stops before the write; the hypervisor can allow it', async () => {
+  const { vcpu } = await guest('mov rax, cr3\nmov cr3, rax\nmov ebx, 5\nud2');
+  const cr3 = vcpu.getReg(Reg.CR3);
+  vcpu.setControls(Control.CR3_WRITE_EXITING);
+  assert.equal(vcpu.run(100), Exit.CR_WRITE);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 3n);
+  assert.equal(vcpu.exitField(ExitField.VALUE), cr3);
+  vcpu.completeCrWrite(3, vcpu.exitField(ExitField.VALUE));
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RBX), 5n);
+});
+
+test('VMCALL exits with its length; monitor trap exits after each instruction', async () => {
+  const { vcpu } = await guest('mov eax, 7\nvmcall\nnop\nnop\nud2');
+  assert.equal(vcpu.run(100), Exit.VMCALL);
+  assert.equal(vcpu.exitField(ExitField.INSTR_LEN), 3n);
+  vcpu.skipInstruction();
+  vcpu.setControls(Control.MONITOR_TRAP_FLAG);
+  const rip = vcpu.getReg(Reg.RIP);
+  assert.equal(vcpu.run(100), Exit.MONITOR_TRAP);
+  assert.equal(vcpu.getReg(Reg.RIP), rip + 1n);
+});
+
+test('nested page permissions: a write to a read-only page exits with its addresses and can be allowed', async () => {
+  const { machine, vcpu } = await guest(`mov rax, 0x55\nmov [${DATA + 0x10}], rax\nmov rbx, [${DATA + 0x10}]\nud2`);
+  vcpu.setControls(Control.NESTED_PAGING);
+  machine.setNestedPerm(DATA, 1, Access.READ | Access.EXEC_SUPER | Access.EXEC_USER);
+  assert.equal(vcpu.run(100), Exit.NPF);
+  assert.equal(vcpu.exitField(ExitField.GPA), BigInt(DATA + 0x10));
+  assert.equal(vcpu.exitField(ExitField.GVA), BigInt(DATA + 0x10));
+  assert.equal(vcpu.exitField(ExitField.DIRECTION) & BigInt(Access.WRITE), BigInt(Access.WRITE));
+  assert.equal(view(machine).getBigUint64(DATA + 0x10, true), 0n, 'the write did not happen');
+  machine.setNestedPerm(DATA, 1, Access.ALL);
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RBX), 0x55n);
+});
+
+test('nested permissions split supervisor and user execute', async () => {
+  const { machine, vcpu } = await guest('nop\nud2', 3);
+  vcpu.setControls(Control.NESTED_PAGING);
+  machine.setNestedPerm(CODE, 1, Access.READ | Access.WRITE | Access.EXEC_SUPER);
+  assert.equal(vcpu.run(100), Exit.NPF);
+  assert.equal(vcpu.exitField(ExitField.DIRECTION) & 0xfn, BigInt(Access.EXEC_USER));
+  machine.setNestedPerm(CODE, 1, Access.READ | Access.WRITE | Access.EXEC_USER);
+  assert.equal(vcpu.run(100), Exit.EXCEPTION, 'user-mode execution allowed once EXEC_USER is granted');
+});
+
+test('self-modifying code: a write to already-executed code takes effect', async () => {
+  // The loop body's immediate is patched after the first pass.
+  const { vcpu } = await guest(`
+    xor ebx, ebx
+    mov ecx, 2
+  1:
+    add ebx, 1
+    lea rax, [rip + 1b]
+    mov byte ptr [rax + 2], 100
+    dec ecx
+    jnz 1b
+    ud2`);
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RBX), 101n);
+});
