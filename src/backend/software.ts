@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import type { Machine, Vcpu, PlatformBus, SegmentState, CpuidEntry } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType } from './abi.js';
 
@@ -63,7 +64,18 @@ function cpuModule(): Promise<WebAssembly.Module> {
   if (!existsSync(path)) {
     throw new Error(`the CPU is not built: ${path} is missing (run "npm run build:cpu")`);
   }
-  compiled ??= readFile(path).then((bytes) => WebAssembly.compile(bytes));
+  compiled ??= readFile(path).then((bytes) => {
+    // The run loop is entered once and runs for millions of instructions;
+    // WebAssembly has no on-stack replacement, so V8's baseline tier would
+    // keep it at half speed. Compile this module with the optimizing tier.
+    // Compile synchronously so the flag is in force for the whole compilation.
+    setFlagsFromString('--no-liftoff');
+    try {
+      return new WebAssembly.Module(bytes);
+    } finally {
+      setFlagsFromString('--liftoff');
+    }
+  });
   return compiled;
 }
 

@@ -2,7 +2,7 @@
 // bitmap), double- and triple-fault escalation, injected events, external
 // interrupts and single-step traps. The mechanics of delivery are in system.ts.
 import { CONTROL } from './layout';
-import { rip, st64, setSt64, O_DR, STATE, O_FLAGS, F_IF } from './state';
+import { rip, st64, setSt64, O_DR, STATE, O_FLAGS, F_IF, needAttention } from './state';
 import { deliverEvent, isContributory, setCr2 } from './system';
 import { setExitField, exitNow, faultVector, faultError, faultAddress, DF, PF, DB } from './fault';
 import { dLen, nextRip } from './operand';
@@ -76,6 +76,7 @@ let pendingVector = 0;
 let pendingError = -1;
 
 export function injectEvent(type: i32, vector: i32, error: i32): void {
+  needAttention();
   pendingValid = true; pendingType = type; pendingVector = vector; pendingError = error;
 }
 export function hasPendingInjection(): bool { return pendingValid; }
@@ -97,10 +98,10 @@ export function deliverInjected(): void {
 // ---- external interrupts ----
 /** INTR line level, driven by the platform. */
 export let intrLine = false;
-export function setIntrLine(v: bool): void { intrLine = v; }
+export function setIntrLine(v: bool): void { intrLine = v; needAttention(); }
 /** STI / MOV SS shadow: interrupts are blocked before the next instruction. */
 export let interruptShadow: i32 = 0;
-export function setInterruptShadow(v: i32): void { interruptShadow = v; }
+export function setInterruptShadow(v: i32): void { interruptShadow = v; needAttention(); }
 
 export function interruptsEnabled(): bool {
   return (load<i32>(STATE + O_FLAGS) & F_IF) != 0 && interruptShadow == 0;

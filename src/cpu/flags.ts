@@ -1,7 +1,7 @@
 // Lazy arithmetic flags: an ALU instruction records its operation, operands
 // and result; CF/PF/AF/ZF/SF/OF are derived only when something reads them.
 import { STATE } from './layout';
-import { O_FLAGS, F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF, F_ARITH } from './state';
+import { O_FLAGS, F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF, F_ARITH, F_IF, F_TF, needAttention } from './state';
 
 export const LF_NONE = 0;   // flags in O_FLAGS are current
 export const LF_ADD = 1;
@@ -124,6 +124,7 @@ export function materializeFlags(): void {
 /** Replace the flags in `mask` with those in `value`. */
 export function setFlagBits(mask: i32, value: i32): void {
   materializeFlags();
+  if ((mask & (F_IF | F_TF)) != 0) needAttention();
   store<i32>(STATE + O_FLAGS, (storedFlags() & ~mask) | (value & mask));
 }
 

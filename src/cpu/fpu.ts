@@ -1,7 +1,1159 @@
-// PLACEHOLDER until the x87 implementation lands (helper at work).
-import { fault } from './fault';
-export function execX87(op: i32): void { fault(6, -1); }
-export function fwait(): void {}
-export function fpuReset(): void {}
-export function fxsaveX87(la: i64): void {}
-export function fxrstorX87(la: i64): void {}
+// The x87 FPU (D8-DF escapes, WAIT, and the x87 part of FXSAVE/FXRSTOR).
+//
+// Registers are kept as f64 in physical order (O_FPU_ST), with the 64-bit
+// mantissa of each register's 80-bit form in O_FPU_MM. Arithmetic is done in
+// f64 (round to nearest). Moves are exact in 80 bits: FLD m80 keeps the full
+// mantissa in O_FPU_MM and get80() recovers the exact value whenever the f64
+// copy is that mantissa rounded, so FLD/FSTP m80, FILD/FISTP m64, FXCH, FCHS,
+// FXSAVE/FXRSTOR and FSAVE/FRSTOR lose nothing. A register whose bit is set in
+// O_FPU_MMX_EXACT holds an MMX value: its 80-bit form is (O_FPU_MM, 0xFFFF).
+//
+// Every instruction reads memory and checks for faults before it changes
+// any state, so a faulting instruction can be restarted.
+import { STATE } from './layout';
+import {
+  O_FPU_ST, O_FPU_MM, O_FPU_CW, O_FPU_SW, O_FPU_TAG, O_FPU_TOP, O_FPU_MMX_EXACT, O_FPU_FOP, O_FPU_FIP, O_FPU_FDP,
+  O_CR0, O_FLAGS, CR0_EM, CR0_TS, CR0_MP, CR0_NE, F_VM, F_CF, F_PF, F_ZF, F_OF, F_SF, F_AF,
+  st64, setRegN, rip, protectedMode,
+} from './state';
+import { dMod, dReg, dRm, dOsize, memLa, effAddr } from './operand';
+import { read8, read16, read32, read64, write16, write32, write64, write8, probeWrite } from './mem';
+import { fault, NM, MF, UD } from './fault';
+import { getCF, getZF, getPF, setFlagBits } from './flags';
+import {
+  IE, DE, ZE, OE, UE, PE, SF, ES, C0, C1, C2, C3, BUSY, RC_NEAREST, RC_DOWN, RC_UP, RC_CHOP,
+  INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, convExc, intInvalid,
+  indef, isSNaN, quietF64, pickNaN, roundShift, packFloat, f64Of80, extend, uintTo80, intTo80, toInt, exponentOf,
+} from './fpu-conv';
+
+const ST_BASE: usize = STATE + O_FPU_ST;
+const MM_BASE: usize = STATE + O_FPU_MM;
+const TWO63: f64 = 9223372036854775808.0;
+
+/** Scratch for FRSTOR/FXRSTOR: eight 80-bit registers read before anything is committed. */
+const SCRATCH: usize = memory.data(128);
+
+// ---- per-instruction bookkeeping, committed by finish() ----
+let exc = 0;      // exception flags raised
+let ccMask = 0;   // condition-code bits this instruction writes
+let ccVal = 0;
+
+// ---- control/status ----
+// @ts-ignore: decorator
+@inline function cw(): i32 { return load<u16>(STATE + O_FPU_CW); }
+// @ts-ignore: decorator
+@inline function rc(): i32 { return (cw() >> 10) & 3; }
+// @ts-ignore: decorator
+@inline function swRaw(): i32 { return load<u16>(STATE + O_FPU_SW); }
+// @ts-ignore: decorator
+@inline function setSwRaw(v: i32): void { store<u16>(STATE + O_FPU_SW, <u16>(v & ~0x3800)); }
+// @ts-ignore: decorator
+@inline function top(): i32 { return load<u8>(STATE + O_FPU_TOP); }
+// @ts-ignore: decorator
+@inline function setTop(t: i32): void { store<u8>(STATE + O_FPU_TOP, <u8>(t & 7)); }
+// @ts-ignore: decorator
+@inline function physOf(i: i32): i32 { return (top() + i) & 7; }
+// @ts-ignore: decorator
+@inline function tagMask(): i32 { return load<u8>(STATE + O_FPU_TAG); }
+// @ts-ignore: decorator
+@inline function setTagMask(m: i32): void { store<u8>(STATE + O_FPU_TAG, <u8>m); }
+// @ts-ignore: decorator
+@inline function validP(p: i32): bool { return ((tagMask() >> p) & 1) != 0; }
+// @ts-ignore: decorator
+@inline function exactMask(): i32 { return load<u8>(STATE + O_FPU_MMX_EXACT); }
+
+/** The status word as the guest reads it (TOP merged in). */
+function fsw(): i32 { return (swRaw() & ~0x3800) | (top() << 11); }
+
+/** Set ES and B when an unmasked exception flag is set, clear them otherwise. */
+function summary(sw: i32): i32 {
+  if ((sw & ~cw() & 0x3f) != 0) return sw | ES | BUSY;
+  return sw & ~(ES | BUSY);
+}
+
+/** FLDCW's view of a control word: reserved bits 7, 13-15 read as 0, bit 6 as 1. */
+function setCw(v: i32): void { store<u16>(STATE + O_FPU_CW, <u16>((v & 0x1f3f) | 0x40)); }
+
+function finish(): void {
+  const sw = (swRaw() & ~ccMask) | (ccVal & ccMask) | exc;
+  setSwRaw(summary(sw));
+}
+
+// @ts-ignore: decorator
+@inline function setCC(mask: i32, val: i32): void { ccMask |= mask; ccVal = (ccVal & ~mask) | (val & mask); }
+
+/** An unmasked invalid, denormal or divide-by-zero exception: the instruction leaves its destination alone. */
+function blocked(): bool { return (exc & ~cw() & (IE | DE | ZE)) != 0; }
+/** Stores to memory are also suppressed by unmasked overflow/underflow. */
+function storeBlocked(): bool { return (exc & ~cw() & (IE | DE | ZE | OE | UE)) != 0; }
+
+function underflow(): void { exc |= IE | SF; setCC(C1, 0); }
+function overflowExc(): void { exc |= IE | SF; setCC(C1, C1); }
+
+function checkNM(): void {
+  if ((st64(O_CR0) & (CR0_EM | CR0_TS)) != 0) fault(NM, -1);
+}
+function checkMF(): void {
+  if ((swRaw() & ES) != 0 && (st64(O_CR0) & CR0_NE) != 0) fault(MF, -1);
+}
+
+// ---- registers ----
+/** Value of physical register p as f64 (an MMX value reads as its 80-bit NaN/infinity form). */
+function getP(p: i32): f64 {
+  if (((exactMask() >> p) & 1) != 0) return f64Of80(load<i64>(MM_BASE + (<usize>p << 3)), 0xffff);
+  return load<f64>(ST_BASE + (<usize>p << 3));
+}
+
+/** The exact 80-bit value of physical register p into xMant/xSexp. */
+function get80(p: i32): void {
+  const mm = load<i64>(MM_BASE + (<usize>p << 3));
+  if (((exactMask() >> p) & 1) != 0) { xMant = mm; xSexp = 0xffff; return; }
+  const v = load<f64>(ST_BASE + (<usize>p << 3));
+  extend(v);
+  refine(mm, reinterpret<i64>(v));
+}
+
+/** Use the stored full mantissa instead of the f64's when the f64 is that mantissa rounded. */
+function refine(mm: i64, bits: i64): void {
+  if (mm == xMant || mm >= 0) return;
+  const m0 = xMant, s0 = xSexp;
+  const exp = s0 & 0x7fff;
+  if (exp == 0 && m0 == 0) return; // zero
+  if (exp == 0x7fff) {
+    if ((m0 & ~INT_BIT) != 0 && packFloat(mm, s0, false, RC_NEAREST, false) == bits) xMant = mm;
+    return;
+  }
+  if (packFloat(mm, s0, false, RC_NEAREST, false) == bits) { xMant = mm; return; }
+  if (exp > 1 && packFloat(mm, s0 - 1, false, RC_NEAREST, false) == bits) { xMant = mm; xSexp = s0 - 1; }
+}
+
+function markValid(p: i32): void {
+  setTagMask(tagMask() | (1 << p));
+  store<u8>(STATE + O_FPU_MMX_EXACT, <u8>(exactMask() & ~(1 << p)));
+}
+
+/** Write an f64 result to physical register p (tag valid, MMX view updated). */
+function writeP(p: i32, v: f64): void {
+  extend(v);
+  store<f64>(ST_BASE + (<usize>p << 3), v);
+  store<i64>(MM_BASE + (<usize>p << 3), xMant);
+  markValid(p);
+}
+
+/** Write an exact 80-bit value to physical register p without touching its tag. */
+function rawWrite80(p: i32, m: i64, s: i32): void {
+  store<f64>(ST_BASE + (<usize>p << 3), f64Of80(m, s));
+  store<i64>(MM_BASE + (<usize>p << 3), m);
+  store<u8>(STATE + O_FPU_MMX_EXACT, <u8>(exactMask() & ~(1 << p)));
+}
+
+function write80P(p: i32, m: i64, s: i32): void {
+  rawWrite80(p, m, s);
+  setTagMask(tagMask() | (1 << p));
+}
+
+/** ST(i), or the indefinite NaN with a stack underflow if it is empty. */
+function fetch(i: i32): f64 {
+  const p = physOf(i);
+  if (!validP(p)) { underflow(); return indef(); }
+  return getP(p);
+}
+
+function pushF(v: f64): void {
+  const p = (top() - 1) & 7;
+  if (validP(p)) { overflowExc(); if (blocked()) return; v = indef(); }
+  setTop(p);
+  writeP(p, v);
+}
+
+function push80(m: i64, s: i32): void {
+  const p = (top() - 1) & 7;
+  if (validP(p)) { overflowExc(); if (blocked()) return; m = INDEF_MANT; s = INDEF_SEXP; }
+  setTop(p);
+  write80P(p, m, s);
+}
+
+function pop(): void {
+  const t = top();
+  setTagMask(tagMask() & ~(1 << t));
+  setTop(t + 1);
+}
+
+// ---- arithmetic ----
+function quietOne(x: f64): f64 {
+  if (isSNaN(x)) exc |= IE;
+  return quietF64(x);
+}
+
+function nanPair(a: f64, b: f64): f64 {
+  if (isSNaN(a) || isSNaN(b)) exc |= IE;
+  return pickNaN(a, b);
+}
+
+function divide(a: f64, b: f64): f64 {
+  if (b == 0 && a != 0 && isFinite<f64>(a)) exc |= ZE;
+  return a / b;
+}
+
+/** kind: 0 a+b, 1 a*b, 4 a-b, 5 b-a, 6 a/b, 7 b/a. */
+function arith(kind: i32, a: f64, b: f64): f64 {
+  if ((exc & SF) != 0) return indef();
+  if (isNaN<f64>(a) || isNaN<f64>(b)) return nanPair(a, b);
+  let r: f64;
+  switch (kind) {
+    case 0: r = a + b; break;
+    case 1: r = a * b; break;
+    case 4: r = a - b; break;
+    case 5: r = b - a; break;
+    case 6: r = divide(a, b); break;
+    default: r = divide(b, a); break;
+  }
+  if (isNaN<f64>(r)) { exc |= IE; return indef(); }
+  return r;
+}
+
+/** 0 greater, 1 less, 2 equal, 3 unordered. FUCOM-style (quiet) compares only fault on SNaNs. */
+function relation(a: f64, b: f64, quiet: bool): i32 {
+  if (isNaN<f64>(a) || isNaN<f64>(b)) {
+    if (!quiet || isSNaN(a) || isSNaN(b)) exc |= IE;
+    return 3;
+  }
+  return a > b ? 0 : a < b ? 1 : 2;
+}
+
+function compareCC(a: f64, b: f64, quiet: bool): bool {
+  const rel = relation(a, b, quiet);
+  if (blocked()) return false;
+  setCC(C0 | C2 | C3, rel == 0 ? 0 : rel == 1 ? C0 : rel == 2 ? C3 : C0 | C2 | C3);
+  return true;
+}
+
+// ---- memory operands ----
+function loadM32(la: i64): f64 {
+  const b = read32(la);
+  const e = (b >>> 23) & 0xff, f = b & 0x7fffff;
+  if (e == 0xff && f != 0) {
+    let r: i64 = (<i64>(b >>> 31) << 63) | 0x7ff0000000000000 | (<i64>f << 29);
+    if ((f & 0x400000) == 0) { exc |= IE; r |= <i64>1 << 51; }
+    return reinterpret<f64>(r);
+  }
+  if (e == 0 && f != 0) exc |= DE;
+  return <f64>reinterpret<f32>(b);
+}
+
+function loadM64(la: i64): f64 {
+  const b = read64(la);
+  const e = <i32>(b >>> 52) & 0x7ff;
+  const f = b & 0xfffffffffffff;
+  if (e == 0x7ff && f != 0 && (f & (<i64>1 << 51)) == 0) { exc |= IE; return reinterpret<f64>(b | (<i64>1 << 51)); }
+  if (e == 0 && f != 0) exc |= DE;
+  return reinterpret<f64>(b);
+}
+
+function writeInt(la: i64, size: i32, v: i64): void {
+  if (size == 2) write16(la, <i32>v);
+  else if (size == 4) write32(la, <i32>v);
+  else write64(la, v);
+}
+
+function arithMem(r: i32, b: f64): void {
+  const a = fetch(0);
+  if (r == 2 || r == 3) {
+    if (compareCC(a, b, false) && r == 3) pop();
+    return;
+  }
+  const v = arith(r, a, b);
+  if (blocked()) return;
+  writeP(physOf(0), v);
+}
+
+function fldMem(v: f64): void {
+  if (blocked()) return;
+  pushF(v);
+}
+
+/** FST/FSTP m32fp or m64fp. */
+function storeFloat(la: i64, single: bool, popAfter: bool): void {
+  const p = physOf(0);
+  let bits: i64;
+  if (!validP(p)) {
+    underflow();
+    bits = single ? INDEF_F32 : INDEF_F64;
+  } else {
+    get80(p);
+    bits = packFloat(xMant, xSexp, single, rc(), true);
+    exc |= convExc;
+  }
+  if (storeBlocked()) return;
+  if (single) write32(la, <i32>bits);
+  else write64(la, bits);
+  if (popAfter) pop();
+}
+
+/** FIST/FISTP/FISTTP of `size` bytes. */
+function storeInt(la: i64, size: i32, truncate: bool, popAfter: bool): void {
+  const p = physOf(0);
+  const indefInt: i64 = size == 2 ? 0x8000 : size == 4 ? 0x80000000 : INT_BIT;
+  let v: i64;
+  if (!validP(p)) {
+    underflow();
+    v = indefInt;
+  } else {
+    get80(p);
+    v = toInt(xMant, xSexp, truncate ? RC_CHOP : rc(), size == 2 ? 0x7fff : size == 4 ? 0x7fffffff : ~INT_BIT);
+    if (intInvalid) { exc |= IE; v = indefInt; }
+    else if (inexact) exc |= PE;
+  }
+  if (blocked()) return;
+  writeInt(la, size, v);
+  if (popAfter) pop();
+}
+
+function fldM80(la: i64): void {
+  const m = read64(la);
+  const s = read16(la + 8);
+  push80(m, s);
+}
+
+function fstpM80(la: i64): void {
+  const p = physOf(0);
+  let m: i64 = INDEF_MANT, s: i32 = INDEF_SEXP;
+  if (!validP(p)) {
+    underflow();
+    if (blocked()) return;
+  } else {
+    get80(p);
+    m = xMant;
+    s = xSexp;
+  }
+  probeWrite(la, 10);
+  write64(la, m);
+  write16(la + 8, s);
+  pop();
+}
+
+function fbld(la: i64): void {
+  let v: i64 = 0;
+  for (let k = 8; k >= 0; k--) {
+    const b = read8(la + k);
+    v = v * 100 + <i64>(((b >> 4) & 0xf) * 10 + (b & 0xf));
+  }
+  const neg = (read8(la + 9) & 0x80) != 0;
+  uintTo80(v, neg);
+  push80(xMant, xSexp);
+}
+
+function fbstp(la: i64): void {
+  const p = physOf(0);
+  const LIMIT: i64 = 999999999999999999;
+  let invalid = false, neg = false;
+  let mag: i64 = 0;
+  if (!validP(p)) {
+    underflow();
+    invalid = true;
+  } else {
+    get80(p);
+    neg = (xSexp & 0x8000) != 0;
+    const v = toInt(xMant, xSexp, rc(), LIMIT);
+    mag = neg ? -v : v;
+    if (intInvalid || mag > LIMIT) { exc |= IE; invalid = true; }
+    else if (inexact) exc |= PE;
+  }
+  if (blocked()) return;
+  probeWrite(la, 10);
+  if (invalid) {
+    write64(la, <i64>0xc0 << 56);
+    write16(la + 8, 0xffff);
+  } else {
+    let lo: i64 = 0;
+    for (let k = 0; k < 16; k++) { lo |= (mag % 10) << <i64>(k * 4); mag /= 10; }
+    const d16 = <i32>(mag % 10), d17 = <i32>(mag / 10 % 10);
+    write64(la, lo);
+    write16(la + 8, d16 | (d17 << 4) | (neg ? 0x8000 : 0));
+  }
+  pop();
+}
+
+function memD9(r: i32, la: i64): void {
+  if (r == 0) fldMem(loadM32(la));
+  else if (r == 2) storeFloat(la, true, false);
+  else if (r == 3) storeFloat(la, true, true);
+  else fault(UD, -1);
+}
+
+function memDB(r: i32, la: i64): void {
+  switch (r) {
+    case 0: fldMem(<f64>read32(la)); return;
+    case 1: storeInt(la, 4, true, true); return;
+    case 2: storeInt(la, 4, false, false); return;
+    case 3: storeInt(la, 4, false, true); return;
+    case 5: fldM80(la); return;
+    case 7: fstpM80(la); return;
+    default: fault(UD, -1);
+  }
+}
+
+function memDD(r: i32, la: i64): void {
+  switch (r) {
+    case 0: fldMem(loadM64(la)); return;
+    case 1: storeInt(la, 8, true, true); return;
+    case 2: storeFloat(la, false, false); return;
+    case 3: storeFloat(la, false, true); return;
+    default: fault(UD, -1);
+  }
+}
+
+function memDF(r: i32, la: i64): void {
+  switch (r) {
+    case 0: fldMem(<f64><i16>read16(la)); return;
+    case 1: storeInt(la, 2, true, true); return;
+    case 2: storeInt(la, 2, false, false); return;
+    case 3: storeInt(la, 2, false, true); return;
+    case 4: fbld(la); return;
+    case 5: { intTo80(read64(la)); push80(xMant, xSexp); return; }
+    case 6: fbstp(la); return;
+    default: storeInt(la, 8, false, true); return;
+  }
+}
+
+function memOp(op: i32, r: i32, la: i64): void {
+  switch (op) {
+    case 0xd8: arithMem(r, loadM32(la)); return;
+    case 0xdc: arithMem(r, loadM64(la)); return;
+    case 0xda: arithMem(r, <f64>read32(la)); return;
+    case 0xde: arithMem(r, <f64><i16>read16(la)); return;
+    case 0xd9: memD9(r, la); return;
+    case 0xdb: memDB(r, la); return;
+    case 0xdd: memDD(r, la); return;
+    default: memDF(r, la); return;
+  }
+}
+
+// ---- register forms ----
+/** dst = kind(ST(d), ST(s)), optionally popping. */
+function arithReg(kind: i32, d: i32, s: i32, popAfter: bool): void {
+  const a = fetch(d), b = fetch(s);
+  const v = arith(kind, a, b);
+  if (blocked()) return;
+  writeP(physOf(d), v);
+  if (popAfter) pop();
+}
+
+/** DC/DE register forms name the reverse operation of D8's for sub and div. */
+// @ts-ignore: decorator
+@inline function reversed(r: i32): i32 { return r >= 4 ? r ^ 1 : r; }
+
+function compareRegs(i: i32, pops: i32, quiet: bool): void {
+  const a = fetch(0), b = fetch(i);
+  if (!compareCC(a, b, quiet)) return;
+  for (let k = 0; k < pops; k++) pop();
+}
+
+function comi(i: i32, quiet: bool, popAfter: bool): void {
+  const a = fetch(0), b = fetch(i);
+  const rel = relation(a, b, quiet);
+  if (blocked()) return;
+  const f = rel == 0 ? 0 : rel == 1 ? F_CF : rel == 2 ? F_ZF : F_ZF | F_PF | F_CF;
+  setFlagBits(F_ZF | F_PF | F_CF | F_OF | F_SF | F_AF, f);
+  if (popAfter) pop();
+}
+
+function fldReg(i: i32): void {
+  const p = physOf(i);
+  if (!validP(p)) {
+    underflow();
+    if (blocked()) return;
+    push80(INDEF_MANT, INDEF_SEXP);
+    return;
+  }
+  get80(p);
+  push80(xMant, xSexp);
+}
+
+function swapRaw(a: i32, b: i32): void {
+  const fa = ST_BASE + (<usize>a << 3), fb = ST_BASE + (<usize>b << 3);
+  const ma = MM_BASE + (<usize>a << 3), mb = MM_BASE + (<usize>b << 3);
+  const tf = load<i64>(fa); store<i64>(fa, load<i64>(fb)); store<i64>(fb, tf);
+  const tm = load<i64>(ma); store<i64>(ma, load<i64>(mb)); store<i64>(mb, tm);
+  const x = exactMask();
+  const xa = (x >> a) & 1, xb = (x >> b) & 1;
+  store<u8>(STATE + O_FPU_MMX_EXACT, <u8>((x & ~((1 << a) | (1 << b))) | (xa << b) | (xb << a)));
+}
+
+function fxch(i: i32): void {
+  const p0 = physOf(0), pi = physOf(i);
+  if (!validP(p0) || !validP(pi)) {
+    underflow();
+    if (blocked()) return;
+    if (!validP(p0)) writeP(p0, indef());
+    if (!validP(pi)) writeP(pi, indef());
+  }
+  swapRaw(p0, pi);
+}
+
+function fstReg(i: i32, popAfter: bool): void {
+  const p0 = physOf(0), pi = physOf(i);
+  if (!validP(p0)) {
+    underflow();
+    if (blocked()) return;
+    writeP(pi, indef());
+  } else if (pi != p0) {
+    get80(p0);
+    write80P(pi, xMant, xSexp);
+  }
+  if (popAfter) pop();
+}
+
+function ffree(i: i32, popAfter: bool): void {
+  setTagMask(tagMask() & ~(1 << physOf(i)));
+  ccMask = 0;
+  if (popAfter) pop();
+}
+
+function fcmov(i: i32, cond: bool): void {
+  const p0 = physOf(0), pi = physOf(i);
+  if (!validP(p0) || !validP(pi)) {
+    underflow();
+    if (blocked()) return;
+    writeP(p0, indef());
+    return;
+  }
+  if (!cond) return;
+  get80(pi);
+  write80P(p0, xMant, xSexp);
+}
+
+function fcmovCond(r: i32): bool {
+  switch (r) {
+    case 0: return getCF();
+    case 1: return getZF();
+    case 2: return getCF() || getZF();
+    default: return getPF();
+  }
+}
+
+/** FCHS (abs false) and FABS: exact sign operations. */
+function signOp(abs: bool): void {
+  const p = physOf(0);
+  if (!validP(p)) {
+    underflow();
+    if (blocked()) return;
+    writeP(p, indef());
+    return;
+  }
+  get80(p);
+  write80P(p, xMant, abs ? xSexp & 0x7fff : xSexp ^ 0x8000);
+}
+
+function fxam(): void {
+  const p = physOf(0);
+  let cls: i32, neg: bool;
+  if (!validP(p)) {
+    neg = reinterpret<i64>(load<f64>(ST_BASE + (<usize>p << 3))) < 0;
+    cls = C3 | C0; // empty
+  } else {
+    get80(p);
+    neg = (xSexp & 0x8000) != 0;
+    const e = xSexp & 0x7fff;
+    if (e != 0 && xMant >= 0) cls = 0;                           // unsupported
+    else if (e == 0x7fff) cls = (xMant & ~INT_BIT) == 0 ? C2 | C0 : C0; // infinity, NaN
+    else if (e == 0) cls = xMant == 0 ? C3 : C3 | C2;             // zero, denormal
+    else cls = C2;                                                // normal
+  }
+  setCC(C0 | C1 | C2 | C3, cls | (neg ? C1 : 0));
+}
+
+function loadConst(i: i32): void {
+  const mode = rc();
+  const down = mode == RC_DOWN || mode == RC_CHOP;
+  let m: i64, s: i32;
+  switch (i) {
+    case 0: m = INT_BIT; s = 0x3fff; break;                                           // FLD1
+    case 1: m = 0xd49a784bcd1b8afe + (mode == RC_UP ? 1 : 0); s = 0x4000; break;      // FLDL2T
+    case 2: m = 0xb8aa3b295c17f0bc - (down ? 1 : 0); s = 0x3fff; break;               // FLDL2E
+    case 3: m = 0xc90fdaa22168c235 - (down ? 1 : 0); s = 0x4000; break;               // FLDPI
+    case 4: m = 0x9a209a84fbcff799 - (down ? 1 : 0); s = 0x3ffd; break;               // FLDLG2
+    case 5: m = 0xb17217f7d1cf79ac - (down ? 1 : 0); s = 0x3ffe; break;               // FLDLN2
+    case 6: m = 0; s = 0; break;                                                      // FLDZ
+    default: fault(UD, -1); return;
+  }
+  push80(m, s);
+}
+
+// ---- transcendental and other one-register operations ----
+/** F2XM1 (0), FSQRT (1), FSIN (2), FCOS (3) on ST(0). */
+function unary(kind: i32): void {
+  const x = fetch(0);
+  if (kind >= 2) {
+    if (isFinite<f64>(x) && Math.abs(x) >= TWO63) { setCC(C2, C2); return; }
+    setCC(C2, 0);
+  }
+  let r: f64;
+  if ((exc & SF) != 0) r = indef();
+  else if (isNaN<f64>(x)) r = quietOne(x);
+  else {
+    if (kind == 0) r = Math.expm1(x * Math.LN2);
+    else if (kind == 1) r = Math.sqrt(x);
+    else if (kind == 2) r = Math.sin(x);
+    else r = Math.cos(x);
+    if (isNaN<f64>(r)) { exc |= IE; r = indef(); }
+  }
+  if (blocked()) return;
+  writeP(physOf(0), r);
+}
+
+/** FYL2X (0), FYL2XP1 (1), FPATAN (2): ST(1) = f(ST(1), ST(0)), pop. */
+function binaryPop(kind: i32): void {
+  const x = fetch(0), y = fetch(1);
+  let r: f64;
+  if ((exc & SF) != 0) r = indef();
+  else if (isNaN<f64>(x) || isNaN<f64>(y)) r = nanPair(y, x);
+  else {
+    if (kind == 0) {
+      if (x == 0 && y != 0 && isFinite<f64>(y)) exc |= ZE;
+      r = y * Math.log2(x);
+    } else if (kind == 1) {
+      r = y * (Math.log1p(x) / Math.LN2);
+    } else {
+      r = Math.atan2(y, x);
+    }
+    if (isNaN<f64>(r)) { exc |= IE; r = indef(); }
+  }
+  if (blocked()) return;
+  writeP(physOf(1), r);
+  pop();
+}
+
+/**
+ * FPTAN, FSINCOS and FXTRACT replace ST(0) and push: with ST(0) empty or
+ * ST(7) full both results become the indefinite NaN. Returns false if so.
+ */
+function pairCheck(): bool {
+  const p0 = physOf(0), pm = (top() - 1) & 7;
+  if (validP(p0) && !validP(pm)) return true;
+  if (!validP(p0)) underflow(); else overflowExc();
+  if (blocked()) return false;
+  writeP(p0, indef());
+  setTop(pm);
+  writeP(pm, indef());
+  return false;
+}
+
+function pushRaw(v: f64): void {
+  const p = (top() - 1) & 7;
+  setTop(p);
+  writeP(p, v);
+}
+
+/** FPTAN (tan, push 1) and FSINCOS (sin, push cos). */
+function trigPair(sincos: bool): void {
+  if (!pairCheck()) return;
+  const p0 = physOf(0);
+  const x = getP(p0);
+  if (isFinite<f64>(x) && Math.abs(x) >= TWO63) { setCC(C2, C2); return; }
+  setCC(C2, 0);
+  if (!isFinite<f64>(x)) {
+    let n: f64;
+    if (isNaN<f64>(x)) n = quietOne(x);
+    else { exc |= IE; n = indef(); }
+    if (blocked()) return;
+    writeP(p0, n);
+    pushRaw(n);
+    return;
+  }
+  if (sincos) {
+    writeP(p0, Math.sin(x));
+    pushRaw(Math.cos(x));
+  } else {
+    writeP(p0, Math.tan(x));
+    pushRaw(1.0);
+  }
+}
+
+function fxtract(): void {
+  if (!pairCheck()) return;
+  const p0 = physOf(0);
+  const x = getP(p0);
+  if (isNaN<f64>(x)) {
+    const n = quietOne(x);
+    if (blocked()) return;
+    writeP(p0, n);
+    pushRaw(n);
+    return;
+  }
+  if (x == 0 || !isFinite<f64>(x)) {
+    if (x == 0) exc |= ZE;
+    if (blocked()) return;
+    writeP(p0, x == 0 ? -Infinity : Infinity);
+    pushRaw(x);
+    return;
+  }
+  get80(p0);
+  let m = xMant, e = xSexp & 0x7fff;
+  const sign = xSexp & 0x8000;
+  if (e == 0) e = 1;
+  const lz = <i32>clz<i64>(m);
+  m <<= <i64>lz;
+  e -= lz;
+  writeP(p0, <f64>(e - 16383));
+  const p = (top() - 1) & 7;
+  setTop(p);
+  write80P(p, m, sign | 0x3fff);
+}
+
+function fscale(): void {
+  const a = fetch(0), b = fetch(1);
+  const p0 = physOf(0);
+  let r: f64;
+  if ((exc & SF) != 0) r = indef();
+  else if (isNaN<f64>(a) || isNaN<f64>(b)) r = nanPair(a, b);
+  else if (!isFinite<f64>(b)) {
+    if (b > 0 ? a == 0 : !isFinite<f64>(a)) { exc |= IE; r = indef(); }
+    else r = b > 0 ? a * b : a * 0.0;
+  } else if (a == 0 || !isFinite<f64>(a)) r = a;
+  else { scaleExact(p0, a, b); return; }
+  if (blocked()) return;
+  writeP(p0, r);
+}
+
+/** ST(0) * 2^trunc(b) for finite nonzero ST(0): exact while the result stays in the 80-bit range. */
+function scaleExact(p0: i32, a: f64, b: f64): void {
+  const t = Math.trunc(b);
+  const n: i32 = t > 100000 ? 100000 : t < -100000 ? -100000 : <i32>t;
+  get80(p0);
+  let m = xMant, e = xSexp & 0x7fff;
+  const sign = xSexp & 0x8000;
+  if (e == 0) e = 1;
+  const lz = <i32>clz<i64>(m);
+  m <<= <i64>lz;
+  e = e - lz + n;
+  if (e >= 1 && e <= 0x7ffe) { write80P(p0, m, sign | e); return; }
+  if (e > 0x7ffe) exc |= OE | PE; else exc |= UE | PE;
+  writeP(p0, NativeMath.scalbn(a, n));
+}
+
+/** FPREM (ieee false, truncating quotient) and FPREM1 (round to nearest). */
+function fprem(ieee: bool): void {
+  const x = fetch(0), y = fetch(1);
+  setCC(C0 | C1 | C2 | C3, 0);
+  let r: f64;
+  if ((exc & SF) != 0) r = indef();
+  else if (isNaN<f64>(x) || isNaN<f64>(y)) r = nanPair(x, y);
+  else if (!isFinite<f64>(x) || y == 0) { exc |= IE; r = indef(); }
+  else if (x == 0 || !isFinite<f64>(y)) r = x;
+  else r = remainder(x, y, ieee);
+  if (blocked()) return;
+  writeP(physOf(0), r);
+}
+
+function remainder(x: f64, y: f64, ieee: bool): f64 {
+  const ax = Math.abs(x), ay = Math.abs(y);
+  const d = exponentOf(ax) - exponentOf(ay);
+  if (d >= 64) {
+    // Partial remainder: reduce the exponent difference by 32..63 and report C2.
+    const n = (d & 31) | 32;
+    setCC(C2, C2);
+    return NativeMath.mod(x, NativeMath.scalbn(ay, d - n));
+  }
+  let r = NativeMath.mod(x, y); // exact, sign of x
+  const ar = Math.abs(r);
+  let q: i32;
+  if (ay <= 8.98846567431158e307) q = <i32>Math.round((NativeMath.mod(ax, ay * 8) - ar) / ay);
+  else q = <i32>Math.round((ax - ar) / ay);
+  if (ieee) {
+    const dd = ay - ar;
+    if (ar > dd || (ar == dd && (q & 1) != 0)) { r = x < 0 ? dd : -dd; q++; }
+  }
+  setCC(C0 | C1 | C3, ((q & 4) != 0 ? C0 : 0) | ((q & 1) != 0 ? C1 : 0) | ((q & 2) != 0 ? C3 : 0));
+  return r;
+}
+
+function frndint(): void {
+  const p0 = physOf(0);
+  if (!validP(p0)) {
+    underflow();
+    if (blocked()) return;
+    writeP(p0, indef());
+    return;
+  }
+  get80(p0);
+  const m = xMant, s = xSexp;
+  const e = s & 0x7fff;
+  if (e == 0x7fff) {
+    if ((m & ~INT_BIT) == 0) return; // infinity
+    if ((m & QNAN_BIT) == 0) exc |= IE;
+    if (blocked()) return;
+    write80P(p0, m | QNAN_BIT, s);
+    return;
+  }
+  if (m == 0) return;
+  const shift = 16383 + 63 - (e == 0 ? 1 : e);
+  if (shift <= 0) return;
+  const neg = (s & 0x8000) != 0;
+  const q = roundShift(m, shift, rc(), neg);
+  if (!inexact) return;
+  exc |= PE;
+  uintTo80(q, neg);
+  write80P(p0, xMant, xSexp);
+}
+
+function groupE0(i: i32): void {
+  switch (i) {
+    case 0: signOp(false); return;                      // FCHS
+    case 1: signOp(true); return;                       // FABS
+    case 4: compareCC(fetch(0), 0.0, false); return;    // FTST
+    case 5: fxam(); return;                             // FXAM
+    default: fault(UD, -1);
+  }
+}
+
+function groupF0(i: i32): void {
+  switch (i) {
+    case 0: unary(0); return;           // F2XM1
+    case 1: binaryPop(0); return;       // FYL2X
+    case 2: trigPair(false); return;    // FPTAN
+    case 3: binaryPop(2); return;       // FPATAN
+    case 4: fxtract(); return;          // FXTRACT
+    case 5: fprem(true); return;        // FPREM1
+    case 6: setTop(top() - 1); return;  // FDECSTP
+    default: setTop(top() + 1); return; // FINCSTP
+  }
+}
+
+function groupF8(i: i32): void {
+  switch (i) {
+    case 0: fprem(false); return;       // FPREM
+    case 1: binaryPop(1); return;       // FYL2XP1
+    case 2: unary(1); return;           // FSQRT
+    case 3: trigPair(true); return;     // FSINCOS
+    case 4: frndint(); return;          // FRNDINT
+    case 5: fscale(); return;           // FSCALE
+    case 6: unary(2); return;           // FSIN
+    default: unary(3); return;          // FCOS
+  }
+}
+
+function regD9(r: i32, i: i32): void {
+  switch (r) {
+    case 0: fldReg(i); return;
+    case 1: fxch(i); return;
+    case 2: if (i != 0) fault(UD, -1); ccMask = 0; return; // FNOP
+    case 3: fstReg(i, true); return;                       // FSTP1 (undocumented alias)
+    case 4: groupE0(i); return;
+    case 5: loadConst(i); return;
+    case 6: groupF0(i); return;
+    default: groupF8(i); return;
+  }
+}
+
+function regOp(op: i32, r: i32, i: i32): void {
+  switch (op) {
+    case 0xd8:
+      if (r == 2 || r == 3) compareRegs(i, r - 2, false);
+      else arithReg(r, 0, i, false);
+      return;
+    case 0xd9: regD9(r, i); return;
+    case 0xda:
+      if (r < 4) fcmov(i, fcmovCond(r));
+      else if (r == 5 && i == 1) compareRegs(1, 2, true); // FUCOMPP
+      else fault(UD, -1);
+      return;
+    case 0xdb:
+      if (r < 4) fcmov(i, !fcmovCond(r));
+      else if (r == 5) comi(i, true, false);  // FUCOMI
+      else if (r == 6) comi(i, false, false); // FCOMI
+      else fault(UD, -1);
+      return;
+    case 0xdc:
+      if (r == 2 || r == 3) compareRegs(i, r - 2, false); // FCOM2/FCOMP3 aliases
+      else arithReg(reversed(r), i, 0, false);
+      return;
+    case 0xdd:
+      switch (r) {
+        case 0: ffree(i, false); return;
+        case 1: fxch(i); return;                    // FXCH4 alias
+        case 2: fstReg(i, false); return;
+        case 3: fstReg(i, true); return;
+        case 4: compareRegs(i, 0, true); return;    // FUCOM
+        case 5: compareRegs(i, 1, true); return;    // FUCOMP
+        default: fault(UD, -1); return;
+      }
+    case 0xde:
+      if (r == 2) compareRegs(i, 1, false);         // FCOMP5 alias
+      else if (r == 3) { if (i != 1) fault(UD, -1); compareRegs(1, 2, false); } // FCOMPP
+      else arithReg(reversed(r), i, 0, true);
+      return;
+    default: // 0xdf
+      switch (r) {
+        case 0: ffree(i, true); return;             // FFREEP
+        case 1: fxch(i); return;                    // FXCH7 alias
+        case 2: case 3: fstReg(i, true); return;    // FSTP8/FSTP9 aliases
+        case 5: comi(i, true, true); return;        // FUCOMIP
+        case 6: comi(i, false, true); return;       // FCOMIP
+        default: fault(UD, -1); return;
+      }
+  }
+}
+
+// ---- control instructions (no FOP/FIP/FDP update; the FN forms do not check pending exceptions) ----
+function fninit(): void {
+  setCw(0x037f);
+  setSwRaw(0);
+  setTop(0);
+  setTagMask(0);
+  store<u16>(STATE + O_FPU_FOP, 0);
+  store<i64>(STATE + O_FPU_FIP, 0);
+  store<i64>(STATE + O_FPU_FDP, 0);
+}
+
+function controlReg(op: i32, r: i32, i: i32): bool {
+  if (op == 0xdb && r == 4) {
+    if (i == 2) { setSwRaw(swRaw() & ~(0xff | BUSY)); return true; } // FNCLEX
+    if (i == 3) { fninit(); return true; }                           // FNINIT
+    if (i == 0 || i == 1 || i == 4) return true;                     // FENI FDISI FSETPM: no-ops
+    fault(UD, -1);
+  }
+  if (op == 0xdf && r == 4) {
+    if (i != 0) fault(UD, -1);
+    setRegN(0, 2, false, <i64>fsw());                                // FNSTSW AX
+    return true;
+  }
+  return false;
+}
+
+function controlMem(op: i32, r: i32, la: i64): bool {
+  if (op == 0xd9 && r >= 4) {
+    if (r == 4) { checkMF(); fldenv(la); }
+    else if (r == 5) { checkMF(); const v = read16(la); setCw(v); setSwRaw(summary(swRaw())); }
+    else if (r == 6) fnstenv(la);
+    else write16(la, cw());
+    return true;
+  }
+  if (op == 0xdd && (r == 4 || r == 6 || r == 7)) {
+    if (r == 4) { checkMF(); frstor(la); }
+    else if (r == 6) fnsave(la);
+    else write16(la, fsw());
+    return true;
+  }
+  return false;
+}
+
+// ---- environment (FLDENV/FNSTENV) and full state (FRSTOR/FNSAVE) ----
+/** The full 16-bit tag word (2 bits per physical register: valid, zero, special, empty). */
+function fullTag(): i32 {
+  let t = 0;
+  for (let p = 0; p < 8; p++) {
+    let v = 3;
+    if (validP(p)) {
+      get80(p);
+      const e = xSexp & 0x7fff;
+      if (e == 0x7fff) v = 2;
+      else if (e == 0) v = xMant == 0 ? 1 : 2;
+      else v = xMant < 0 ? 0 : 2;
+    }
+    t |= v << (p * 2);
+  }
+  return t;
+}
+
+function realFormat(): bool {
+  return !protectedMode || (load<i32>(STATE + O_FLAGS) & F_VM) != 0;
+}
+
+/** Bytes of the environment image for the current operand size: 28 (32-bit) or 14 (16-bit). */
+function envSize(): i32 { return dOsize() == 2 ? 14 : 28; }
+
+function storeEnv(la: i64): void {
+  const fip = load<i64>(STATE + O_FPU_FIP), fdp = load<i64>(STATE + O_FPU_FDP);
+  const fop = <i32>load<u16>(STATE + O_FPU_FOP) & 0x7ff;
+  const tag = fullTag();
+  const real = realFormat();
+  if (envSize() == 28) {
+    write32(la, 0xffff0000 | cw());
+    write32(la + 4, 0xffff0000 | fsw());
+    write32(la + 8, 0xffff0000 | tag);
+    if (real) {
+      write32(la + 12, 0xffff0000 | (<i32>fip & 0xffff));
+      write32(la + 16, ((<i32>(fip >>> 16) & 0xffff) << 12) | fop);
+      write32(la + 20, 0xffff0000 | (<i32>fdp & 0xffff));
+      write32(la + 24, (<i32>(fdp >>> 16) & 0xffff) << 12);
+    } else {
+      write32(la + 12, <i32>fip);
+      write32(la + 16, fop << 16); // FCS reads as 0
+      write32(la + 20, <i32>fdp);
+      write32(la + 24, 0xffff0000); // FDS reads as 0
+    }
+  } else {
+    write16(la, cw());
+    write16(la + 2, fsw());
+    write16(la + 4, tag);
+    write16(la + 6, <i32>fip);
+    write16(la + 8, real ? ((<i32>(fip >>> 16) & 0xf) << 12) | fop : 0);
+    write16(la + 10, <i32>fdp);
+    write16(la + 12, real ? (<i32>(fdp >>> 16) & 0xf) << 12 : 0);
+  }
+}
+
+// Environment read by loadEnv(), committed by commitEnv().
+let eCw = 0, eSw = 0, eTag = 0, eFop = 0;
+let eFip: i64 = 0, eFdp: i64 = 0;
+
+function loadEnv(la: i64): void {
+  const real = realFormat();
+  if (envSize() == 28) {
+    eCw = read16(la);
+    eSw = read16(la + 4);
+    eTag = read16(la + 8);
+    if (real) {
+      const w = read32(la + 16);
+      eFip = <i64>read16(la + 12) | (<i64>((w >>> 12) & 0xffff) << 16);
+      eFop = w & 0x7ff;
+      eFdp = <i64>read16(la + 20) | (<i64>((read32(la + 24) >>> 12) & 0xffff) << 16);
+    } else {
+      eFip = <i64><u32>read32(la + 12);
+      eFop = (read32(la + 16) >>> 16) & 0x7ff;
+      eFdp = <i64><u32>read32(la + 20);
+    }
+  } else {
+    eCw = read16(la);
+    eSw = read16(la + 2);
+    eTag = read16(la + 4);
+    eFip = <i64>read16(la + 6);
+    eFdp = <i64>read16(la + 10);
+    eFop = 0;
+    if (real) {
+      const w = read16(la + 8);
+      eFip |= <i64>((w >>> 12) & 0xf) << 16;
+      eFop = w & 0x7ff;
+      eFdp |= <i64>((read16(la + 12) >>> 12) & 0xf) << 16;
+    }
+  }
+}
+
+function commitEnv(): void {
+  setCw(eCw);
+  setTop((eSw >> 11) & 7);
+  setSwRaw(summary(eSw));
+  let m = 0;
+  for (let p = 0; p < 8; p++) if (((eTag >> (p * 2)) & 3) != 3) m |= 1 << p;
+  setTagMask(m);
+  store<u16>(STATE + O_FPU_FOP, <u16>eFop);
+  store<i64>(STATE + O_FPU_FIP, eFip);
+  store<i64>(STATE + O_FPU_FDP, eFdp);
+}
+
+function fldenv(la: i64): void {
+  loadEnv(la);
+  commitEnv();
+}
+
+function fnstenv(la: i64): void {
+  probeWrite(la, envSize());
+  storeEnv(la);
+  setCw(cw() | 0x3f); // FNSTENV masks all exceptions
+}
+
+function fnsave(la: i64): void {
+  const n = envSize();
+  probeWrite(la, n + 80);
+  storeEnv(la);
+  for (let i = 0; i < 8; i++) {
+    get80(physOf(i));
+    write64(la + n + 10 * i, xMant);
+    write16(la + n + 10 * i + 8, xSexp);
+  }
+  fninit();
+}
+
+function frstor(la: i64): void {
+  const n = envSize();
+  loadEnv(la);
+  for (let i = 0; i < 8; i++) {
+    store<i64>(SCRATCH + (<usize>i << 4), read64(la + n + 10 * i));
+    store<u16>(SCRATCH + (<usize>i << 4) + 8, <u16>read16(la + n + 10 * i + 8));
+  }
+  commitEnv();
+  restoreRegs();
+}
+
+/** Registers from SCRATCH (stack order ST(0)..ST(7)) to their physical slots under the current TOP. */
+function restoreRegs(): void {
+  for (let i = 0; i < 8; i++) {
+    rawWrite80(physOf(i), load<i64>(SCRATCH + (<usize>i << 4)), load<u16>(SCRATCH + (<usize>i << 4) + 8));
+  }
+}
+
+// ---- entry points ----
+export function execX87(op: i32): void {
+  checkNM();
+  const mod = dMod(), r = dReg() & 7, rm = dRm() & 7;
+  exc = 0;
+  ccMask = C1; // C1 reads 0 after most instructions (no round-up indication)
+  ccVal = 0;
+  if (mod != 3) {
+    const la = memLa();
+    if (controlMem(op, r, la)) return;
+    checkMF();
+    memOp(op, r, la);
+  } else {
+    if (controlReg(op, r, rm)) return;
+    checkMF();
+    regOp(op, r, rm);
+  }
+  finish();
+  store<u16>(STATE + O_FPU_FOP, <u16>(((op & 7) << 8) | (mod << 6) | (r << 3) | rm));
+  store<i64>(STATE + O_FPU_FIP, rip());
+  if (mod != 3) store<i64>(STATE + O_FPU_FDP, effAddr());
+}
+
+/** WAIT/FWAIT: #NM with CR0.MP and CR0.TS, #MF for a pending unmasked exception (CR0.NE). */
+export function fwait(): void {
+  if ((st64(O_CR0) & (CR0_MP | CR0_TS)) == (CR0_MP | CR0_TS)) fault(NM, -1);
+  checkMF();
+}
+
+/** FNINIT state, registers zeroed (power-on). */
+export function fpuReset(): void {
+  fninit();
+  memory.fill(ST_BASE, 0, 64);
+  memory.fill(MM_BASE, 0, 64);
+  store<u8>(STATE + O_FPU_MMX_EXACT, 0);
+}
+
+/** The x87 part (bytes 0-159) of a FXSAVE image at linear address la (64-bit FIP/FDP form). */
+export function fxsaveX87(la: i64): void {
+  write16(la, cw());
+  write16(la + 2, fsw());
+  write8(la + 4, tagMask());
+  write8(la + 5, 0);
+  write16(la + 6, <i32>load<u16>(STATE + O_FPU_FOP) & 0x7ff);
+  write64(la + 8, load<i64>(STATE + O_FPU_FIP));
+  write64(la + 16, load<i64>(STATE + O_FPU_FDP));
+  for (let i = 0; i < 8; i++) {
+    const a = la + 32 + 16 * i;
+    get80(physOf(i));
+    write64(a, xMant);
+    write16(a + 8, xSexp);
+    write16(a + 10, 0);
+    write32(a + 12, 0);
+  }
+}
+
+/** Load the x87 part of a FXSAVE image; reads everything before changing any state. */
+export function fxrstorX87(la: i64): void {
+  const fcw = read16(la), sw = read16(la + 2), ftw = read8(la + 4), fop = read16(la + 6);
+  const fip = read64(la + 8), fdp = read64(la + 16);
+  for (let i = 0; i < 8; i++) {
+    store<i64>(SCRATCH + (<usize>i << 4), read64(la + 32 + 16 * i));
+    store<u16>(SCRATCH + (<usize>i << 4) + 8, <u16>read16(la + 40 + 16 * i));
+  }
+  setCw(fcw);
+  setTop((sw >> 11) & 7);
+  setSwRaw(summary(sw));
+  setTagMask(ftw);
+  store<u16>(STATE + O_FPU_FOP, <u16>(fop & 0x7ff));
+  store<i64>(STATE + O_FPU_FIP, fip);
+  store<i64>(STATE + O_FPU_FDP, fdp);
+  restoreRegs();
+  store<u8>(STATE + O_FPU_MMX_EXACT, 0);
+}

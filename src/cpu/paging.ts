@@ -5,7 +5,7 @@
 import { TLB, TLB_ENTRIES, TLB_SET_SIZE, NPT, RAM_BASE, CONTROL } from './layout';
 import {
   st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
-  EFER_NXE, EFER_LMA, linearMask, cpl,
+  EFER_NXE, EFER_LMA, linearMask, cpl, needAttention,
 } from './state';
 import { pageFault, gp, exitNow, setExitField } from './fault';
 import { Access, Exit, ExitField, Control } from '../backend/abi';
@@ -48,12 +48,14 @@ export function nestedPerm(gpa: i64): i32 {
 }
 
 export function tlbFlushAll(): void {
+  needAttention();
   memory.fill(TLB, 0, TLB_SET_SIZE * 2);
   largeCached = false;
 }
 
 /** Flush everything but global translations (a CR3 write with CR4.PGE). */
 export function tlbFlushNonGlobal(): void {
+  needAttention();
   for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
     for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
       if ((load<i64>(set + T_GPA + (i << 3)) & G_GLOBAL) == 0) clearEntry(set, i);
@@ -69,6 +71,7 @@ function clearEntry(set: usize, i: usize): void {
 
 /** INVLPG: drop the translation of `la` (and of its whole large page if any are cached). */
 export function tlbFlushPage(la: i64): void {
+  needAttention();
   if (largeCached) {
     // A 2 MiB or 1 GiB page may have left entries for its neighbours; clear
     // every slot whose tag lies in the same 1 GiB region.

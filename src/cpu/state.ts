@@ -205,6 +205,14 @@ export const F_VIP: i32 = 1 << 20;
 export const F_ID: i32 = 1 << 21;
 export const F_ARITH: i32 = F_CF | F_PF | F_AF | F_ZF | F_SF | F_OF;
 
+/**
+ * Something changed that the run loop's fast path assumes stable (mode, TLB,
+ * IF/TF, pending events): it returns to the careful path at the next boundary.
+ */
+export let attention: bool = false;
+export function needAttention(): void { attention = true; }
+export function clearAttention(): void { attention = false; }
+
 // ---- cached mode, recomputed by updateMode() ----
 /** Current privilege level. */
 export let cpl: i32 = 0;
@@ -220,6 +228,7 @@ export let protectedMode: bool = false;
 export let linearMask: i64 = 0xffffffff;
 
 export function updateMode(): void {
+  attention = true;
   const cr0 = st64(O_CR0);
   protectedMode = (cr0 & CR0_PE) != 0;
   const lma = (st64(O_EFER) & EFER_LMA) != 0;
