@@ -2,7 +2,7 @@
 // mode, as a boot loader does, and runs code in each mode.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Reg, Seg, Exit } from '../src/backend/abi.js';
+import { Reg, Seg, Exit, ExitField } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { testMachine, view } from './support/machine.js';
 
@@ -102,4 +102,21 @@ test('HLT with HLT exiting exits with RIP on the HLT; skipping it continues', as
   vcpu.skipInstruction();
   assert.equal(vcpu.run(100), Exit.HLT);
   assert.equal(vcpu.getReg(Reg.RAX) & 0xffffn, 7n);
+});
+
+test('INIT resets the vCPU to wait for SIPI; SIPI starts it in real mode at the vector page', async () => {
+  const { machine, vcpu, bus } = await testMachine();
+  machine.ram.set(assemble('mov ax, cs\nout 0xe9, al\nhlt', { origin: 0, bits: 16 }), 0x9a000);
+  machine.ram.set(assemble('jmp .', { origin: BOOT, bits: 16 }), BOOT);
+  vcpu.setSeg(Seg.CS, { selector: 0, base: 0n, limit: 0xffff, attr: 0x9b });
+  vcpu.setReg(Reg.RIP, BigInt(BOOT));
+  assert.equal(vcpu.run(100), Exit.BUDGET);
+  vcpu.sendInit();
+  assert.equal(vcpu.run(100), Exit.INIT);
+  assert.equal(vcpu.run(100), Exit.HALTED, 'waits for SIPI');
+  vcpu.sendSipi(0x9a);
+  assert.equal(vcpu.run(100), Exit.SIPI);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 0x9an);
+  assert.equal(vcpu.run(100), Exit.HALTED);
+  assert.deepEqual(bus.outs, [[0xe9, 1, 0x00]], 'CS = 0x9a00 at the SIPI vector');
 });

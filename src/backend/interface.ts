@@ -67,6 +67,10 @@ export interface Vcpu {
   inject(type: EventType, vector: number, errorCode?: number): void;
   /** Level of the INTR line (an external interrupt is pending at the platform). */
   setInterruptLine(asserted: boolean): void;
+  /** INIT signal: the vCPU resets and waits for a SIPI; run() reports Exit.INIT, then HALTED. */
+  sendInit(): void;
+  /** Startup IPI: a vCPU waiting for SIPI reports Exit.SIPI and then runs real-mode code at vector << 12. */
+  sendSipi(vector: number): void;
   /** Make run() return Exit.STOPPED at the next instruction boundary (callable from bus callbacks). */
   requestStop(): void;
 

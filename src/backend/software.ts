@@ -40,6 +40,8 @@ interface CpuExports {
   inject(type: number, vector: number, error: number): void;
   setInterruptLine(on: number): void;
   requestStop(): void;
+  sendInit(): void;
+  sendSipi(vector: number): void;
   flushTlb(): void;
   ramWritten(gpa: number, len: number): void;
 }
@@ -201,6 +203,8 @@ class SoftwareVcpu implements Vcpu {
   }
   setInterruptLine(asserted: boolean): void { this.cpu.setInterruptLine(asserted ? 1 : 0); }
   requestStop(): void { this.cpu.requestStop(); }
+  sendInit(): void { this.cpu.sendInit(); }
+  sendSipi(vector: number): void { this.cpu.sendSipi(vector & 0xff); }
   setControls(bits: number): void { this.cpu.setControls(bits); }
   setExceptionBitmap(bits: number): void { this.cpu.setExceptionBitmap(bits >>> 0); }
   setIoIntercept(port: number, intercept: boolean): void { this.cpu.setIoIntercept(port, intercept ? 1 : 0); }

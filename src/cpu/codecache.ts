@@ -9,7 +9,7 @@ import { T_WRITE, T_GPA } from './paging';
 const MASK: usize = <usize>DCACHE_ENTRIES - 1;
 
 // @ts-ignore: decorator
-@inline export function slotOf(host: usize): usize { return DCACHE + ((host & MASK) << 5); }
+@inline export function slotOf(host: usize): usize { return DCACHE + ((host & MASK) << 6); }
 // @ts-ignore: decorator
 @inline export function tagAt(host: usize): usize { return DCACHE_TAGS + ((host & MASK) << 3); }
 // @ts-ignore: decorator

@@ -26,7 +26,32 @@ export const D_SSE: usize = 15;     // u8: mandatory prefix for SSE maps: 0 none
 export const D_DISP: usize = 16;    // i32
 export const D_IMM2: usize = 20;    // i32: second immediate (ENTER's level, far pointer selector)
 export const D_IMM: usize = 24;     // i64
-export const RECORD_SIZE: usize = 32;
+export const D_FAST: usize = 32;    // u8: FAST_* form the run loop executes inline (0 = general executor)
+export const D_FA: usize = 33;      // u8: fast form's destination register
+export const D_FB: usize = 34;      // u8: fast form's source register
+export const D_FK: usize = 35;      // u8: fast form's operation (ALU kind, condition, shift kind)
+export const RECORD_SIZE: usize = 64;
+
+// Fast forms: common instructions with 32/64-bit operands, no LOCK, executed inline by run.ts.
+export const FAST_NONE: u8 = 0;
+export const FAST_MOV_RR: u8 = 1;   // FA <- FB
+export const FAST_LOAD: u8 = 2;     // FA <- [mem]
+export const FAST_STORE: u8 = 3;    // [mem] <- FB
+export const FAST_ALU_RR: u8 = 4;   // FA <- FA (FK) FB
+export const FAST_ALU_RI: u8 = 5;   // FA <- FA (FK) imm
+export const FAST_TEST_RR: u8 = 6;
+export const FAST_JCC: u8 = 7;      // FK = condition
+export const FAST_JMP: u8 = 8;
+export const FAST_LEA: u8 = 9;
+export const FAST_INC: u8 = 10;
+export const FAST_DEC: u8 = 11;
+export const FAST_PUSH: u8 = 12;    // 64-bit mode only
+export const FAST_POP: u8 = 13;
+export const FAST_CALL: u8 = 14;
+export const FAST_RET: u8 = 15;
+export const FAST_SHIFT_RI: u8 = 16; // FK = group-2 kind (SHL/SHR/SAR only)
+export const FAST_ALU_RM: u8 = 17;  // FA <- FA (FK) [mem]
+export const FAST_MOVZX8: u8 = 18;  // FA <- zero-extended byte at [mem]
 
 export const P_LOCK = 1;
 export const P_REP = 2;     // F3
@@ -315,4 +340,48 @@ export function decode(la: i64, rec: usize): void {
   store<i32>(rec + D_DISP, <i32>disp);
   store<i32>(rec + D_IMM2, <i32>imm2);
   store<i64>(rec + D_IMM, imm);
+  classifyFast(rec, op, mod, reg, rm, osize, pfx, rex);
+}
+
+/** Pick the fast form for the decoded instruction, if it has one. */
+function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i32, pfx: i32, rex: i32): void {
+  let f: u8 = FAST_NONE, fa = 0, fb = 0, fk = 0;
+  const wide = osize >= 4 && (pfx & P_LOCK) == 0;
+  if (op < 0x40 && (op & 7) < 4 && (op & 1) == 1 && wide) {
+    // ALU Ev,Gv (01 09 ... 39) and Gv,Ev (03 0B ... 3B)
+    fk = op >> 3;
+    if (mod == 3) {
+      f = FAST_ALU_RR;
+      if ((op & 2) == 0) { fa = rm; fb = reg; } else { fa = reg; fb = rm; }
+    } else if ((op & 2) != 0) { f = FAST_ALU_RM; fa = reg; }
+  } else if ((op == 0x81 || op == 0x83) && mod == 3 && wide) {
+    f = FAST_ALU_RI; fa = rm; fk = reg & 7;
+  } else if (op == 0x85 && mod == 3 && wide) {
+    f = FAST_TEST_RR; fa = rm; fb = reg;
+  } else if ((op == 0x89 || op == 0x8b) && wide) {
+    if (mod == 3) { f = FAST_MOV_RR; if (op == 0x89) { fa = rm; fb = reg; } else { fa = reg; fb = rm; } }
+    else if (op == 0x8b) { f = FAST_LOAD; fa = reg; }
+    else { f = FAST_STORE; fb = reg; }
+  } else if (op == 0x8d && mod != 3 && wide) {
+    f = FAST_LEA; fa = reg;
+  } else if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
+    if (mode64 ? (pfx & P_OPSZ) == 0 : osize == 4) { f = FAST_JCC; fk = op & 15; }
+  } else if (op == 0xe9 || op == 0xeb) {
+    if (mode64 ? (pfx & P_OPSZ) == 0 : osize == 4) f = FAST_JMP;
+  } else if (op == 0xff && mod == 3 && wide && (reg & 7) < 2) {
+    f = (reg & 7) == 0 ? FAST_INC : FAST_DEC; fa = rm;
+  } else if (mode64 && (pfx & P_OPSZ) == 0) {
+    if (op >= 0x50 && op <= 0x57) { f = FAST_PUSH; fb = (op & 7) | ((rex & 1) << 3); }
+    else if (op >= 0x58 && op <= 0x5f) { f = FAST_POP; fa = (op & 7) | ((rex & 1) << 3); }
+    else if (op == 0xe8) f = FAST_CALL;
+    else if (op == 0xc3) f = FAST_RET; // REP RET is RET
+  }
+  if (f == FAST_NONE && op == 0xc1 && mod == 3 && wide && ((reg & 7) == 4 || (reg & 7) == 5 || (reg & 7) == 7)) {
+    f = FAST_SHIFT_RI; fa = rm; fk = reg & 7;
+  }
+  if (f == FAST_NONE && op == 0x1b6 && mod != 3 && wide) { f = FAST_MOVZX8; fa = reg; }
+  store<u8>(rec + D_FAST, f);
+  store<u8>(rec + D_FA, <u8>fa);
+  store<u8>(rec + D_FB, <u8>fb);
+  store<u8>(rec + D_FK, <u8>fk);
 }

@@ -121,6 +121,9 @@ export function materializeFlags(): void {
   }
 }
 
+/** Forget the lazy state (RESET/INIT set RFLAGS outright). */
+export function discardLazyFlags(): void { lfOp = LF_NONE; }
+
 /** Replace the flags in `mask` with those in `value`. */
 export function setFlagBits(mask: i32, value: i32): void {
   materializeFlags();

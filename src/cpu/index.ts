@@ -17,10 +17,10 @@ import { completeIo as ioComplete } from './sysinsn';
 import { writeCr } from './sysinsn';
 import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
 import { rdmsr, wrmsr, msrMissing } from './msr';
-import { cpuidSet, cpuidClear, cpuidDefaults } from './cpuid';
-import { fpuReset } from './fpu';
-import { sseReset } from './sse';
+import { cpuidSet, cpuidClear } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
+import { resetAll } from './reset';
+import { signalInit, signalSipi } from './run';
 
 /** Grow memory to hold `bytes` of guest RAM; returns the offset of guest-physical 0, or 0 on failure. */
 export function init(bytes: f64): u32 {
@@ -37,33 +37,8 @@ export function init(bytes: f64): u32 {
   return <u32>RAM_BASE;
 }
 
-/** Power-on state: real mode at F000:FFF0, as after RESET. */
-export function reset(): void {
-  memory.fill(STATE, 0, STATE_SIZE);
-  memory.fill(CONTROL, 0, 0x5000); // controls, exception bitmap, MSR and I/O bitmaps
-  store<i32>(STATE + O_FLAGS, 2);
-  setSt64(O_CR0, 0x60000010);
-  setSt64(O_DR + 32, 0xffff0ff0);
-  setSt64(O_DR + 40, 0x400);
-  setSt64(O_APIC_BASE, 0xfee00900);
-  setSt64(O_PAT, 0x0007040600070406);
-  setSt64(O_IDTR_LIMIT, 0xffff);
-  setSt64(O_GDTR_LIMIT, 0xffff);
-  for (let s = 0; s < 6; s++) { setSegLimit(s, 0xffff); setSegAttr(s, s == 1 ? 0x9b : 0x93); }
-  setSegSel(1, 0xf000); setSegBase(1, 0xffff0000);
-  setSegAttr(6, 0x82); setSegLimit(6, 0xffff);
-  setSegAttr(7, 0x8b); setSegLimit(7, 0xffff);
-  setRip(0xfff0);
-  setReg64(2, 0x600); // RDX: processor signature family 6
-  setActivity(0);
-  setInterruptShadow(0);
-  materializeFlags();
-  fpuReset();
-  sseReset();
-  cpuidDefaults(0);
-  tlbFlushAll();
-  modeChanged();
-}
+/** Power-on state: real mode at F000:FFF0, as after RESET, with an empty control block and the default CPUID model. */
+export function reset(): void { resetAll(); }
 
 export function ramBytes(): f64 { return <f64>ramSize; }
 
@@ -192,6 +167,10 @@ export function completeIo(v: i32): void { ioComplete(v); }
 export function inject(type: i32, vector: i32, error: i32): void { injectEvent(type, vector, error); }
 export function setInterruptLine(on: bool): void { setIntrLine(on); }
 export function requestStop(): void { stop(); }
+/** INIT IPI: the vCPU resets and waits for a SIPI (run() reports Exit.INIT, then HALTED until the SIPI). */
+export function sendInit(): void { signalInit(); }
+/** Startup IPI: a vCPU waiting for SIPI starts in real mode at vector << 12. */
+export function sendSipi(vector: i32): void { signalSipi(vector); }
 export function flushTlb(): void { tlbFlushAll(); }
 /** Guest RAM at [gpa, gpa+len) was written by someone other than the guest (DMA, the loader). */
 export function ramWritten(gpa: f64, len: f64): void { invalidateRange(<i64>gpa, <i64>len); }

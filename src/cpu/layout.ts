@@ -36,8 +36,8 @@ export const CODE_PAGES: usize = 0x300000;
 /** Guest-physical address 0. */
 export const RAM_BASE: usize = 0x4000000;
 
-/** Decoded-instruction cache: DCACHE_ENTRIES records (RECORD_SIZE bytes) then as many i64 tags. */
+/** Decoded-instruction cache: DCACHE_ENTRIES records of 64 bytes (decode.ts RECORD_SIZE) then as many i64 tags. */
 export const DCACHE: usize = 0x400000;
 export const DCACHE_BITS: i32 = 18;
 export const DCACHE_ENTRIES: i32 = 1 << DCACHE_BITS;
-export const DCACHE_TAGS: usize = DCACHE + (<usize>DCACHE_ENTRIES << 5);
+export const DCACHE_TAGS: usize = DCACHE + (<usize>DCACHE_ENTRIES << 6);

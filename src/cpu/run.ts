@@ -2,7 +2,16 @@
 // until the budget runs out or something exits to the hypervisor.
 import { INSN } from './layout';
 import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, attention, clearAttention, needAttention } from './state';
-import { decode, D_LEN } from './decode';
+import {
+  decode, D_LEN, D_OSIZE, D_IMM, D_FAST, D_FA, D_FB, D_FK, FAST_NONE, FAST_MOV_RR, FAST_LOAD, FAST_STORE,
+  FAST_ALU_RR, FAST_ALU_RI, FAST_ALU_RM, FAST_TEST_RR, FAST_JCC, FAST_JMP, FAST_LEA, FAST_INC, FAST_DEC,
+  FAST_PUSH, FAST_POP, FAST_CALL, FAST_RET, FAST_SHIFT_RI,
+} from './decode';
+import { reg64, setReg64 } from './state';
+import { memLa, effAddr } from './operand';
+import { read8, read32, read64, write32, write64 } from './mem';
+import { alu, inc, dec, shift } from './alu';
+import { condition, setLazy, sizeMask, LF_LOGIC } from './flags';
 import { execute } from './exec';
 import { setNextRip, nextRip, setInsn } from './operand';
 import { codeHost } from './mem';
@@ -11,8 +20,10 @@ import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, controls, clearDelivering,
 } from './events';
-import { abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT } from './fault';
-import { Exit, Control } from '../backend/abi';
+import { abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, setExitField } from './fault';
+import { setSegment, modeChanged } from './system';
+import { resetForInit } from './reset';
+import { Exit, Control, ExitField } from '../backend/abi';
 
 /** Instructions retired. */
 export let icount: i64 = 0;
@@ -24,6 +35,35 @@ export function requestStop(): void { stopRequested = true; needAttention(); }
 /** 0 running, 1 halted, 2 waiting for SIPI. */
 export let activity: i32 = 0;
 export function setActivity(v: i32): void { activity = v; needAttention(); }
+
+// INIT and SIPI signals from other processors (through the platform's local APIC).
+let initPending = false;
+let sipiVector: i32 = -1;
+export function signalInit(): void { initPending = true; needAttention(); }
+export function signalSipi(vector: i32): void { sipiVector = vector & 0xff; needAttention(); }
+
+/** INIT and SIPI handling at an instruction boundary: an exit reason, or -1 to go on. */
+function initSipi(): i32 {
+  if (initPending) {
+    initPending = false;
+    sipiVector = -1;
+    resetForInit();
+    activity = 2;
+    return Exit.INIT;
+  }
+  if (activity == 2) {
+    if (sipiVector < 0) return Exit.HALTED;
+    // Start in real mode at vector:0000.
+    setSegment(SEG_CS, sipiVector << 8, <i64>sipiVector << 12, 0xffff, 0x9b);
+    setRip(0);
+    setExitField(ExitField.NUMBER, sipiVector);
+    sipiVector = -1;
+    activity = 0;
+    modeChanged();
+    return Exit.SIPI;
+  }
+  return -1;
+}
 
 export function run(budget: i64): i32 {
   budgetEnd = icount + budget;
@@ -99,11 +139,77 @@ function stepCarefully(): i32 {
   return -1;
 }
 
+// @ts-ignore: decorator
+@inline function getW(r: i32, size: i32): i64 { const v = reg64(r); return size == 8 ? v : v & 0xffffffff; }
+// @ts-ignore: decorator
+@inline function setW(r: i32, size: i32, v: i64): void { setReg64(r, size == 8 ? v : v & 0xffffffff); }
+
+/**
+ * Execute a FAST_* form (see decode.ts classifyFast) and return the next RIP.
+ * Same semantics as exec.ts, minus the generality: 32/64-bit operands only.
+ */
+function execFast(f: u8, slot: usize, next: i64): i64 {
+  const size = <i32>load<u8>(slot + D_OSIZE);
+  const fa = <i32>load<u8>(slot + D_FA);
+  const fb = <i32>load<u8>(slot + D_FB);
+  switch (f) {
+    case FAST_MOV_RR: setW(fa, size, getW(fb, size)); return next;
+    case FAST_LOAD: setW(fa, size, size == 8 ? read64(memLa()) : <i64><u32>read32(memLa())); return next;
+    case FAST_STORE: { const la = memLa(); if (size == 8) write64(la, reg64(fb)); else write32(la, <i32>reg64(fb)); return next; }
+    case FAST_ALU_RR: {
+      const k = <i32>load<u8>(slot + D_FK);
+      const v = alu(k, size, getW(fa, size), getW(fb, size));
+      if (k != 7) setW(fa, size, v);
+      return next;
+    }
+    case FAST_ALU_RI: {
+      const k = <i32>load<u8>(slot + D_FK);
+      const v = alu(k, size, getW(fa, size), load<i64>(slot + D_IMM) & sizeMask(size));
+      if (k != 7) setW(fa, size, v);
+      return next;
+    }
+    case FAST_ALU_RM: {
+      const k = <i32>load<u8>(slot + D_FK);
+      const m = size == 8 ? read64(memLa()) : <i64><u32>read32(memLa());
+      const v = alu(k, size, getW(fa, size), m);
+      if (k != 7) setW(fa, size, v);
+      return next;
+    }
+    case FAST_TEST_RR: setLazy(LF_LOGIC, size, getW(fa, size) & getW(fb, size), 0, 0); return next;
+    case FAST_JCC: {
+      if (!condition(<i32>load<u8>(slot + D_FK))) return next;
+      const t = next + load<i64>(slot + D_IMM);
+      return mode64 ? t : t & 0xffffffff;
+    }
+    case FAST_JMP: { const t = next + load<i64>(slot + D_IMM); return mode64 ? t : t & 0xffffffff; }
+    case FAST_LEA: setW(fa, size, effAddr()); return next;
+    case FAST_INC: setW(fa, size, inc(size, getW(fa, size))); return next;
+    case FAST_DEC: setW(fa, size, dec(size, getW(fa, size))); return next;
+    case FAST_PUSH: { const sp = reg64(4) - 8; write64(sp, reg64(fb)); setReg64(4, sp); return next; }
+    case FAST_POP: { const sp = reg64(4); const v = read64(sp); setReg64(4, sp + 8); setReg64(fa, v); return next; }
+    case FAST_CALL: { const sp = reg64(4) - 8; write64(sp, next); setReg64(4, sp); return next + load<i64>(slot + D_IMM); }
+    case FAST_RET: { const sp = reg64(4); const t = read64(sp); setReg64(4, sp + 8); return t; }
+    case FAST_SHIFT_RI: {
+      const k = <i32>load<u8>(slot + D_FK);
+      setW(fa, size, shift(k, size, getW(fa, size), <i32>load<i64>(slot + D_IMM)));
+      return next;
+    }
+    default: { // FAST_MOVZX8
+      setW(fa, size, <i64>read8(memLa()));
+      return next;
+    }
+  }
+}
+
 /** Longest run of the fast path before events are looked at again. */
 const FAST_BURST: i64 = 4096;
 
 function loop(): i32 {
   while (true) {
+    if (initPending || activity == 2) {
+      const r = initSipi();
+      if (r >= 0) return r;
+    }
     if (intrLine || activity != 0) {
       const r = checkInterrupt();
       if (r >= 0) return r;
@@ -146,8 +252,9 @@ function loop(): i32 {
       let next = r + <i64>load<u8>(slot + D_LEN);
       if (!mode64) next &= codeDefault32 ? 0xffffffff : 0xffff;
       setNextRip(next);
-      execute();
-      r = nextRip;
+      const fast = load<u8>(slot + D_FAST);
+      if (fast != FAST_NONE) r = execFast(fast, slot, next);
+      else { execute(); r = nextRip; }
       setRip(r);
       icount++;
       if (attention || icount >= end) break;
