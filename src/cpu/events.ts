@@ -2,11 +2,11 @@
 // bitmap), double- and triple-fault escalation, injected events, external
 // interrupts and single-step traps. The mechanics of delivery are in system.ts.
 import { CONTROL } from './layout';
-import { rip, st64, setSt64, O_DR, STATE, O_FLAGS, F_IF, needAttention } from './state';
+import { rip, st64, setSt64, O_DR, STATE, O_FLAGS, F_IF, F_RF, needAttention } from './state';
 import { deliverEvent, isContributory, setCr2 } from './system';
 import { setExitField, exitNow, faultVector, faultError, faultAddress, DF, PF, DB } from './fault';
 import { dLen, nextRip } from './operand';
-import { getFlags } from './flags';
+import { getFlags, setFlagBits } from './flags';
 import { ackInterrupt } from './bus';
 import { Exit, ExitField, EventType, Control } from '../backend/abi';
 
@@ -52,6 +52,9 @@ export function handleFault(): i32 {
     return exceptionExit(v, err, v == PF ? faultAddress : 0, 0);
   }
   if (v == PF) setCr2(faultAddress);
+  // The saved RFLAGS of a fault has RF set, so IRET back to the instruction
+  // does not hit its instruction breakpoint again (#DB handlers set RF themselves).
+  if (v != DB) setFlagBits(F_RF, F_RF);
   if (v == DB) setSt64(O_DR + 32, st64(O_DR + 32) | 0xffff0ff0);
   deliveringVector = v;
   deliverEvent(v, err, 0, rip());
@@ -121,6 +124,14 @@ export function checkInterrupt(): i32 {
   if (vector < 0) return -1;
   deliverEvent(vector & 0xff, -1, 0, rip());
   tookInterrupt = true;
+  return -1;
+}
+
+/** Data watchpoints `hits` (DR6 B0-B3) fired during the instruction just retired. */
+export function dataBreakpointTrap(hits: i32): i32 {
+  setSt64(O_DR + 32, (st64(O_DR + 32) & ~0xf) | hits | 0xffff0ff0);
+  if (exceptionIntercepted(DB)) return exceptionExit(DB, -1, 0, 0);
+  deliverEvent(DB, -1, 0, rip());
   return -1;
 }
 

@@ -20,6 +20,7 @@ import { rdmsr, wrmsr, msrMissing } from './msr';
 import { cpuidSet, cpuidClear } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
 import { resetAll } from './reset';
+import { debugRegistersChanged } from './debug';
 import { signalInit, signalSipi } from './run';
 
 /** Grow memory to hold `bytes` of guest RAM; returns the offset of guest-physical 0, or 0 on failure. */
@@ -84,9 +85,10 @@ export function setReg(r: i32, v: i64): void {
     case Reg.CR3: setSt64(O_CR3, v); tlbFlushAll(); return;
     case Reg.CR4: setSt64(O_CR4, v); tlbFlushAll(); modeChanged(); return;
     case Reg.CR8: setSt64(O_CR8, v & 15); return;
-    case Reg.DR0: case Reg.DR1: case Reg.DR2: case Reg.DR3: setSt64(O_DR + (<usize>(r - Reg.DR0) << 3), v); return;
+    case Reg.DR0: case Reg.DR1: case Reg.DR2: case Reg.DR3:
+      setSt64(O_DR + (<usize>(r - Reg.DR0) << 3), v); debugRegistersChanged(); tlbFlushAll(); return;
     case Reg.DR6: setSt64(O_DR + 32, v); return;
-    case Reg.DR7: setSt64(O_DR + 40, v); return;
+    case Reg.DR7: setSt64(O_DR + 40, v); debugRegistersChanged(); tlbFlushAll(); return;
     case Reg.EFER: setSt64(O_EFER, v); tlbFlushAll(); modeChanged(); return;
     case Reg.GDTR_BASE: setSt64(O_GDTR_BASE, v); return;
     case Reg.GDTR_LIMIT: setSt64(O_GDTR_LIMIT, v & 0xffff); return;

@@ -6,6 +6,7 @@ import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, r
 import { cpl } from './state';
 import { mmioRead, mmioWrite } from './bus';
 import { invalidateCode } from './codecache';
+import { checkWatchpoints } from './debug';
 
 // ---- physical access (page walks are in paging.ts; this is for the core and devices) ----
 export function physRead(gpa: i64, size: i32): i64 {
@@ -50,6 +51,7 @@ function readSlow(la: i64, size: i32, user: bool): i64 {
     return v;
   }
   const gpa = translate(la, ACC_READ, user, size);
+  checkWatchpoints(la, size, false);
   return physRead(gpa, size);
 }
 
@@ -60,6 +62,7 @@ function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
     const first = 0x1000 - off;
     const gpa1 = translate(la, ACC_WRITE, user, first);
     const gpa2 = translate(la + first, ACC_WRITE, user, size - first);
+    checkWatchpoints(la, size, true);
     for (let k = 0; k < size; k++) {
       const g = k < first ? gpa1 + k : gpa2 + (k - first);
       physWrite(g, 1, v >>> (<i64>k << 3));
@@ -67,6 +70,7 @@ function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
     return;
   }
   const gpa = translate(la, ACC_WRITE, user, size);
+  checkWatchpoints(la, size, true);
   physWrite(gpa, size, v);
 }
 

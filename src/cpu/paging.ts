@@ -10,6 +10,7 @@ import {
 import { pageFault, gp, exitNow, setExitField } from './fault';
 import { Access, Exit, ExitField, Control } from '../backend/abi';
 import { isCodePage, invalidateCode } from './codecache';
+import { pageWatched } from './debug';
 
 // Offsets inside one TLB set.
 export const T_READ: usize = 0;
@@ -283,6 +284,8 @@ export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
   const np = nestedPerm(gpa);
   if ((np & need) == 0) nestedFault(gpa, la, need, size);
 
+  // Pages with a data watchpoint stay uncached, so every access is checked.
+  if (pageWatched(la)) return gpa;
   // Fill the TLB set of this privilege with every access kind both levels allow.
   const set = TLB + (user ? TLB_SET_SIZE : 0);
   const i = tlbIndex(la);

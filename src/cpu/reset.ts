@@ -12,6 +12,7 @@ import { setInterruptShadow } from './events';
 import { fpuReset } from './fpu';
 import { sseReset } from './sse';
 import { cpuidDefaults } from './cpuid';
+import { debugRegistersChanged } from './debug';
 
 /** INIT: like RESET, but MTRRs and the APIC base survive (SDM 9.1.1). */
 export function resetForInit(): void {
@@ -53,6 +54,7 @@ function resetState(): void {
   setInterruptShadow(0);
   fpuReset();
   sseReset();
+  debugRegistersChanged();
   tlbFlushAll();
   modeChanged();
 }

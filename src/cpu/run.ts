@@ -1,7 +1,10 @@
 // The run loop: deliver pending events, then decode and execute instructions
 // until the budget runs out or something exits to the hypervisor.
 import { INSN } from './layout';
-import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, attention, clearAttention, needAttention } from './state';
+import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF, attention, clearAttention, needAttention } from './state';
+import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
+import { fault, DB } from './fault';
+import { setFlagBits } from './flags';
 import {
   decode, D_LEN, D_OSIZE, D_IMM, D_FAST, D_FA, D_FB, D_FK, FAST_NONE, FAST_MOV_RR, FAST_LOAD, FAST_STORE,
   FAST_ALU_RR, FAST_ALU_RI, FAST_ALU_RM, FAST_TEST_RR, FAST_JCC, FAST_JMP, FAST_LEA, FAST_INC, FAST_DEC,
@@ -18,7 +21,7 @@ import { codeHost } from './mem';
 import { tagFor, tagAt, slotOf, markCodePage } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, checkInterrupt, tookInterrupt,
-  interruptShadow, setInterruptShadow, singleStepTrap, controls, clearDelivering,
+  interruptShadow, setInterruptShadow, singleStepTrap, dataBreakpointTrap, controls, clearDelivering,
 } from './events';
 import { abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, setExitField } from './fault';
 import { setSegment, modeChanged } from './system';
@@ -129,9 +132,14 @@ function stepCarefully(): i32 {
   setNextRip(nextRipAfter(r, rec));
   const tf = (load<i32>(STATE + O_FLAGS) & F_TF) != 0;
   const shadowBefore = interruptShadow;
+  if (debugArmed && instructionBreakpoint(la)) { fault(DB, -1); return -1; }
+  clearWatchHits();
   execute();
   setRip(nextRip);
   icount++;
+  // RF suppresses breakpoints for one instruction only.
+  if ((load<i32>(STATE + O_FLAGS) & F_RF) != 0) setFlagBits(F_RF, 0);
+  if (watchHits != 0) { const t = dataBreakpointTrap(watchHits); if (t >= 0) return t; }
   // A shadow lasts for one instruction after the one that set it.
   if (shadowBefore != 0 && interruptShadow == shadowBefore) setInterruptShadow(0);
   if (tf) { const t = singleStepTrap(); if (t >= 0) return t; }
@@ -220,8 +228,8 @@ function loop(): i32 {
     if (icount >= budgetEnd) return Exit.BUDGET;
 
     clearAttention();
-    const careful = interruptShadow != 0 || (load<i32>(STATE + O_FLAGS) & F_TF) != 0 ||
-      (controls() & Control.MONITOR_TRAP_FLAG) != 0;
+    const careful = interruptShadow != 0 || (load<i32>(STATE + O_FLAGS) & (F_TF | F_RF)) != 0 ||
+      (controls() & Control.MONITOR_TRAP_FLAG) != 0 || debugArmed;
     let r = rip();
     let la = linearRip(r);
     const h = careful ? 0 : codeHost(la);

@@ -19,6 +19,7 @@ import { getFlags, setFlagBits, materializeFlags } from './flags';
 import { tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from './paging';
 import { modeChanged, readDescriptor, descBase, descLimit, descAttr, setSegment, descHi } from './system';
 import { rdmsr, wrmsr, msrMissing, tscValue } from './msr';
+import { debugRegistersChanged } from './debug';
 import { cpuidLookup, outA, outB, outC, outD } from './cpuid';
 import { controls, setInterruptShadow } from './events';
 import { setActivity } from './run';
@@ -154,7 +155,9 @@ function movToDr(): void {
   if (n < 4) setSt64(O_DR + (<usize>n << 3), v);
   else if (n == 6) setSt64(O_DR + 32, (v & 0xf00f) | 0xffff0ff0);
   else if (n == 7) setSt64(O_DR + 40, (v & 0xffffffff) | 0x400);
-  else ud();
+  else { ud(); return; }
+  debugRegistersChanged();
+  tlbFlushAll(); // watched pages must leave the TLB
 }
 
 // ---- MSRs ----
