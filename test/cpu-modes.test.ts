@@ -120,3 +120,28 @@ test('INIT resets the vCPU to wait for SIPI; SIPI starts it in real mode at the 
   assert.equal(vcpu.run(100), Exit.HALTED);
   assert.deepEqual(bus.outs, [[0xe9, 1, 0x00]], 'CS = 0x9a00 at the SIPI vector');
 });
+
+test('two vCPUs share guest memory and keep their own registers', async () => {
+  const { createSoftwareMachine } = await import('../src/backend/software.js');
+  const { testBus } = await import('./support/machine.js');
+  const machine = await createSoftwareMachine({ ramSize: 16 << 20, bus: testBus(), vcpus: 2 });
+  const [bsp, ap] = machine.vcpus;
+  // BSP: writes a flag, then spins until the AP answers.
+  machine.ram.set(assemble('mov byte ptr [0x600], 1\n1: cmp byte ptr [0x601], 0\nje 1b\nmov bx, 0x55\nhlt', { origin: BOOT, bits: 16 }), BOOT);
+  // AP (started at 0x9a000): waits for the flag, answers, halts.
+  machine.ram.set(assemble('xor ax, ax\nmov ds, ax\n1: cmp byte ptr [0x600], 1\njne 1b\nmov byte ptr [0x601], 2\nmov bx, 0x77\nhlt', { origin: 0, bits: 16 }), 0x9a000);
+  bsp.setSeg(Seg.CS, { selector: 0, base: 0n, limit: 0xffff, attr: 0x9b });
+  bsp.setReg(Reg.RIP, BigInt(BOOT));
+  assert.equal(ap.run(100), Exit.HALTED, 'an AP waits for SIPI');
+  ap.sendSipi(0x9a);
+  assert.equal(ap.run(100), Exit.SIPI);
+  // Round-robin time slices, as the core will schedule them.
+  const done = new Set<number>();
+  for (let slice = 0; slice < 100 && done.size < 2; slice++) {
+    for (const v of [bsp, ap]) if (!done.has(v.index) && v.run(50) === Exit.HALTED) done.add(v.index);
+  }
+  assert.equal(done.size, 2);
+  assert.equal(bsp.getReg(Reg.RBX) & 0xffffn, 0x55n);
+  assert.equal(ap.getReg(Reg.RBX) & 0xffffn, 0x77n);
+  assert.equal(ap.getSeg(Seg.CS).selector, 0x9a00);
+});

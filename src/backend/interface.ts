@@ -14,11 +14,11 @@ export interface PlatformBus {
   /** Port read of 1, 2 or 4 bytes. */
   ioIn(port: number, size: number): number;
   ioOut(port: number, size: number, value: number): void;
-  /** Read of 1, 2 or 4 bytes outside guest RAM (wider accesses arrive split). */
-  mmioRead(gpa: number, size: number): number;
-  mmioWrite(gpa: number, size: number, value: number): void;
-  /** Interrupt acknowledge: the vector of the highest pending external interrupt, or -1. */
-  ackInterrupt(): number;
+  /** Read of 1, 2 or 4 bytes outside guest RAM (wider accesses arrive split) by vCPU `vcpu`. */
+  mmioRead(gpa: number, size: number, vcpu: number): number;
+  mmioWrite(gpa: number, size: number, value: number, vcpu: number): void;
+  /** Interrupt acknowledge by vCPU `vcpu`: the vector of its highest pending external interrupt, or -1. */
+  ackInterrupt(vcpu: number): number;
 }
 
 export interface SegmentState {

@@ -43,6 +43,8 @@ interface CpuExports {
   sendInit(): void;
   sendSipi(vector: number): void;
   flushTlb(): void;
+  setVcpuCount(n: number): number;
+  selectVcpu(i: number): void;
   ramWritten(gpa: number, len: number): void;
 }
 
@@ -51,7 +53,7 @@ const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
 export interface SoftwareMachineOptions {
   ramSize: number;
   bus: PlatformBus;
-  /** Only one vCPU for now; multi-vCPU guests come with smpguest. */
+  /** vCPU 0 starts at RESET; the others wait for INIT/SIPI (default 1, at most 64). */
   vcpus?: number;
 }
 
@@ -90,16 +92,18 @@ export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promi
     throw new RangeError(`guest RAM size must be a whole number of 4 KiB pages, at least 1 MiB (got ${ramSize})`);
   }
   if (ramSize > MAX_RAM) throw new RangeError(`guest RAM size ${ramSize} exceeds the 3 GiB this machine supports`);
-  if ((opts.vcpus ?? 1) !== 1) throw new RangeError('the software backend runs one vCPU for now');
+  const vcpuCount = opts.vcpus ?? 1;
+  if (!Number.isInteger(vcpuCount) || vcpuCount < 1 || vcpuCount > 64) throw new RangeError(`vCPU count must be 1 to 64 (got ${vcpuCount})`);
 
   const module = await cpuModule();
+  const active = { index: 0 };
   const instance = await WebAssembly.instantiate(module, {
     env: {
       ioIn: (port: number, size: number) => bus.ioIn(port, size) | 0,
       ioOut: (port: number, size: number, value: number) => bus.ioOut(port, size, value >>> 0),
-      mmioRead: (gpa: number, size: number) => bus.mmioRead(gpa, size) | 0,
-      mmioWrite: (gpa: number, size: number, value: number) => bus.mmioWrite(gpa, size, value >>> 0),
-      ackInterrupt: () => bus.ackInterrupt() | 0,
+      mmioRead: (gpa: number, size: number) => bus.mmioRead(gpa, size, active.index) | 0,
+      mmioWrite: (gpa: number, size: number, value: number) => bus.mmioWrite(gpa, size, value >>> 0, active.index),
+      ackInterrupt: () => bus.ackInterrupt(active.index) | 0,
       abort: (_msg: number, _file: number, line: number, col: number) => {
         throw new CpuInternalError(`CPU assertion failed at ${line}:${col}`);
       },
@@ -108,8 +112,9 @@ export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promi
   const cpu = instance.exports as unknown as CpuExports;
   const base = cpu.init(ramSize);
   if (base === 0) throw new RangeError(`could not allocate ${ramSize} bytes of guest RAM`);
-  const vcpu = new SoftwareVcpu(cpu, 0);
-  return new SoftwareMachine(cpu, base, ramSize, [vcpu]);
+  if (vcpuCount > 1 && !cpu.setVcpuCount(vcpuCount)) throw new RangeError(`could not create ${vcpuCount} vCPUs`);
+  const vcpus = Array.from({ length: vcpuCount }, (_, i) => new SoftwareVcpu(cpu, i, active));
+  return new SoftwareMachine(cpu, base, ramSize, vcpus);
 }
 
 class SoftwareMachine implements Machine {
@@ -130,7 +135,19 @@ class SoftwareMachine implements Machine {
 }
 
 class SoftwareVcpu implements Vcpu {
-  constructor(private cpu: CpuExports, readonly index: number) {}
+  private readonly cpu: CpuExports;
+  /**
+   * `raw` is the WebAssembly CPU; every access goes through `this.cpu`, which
+   * first makes this vCPU the active one (the CPU holds one vCPU at a time).
+   */
+  constructor(raw: CpuExports, readonly index: number, active: { index: number }) {
+    this.cpu = new Proxy(raw, {
+      get(target, key: keyof CpuExports) {
+        if (active.index !== index) { target.selectVcpu(index); active.index = index; }
+        return target[key];
+      },
+    });
+  }
 
   run(budget: number): Exit {
     let r: number;

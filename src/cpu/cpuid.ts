@@ -6,6 +6,8 @@ let entries: i32 = 0;
 const ANY_SUBLEAF: i32 = -1;
 
 export function cpuidClear(): void { entries = 0; }
+export function cpuidCount(): i32 { return entries; }
+export function setCpuidCount(n: i32): void { entries = n; }
 
 /** Add or replace an entry; subleaf -1 matches any subleaf. False if the table is full. */
 export function cpuidSet(leaf: i32, subleaf: i32, a: i32, b: i32, c: i32, d: i32): bool {

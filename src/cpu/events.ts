@@ -84,6 +84,17 @@ export function injectEvent(type: i32, vector: i32, error: i32): void {
 }
 export function hasPendingInjection(): bool { return pendingValid; }
 
+/** Save and restore this module's per-vCPU values (vcpu.ts). */
+export function saveEventState(p: usize): void {
+  store<i32>(p, pendingValid ? 1 : 0); store<i32>(p + 4, pendingType); store<i32>(p + 8, pendingVector);
+  store<i32>(p + 12, pendingError); store<i32>(p + 16, intrLine ? 1 : 0); store<i32>(p + 20, interruptShadow);
+}
+export function loadEventState(p: usize): void {
+  pendingValid = load<i32>(p) != 0; pendingType = load<i32>(p + 4); pendingVector = load<i32>(p + 8);
+  pendingError = load<i32>(p + 12); intrLine = load<i32>(p + 16) != 0; interruptShadow = load<i32>(p + 20);
+  deliveringVector = -1;
+}
+
 /** Deliver an injected event at VM entry (no interception: the hypervisor asked for it). */
 export function deliverInjected(): void {
   pendingValid = false;

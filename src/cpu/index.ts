@@ -20,6 +20,7 @@ import { rdmsr, wrmsr, msrMissing } from './msr';
 import { cpuidSet, cpuidClear } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
 import { resetAll } from './reset';
+import { switchTo, createVcpus } from './vcpu';
 import { debugRegistersChanged } from './debug';
 import { signalInit, signalSipi } from './run';
 
@@ -37,6 +38,11 @@ export function init(bytes: f64): u32 {
   reset();
   return <u32>RAM_BASE;
 }
+
+/** Create `n` vCPUs (vCPU 0 plus application processors waiting for SIPI). */
+export function setVcpuCount(n: i32): bool { return createVcpus(n); }
+/** Make vCPU `i` the one every other export acts on. */
+export function selectVcpu(i: i32): void { switchTo(i); }
 
 /** Power-on state: real mode at F000:FFF0, as after RESET, with an empty control block and the default CPUID model. */
 export function reset(): void { resetAll(); }

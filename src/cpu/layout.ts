@@ -18,8 +18,6 @@ export const INSN: usize = 0x6800;
 /** CPUID table: up to 64 entries of 24 bytes (leaf, subleaf, eax, ebx, ecx, edx). */
 export const CPUID_TABLE: usize = 0x7000;
 export const CPUID_MAX_ENTRIES: i32 = 64;
-/** Saved state of vCPUs that are not active (multi-vCPU), STATE_SIZE each, up to 64. */
-export const VCPU_SAVE: usize = 0x10000;
 
 /** TLB: two sets (supervisor, user) of TLB_ENTRIES entries. See paging.ts. */
 export const TLB: usize = 0x100000;
@@ -41,3 +39,8 @@ export const DCACHE: usize = 0x400000;
 export const DCACHE_BITS: i32 = 18;
 export const DCACHE_ENTRIES: i32 = 1 << DCACHE_BITS;
 export const DCACHE_TAGS: usize = DCACHE + (<usize>DCACHE_ENTRIES << 6);
+
+/** Saved vCPUs (see vcpu.ts): VCPU_SLOT bytes each, up to MAX_VCPUS. */
+export const VCPU_SAVE: usize = 0x2000000;
+export const VCPU_SLOT: usize = 0x8000;
+export const MAX_VCPUS: i32 = 64;

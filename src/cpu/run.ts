@@ -68,6 +68,16 @@ function initSipi(): i32 {
   return -1;
 }
 
+/** Save and restore this module's per-vCPU values (vcpu.ts). */
+export function saveRunState(p: usize): void {
+  store<i64>(p, icount); store<i32>(p + 8, activity); store<i32>(p + 12, stopRequested ? 1 : 0);
+  store<i32>(p + 16, initPending ? 1 : 0); store<i32>(p + 20, sipiVector);
+}
+export function loadRunState(p: usize): void {
+  icount = load<i64>(p); activity = load<i32>(p + 8); stopRequested = load<i32>(p + 12) != 0;
+  initPending = load<i32>(p + 16) != 0; sipiVector = load<i32>(p + 20);
+}
+
 export function run(budget: i64): i32 {
   budgetEnd = icount + budget;
   clearAbort();

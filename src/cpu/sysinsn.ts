@@ -493,6 +493,8 @@ export function sti(): void {
 let ioCompletion = false;
 let ioCompletionValue: i32 = 0;
 export function completeIo(v: i32): void { ioCompletion = true; ioCompletionValue = v; }
+export function saveIoState(p: usize): void { store<i32>(p, ioCompletion ? 1 : 0); store<i32>(p + 4, ioCompletionValue); }
+export function loadIoState(p: usize): void { ioCompletion = load<i32>(p) != 0; ioCompletionValue = load<i32>(p + 4); }
 
 function ioPermitted(port: i32, size: i32): bool {
   if (!protectedMode) return true;
