@@ -2,7 +2,7 @@
 // error code, CR2 and stack switch the architecture defines.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Reg, Exit, ExitField, EventType } from '../src/backend/abi.js';
+import { Reg, Seg, Exit, ExitField, EventType } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { testMachine, view } from './support/machine.js';
 import { enterLongMode, guest64Layout } from './support/guest64.js';
@@ -102,4 +102,31 @@ test('an injected exception is delivered at the next run', async () => {
   vcpu.inject(EventType.HARDWARE_EXCEPTION, 13, 0x1234);
   assert.equal(vcpu.run(1000), Exit.HALTED);
   assert.equal(view(machine).getBigUint64(RESULT, true), 0x1234n);
+});
+
+test('an IST gate switches to the TSS interrupt stack even without a privilege change', async () => {
+  const { machine, vcpu } = await testMachine();
+  machine.ram.set(assemble('int3\nud2', { origin: CODE }), CODE);
+  machine.ram.set(assemble(`mov [${RESULT}], rsp\nhlt`, { origin: HANDLER }), HANDLER);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  const tss = guest64Layout(machine.ramSize).tss;
+  view(machine).setBigUint64(tss + 0x24, 0x280000n, true); // IST1
+  installIdt(machine, vcpu, IDT, new Map([[3, HANDLER]]), 1);
+  assert.equal(vcpu.run(1000), Exit.HALTED);
+  assert.equal(view(machine).getBigUint64(RESULT, true), 0x280000n - 40n);
+});
+
+test('real mode: INT goes through the interrupt vector table and IRET returns', async () => {
+  const { machine, vcpu } = await testMachine();
+  const v = view(machine);
+  v.setUint16(0x21 * 4, 0x0500, true); // IVT[0x21] = 0000:0500
+  v.setUint16(0x21 * 4 + 2, 0, true);
+  machine.ram.set(assemble('mov ax, 0x1234\nint 0x21\nmov [0x700], ax\nhlt', { origin: 0x7c00, bits: 16 }), 0x7c00);
+  machine.ram.set(assemble('add ax, 1\niret', { origin: 0x500, bits: 16 }), 0x500);
+  vcpu.setSeg(Seg.CS, { selector: 0, base: 0n, limit: 0xffff, attr: 0x9b });
+  vcpu.setReg(Reg.RIP, 0x7c00n);
+  vcpu.setReg(Reg.RSP, 0x7000n);
+  assert.equal(vcpu.run(1000), Exit.HALTED);
+  assert.equal(v.getUint16(0x700, true), 0x1235);
+  assert.equal(vcpu.getReg(Reg.RSP), 0x7000n);
 });
