@@ -27,7 +27,7 @@ import { execSystem, execIo, hlt, cli, sti } from './sysinsn';
 import { loadSegReg, farJump, farCall, farReturn, softwareInterrupt, iret } from './system';
 import { execX87, fwait } from './fpu';
 import { execSse } from './sse';
-import { Exit } from '../backend/abi';
+import { setInterruptShadow } from './events';
 
 // @ts-ignore: decorator
 @inline function wideSize(): i32 { return dOsize(); }
@@ -125,6 +125,7 @@ export function execute(): void {
       const v = stackPeekSel(sz);
       loadSegReg(op >> 3, v);
       setSp(spAfter(sz));
+      if (op == 0x17) setInterruptShadow(2); // POP SS blocks interrupts for one instruction
       return;
     }
     case 0x27: daa(); return;
@@ -232,6 +233,7 @@ export function execute(): void {
       const s = dReg() & 7;
       if (s == SEG_CS || s > 5) { ud(); return; }
       loadSegReg(s, <i32>rmRead(2));
+      if (s == SEG_SS) setInterruptShadow(2); // so is MOV SS (the next instruction loads RSP)
       return;
     }
     case 0x8f: { // POP r/m: the address uses RSP after the pop
