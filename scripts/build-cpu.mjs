@@ -20,8 +20,9 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
   mkdirSync(join(root, 'build'), { recursive: true });
   const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
   const debug = process.argv.includes('--debug');
+  const raw = join(root, 'build', 'cpu.unoptimized.wasm');
   execFileSync(process.execPath, [asc, join(root, 'src', 'cpu', 'index.ts'),
-    '--outFile', out,
+    '--outFile', debug ? out : raw,
     '--runtime', 'stub',
     // Our fixed-address structures and guest RAM live above AS's own data.
     '--memoryBase', String(0x3f00000),
@@ -29,7 +30,15 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
     '--maximumMemory', '65536',
     '--noAssert',
     '--enable', 'bulk-memory',
-    ...(debug ? ['--debug', '-O0'] : ['-O3', '--converge']),
+    // asc's own -O2/-O3 pipeline miscompiles i64.extend_i32_u(i32.load) into
+    // i64.load32_s (AssemblyScript 0.28.20); Binaryen's wasm-opt does not, so
+    // asc emits unoptimized code and wasm-opt optimizes it.
+    '-O0',
+    ...(debug ? ['--debug'] : []),
   ], { stdio: 'inherit', cwd: root });
+  if (!debug) {
+    const wasmOpt = join(root, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
+    execFileSync(process.execPath, [wasmOpt, raw, '-O3', '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', '-o', out], { stdio: 'inherit', cwd: root });
+  }
   console.log('built', out);
 }
