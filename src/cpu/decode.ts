@@ -281,14 +281,14 @@ export function decode(la: i64, rec: usize): void {
           disp = imm32();
         } else {
           base = <u8>(bs | ((rex & 1) << 3));
-          if (bs == 4 || bs == 5) seg = SEG_SS;
+          if (base == 4 || base == 5) seg = SEG_SS; // RSP and RBP, not R12 and R13
         }
       } else if (rm == 5 && mod == 0) {
         base = mode64 ? R_RIP : R_NONE;
         disp = imm32();
       } else {
         base = <u8>(rm | ((rex & 1) << 3));
-        if (rm == 5) seg = SEG_SS;
+        if (base == 5) seg = SEG_SS;
       }
       if (mod == 1) disp = imm8();
       else if (mod == 2) disp = imm32();

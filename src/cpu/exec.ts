@@ -4,7 +4,7 @@
 import {
   dOp, dPfx, dOsize, dAsize, dReg, dRm, dImm, dImm2, dSse, hasRex, isRegForm, memLa, effAddr,
   rmRead, rmWrite, regRead, regWrite, push, pop, stackOpSize, nextRip, setNextRip, segLinear, setSp, spAfter,
-  stackWriteAt, insn,
+  stackWriteAt, stackPeek, insn,
 } from './operand';
 import { D_IMM, P_LOCK, P_REP, P_REPNE, P_OPSZ, P_REXW, D_SEG } from './decode';
 import {
@@ -12,7 +12,7 @@ import {
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, segSel, F_CF, F_DF, F_IF, F_AC, F_ID, F_TF, F_RF, F_VM,
   F_IOPL, F_NT, F_ARITH, F_ZF, F_OF, F_SF, F_PF, F_AF, cpl, protectedMode, STATE, O_FLAGS,
 } from './state';
-import { readN, writeN, read8, probeWrite } from './mem';
+import { readN, writeN, read8, probeWrite, readForWrite } from './mem';
 import {
   alu, inc, dec, neg, sext, shift, shiftDouble, mulhu, mulhs, mulFlags, imulTrunc,
   divUnsigned, divSigned, divQuot, divRem,
@@ -36,17 +36,17 @@ import { setInterruptShadow } from './events';
 @inline function opSize(op: i32): i32 { return (op & 1) == 0 ? 1 : dOsize(); }
 
 function relJump(disp: i64): void {
-  let t = nextRip + disp;
-  const sz = stackOpSize();
-  if (sz == 2) t &= 0xffff;
-  else if (sz == 4) t &= 0xffffffff;
-  setNextRip(t);
+  setNextRip(nearTarget(nextRip + disp, stackOpSize()));
 }
 
-/** Branch target of a near indirect JMP/CALL, wrapped to the operand size. */
+/**
+ * Branch target of a near JMP/CALL/RET, wrapped to the operand size. A
+ * non-canonical target faults at the branch, before it changes anything.
+ */
 function nearTarget(v: i64, size: i32): i64 {
   if (size == 2) return v & 0xffff;
   if (size == 4) return v & 0xffffffff;
+  if (((v << 16) >> 16) != v) gp(0);
   return v;
 }
 
@@ -99,7 +99,7 @@ export function execute(): void {
           if (kind != 7) setRegN(dRm(), size, hasRex(), r);
         } else {
           const la = memLa();
-          const r = alu(kind, size, readN(la, size), regRead(size));
+          const r = alu(kind, size, (kind == 7 ? readN(la, size) : readForWrite(la, size)), regRead(size));
           if (kind != 7) writeN(la, size, r);
         }
       } else {
@@ -190,7 +190,7 @@ export function execute(): void {
         if (kind != 7) setRegN(dRm(), size, hasRex(), r);
       } else {
         const la = memLa();
-        const r = alu(kind, size, readN(la, size), b);
+        const r = alu(kind, size, (kind == 7 ? readN(la, size) : readForWrite(la, size)), b);
         if (kind != 7) writeN(la, size, r);
       }
       return;
@@ -209,7 +209,7 @@ export function execute(): void {
         regWrite(sz, a);
       } else {
         const la = memLa();
-        const a = readN(la, sz);
+        const a = readForWrite(la, sz);
         writeN(la, sz, regRead(sz));
         regWrite(sz, a);
       }
@@ -312,9 +312,7 @@ export function execute(): void {
         setRegN(dRm(), sz, hasRex(), shift(kind, sz, regN(dRm(), sz, hasRex()), count));
       } else {
         const la = memLa();
-        const v = readN(la, sz);
-        const masked = count & (sz == 8 ? 0x3f : 0x1f);
-        if (masked != 0) probeWrite(la, sz);
+        const v = readForWrite(la, sz);
         const r = shift(kind, sz, v, count);
         writeN(la, sz, r);
       }
@@ -322,9 +320,9 @@ export function execute(): void {
     }
     case 0xc2: case 0xc3: { // RET near
       const sz = stackOpSize();
-      const t = pop(sz);
-      if (op == 0xc2) setSp(spAfter(<i32>dImm()));
-      setNextRip(nearTarget(t, sz));
+      const t = nearTarget(stackPeek(sz, 0), sz);
+      setSp(spAfter(sz + (op == 0xc2 ? <i32>dImm() : 0)));
+      setNextRip(t);
       return;
     }
     case 0xc4: case 0xc5: { // LES/LDS (VEX prefixes in 64-bit mode: no AVX here)
@@ -402,8 +400,9 @@ export function execute(): void {
       return;
     case 0xe8: { // CALL rel
       const sz = stackOpSize();
+      const t = nearTarget(nextRip + dImm(), sz);
       push(sz, nextRip);
-      relJump(dImm());
+      setNextRip(t);
       return;
     }
     case 0xe9: case 0xeb: relJump(dImm()); return;
@@ -426,7 +425,7 @@ export function execute(): void {
         setRegN(dRm(), 1, hasRex(), k == 0 ? inc(1, v) : dec(1, v));
       } else {
         const la = memLa();
-        const v = readN(la, 1);
+        const v = readForWrite(la, 1);
         writeN(la, 1, k == 0 ? inc(1, v) : dec(1, v));
       }
       return;
@@ -469,14 +468,13 @@ function group3(op: i32): void {
     case 2: { // NOT
       if (isRegForm()) { setRegN(dRm(), sz, hasRex(), ~regN(dRm(), sz, hasRex())); return; }
       const la = memLa();
-      writeN(la, sz, ~readN(la, sz));
+      writeN(la, sz, ~readForWrite(la, sz));
       return;
     }
     case 3: { // NEG
       if (isRegForm()) { setRegN(dRm(), sz, hasRex(), neg(sz, regN(dRm(), sz, hasRex()))); return; }
       const la = memLa();
-      const v = readN(la, sz);
-      probeWrite(la, sz);
+      const v = readForWrite(la, sz);
       writeN(la, sz, neg(sz, v));
       return;
     }
@@ -539,7 +537,7 @@ function group5(): void {
         setRegN(dRm(), sz, false, k == 0 ? inc(sz, v) : dec(sz, v));
       } else {
         const la = memLa();
-        const v = readN(la, sz);
+        const v = readForWrite(la, sz);
         writeN(la, sz, k == 0 ? inc(sz, v) : dec(sz, v));
       }
       return;
@@ -761,7 +759,7 @@ function execTwoByte(op: i32): void {
         setRegN(dRm(), sz, hasRex(), shiftDouble(left, sz, regN(dRm(), sz, hasRex()), regRead(sz), count));
       } else {
         const la = memLa();
-        const v = readN(la, sz);
+        const v = readForWrite(la, sz);
         writeN(la, sz, shiftDouble(left, sz, v, regRead(sz), count));
       }
       return;
@@ -791,7 +789,7 @@ function execTwoByte(op: i32): void {
         setRegN(dRm(), sz, hasRex(), r);
       } else {
         const la = memLa();
-        const a = readN(la, sz), b = regRead(sz);
+        const a = readForWrite(la, sz), b = regRead(sz);
         const r = alu(0, sz, a, b);
         writeN(la, sz, r);
         regWrite(sz, a);
@@ -845,7 +843,7 @@ function bitTest(kind: i32, immediate: bool): void {
       la = segLinear(dSeg2(), effAddrPlus(byteOff));
       bit &= bits - 1;
     }
-    v = readN(la, sz);
+    v = kind == 0 ? readN(la, sz) : readForWrite(la, sz);
   }
   const cf = <i32>((v >>> bit) & 1);
   let r = v;
@@ -892,7 +890,7 @@ function cmpxchg(sz: i32): void {
     return;
   }
   const la = memLa();
-  const d = readN(la, sz);
+  const d = readForWrite(la, sz);
   // The destination is always written (with its old value on failure), as on hardware.
   if (acc == d) writeN(la, sz, regRead(sz)); else writeN(la, sz, d);
   alu(7, sz, acc, d);

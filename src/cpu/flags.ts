@@ -1,7 +1,8 @@
 // Lazy arithmetic flags: an ALU instruction records its operation, operands
 // and result; CF/PF/AF/ZF/SF/OF are derived only when something reads them.
 import { STATE } from './layout';
-import { O_FLAGS, F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF, F_ARITH, F_IF, F_TF, needAttention } from './state';
+import { O_FLAGS, F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF, F_ARITH, F_IF, F_TF, F_AC, needAttention } from './state';
+import { selectTlbSet } from './paging';
 
 export const LF_NONE = 0;   // flags in O_FLAGS are current
 export const LF_ADD = 1;
@@ -128,6 +129,7 @@ export function discardLazyFlags(): void { lfOp = LF_NONE; }
 export function setFlagBits(mask: i32, value: i32): void {
   materializeFlags();
   if ((mask & (F_IF | F_TF)) != 0) needAttention();
+  if ((mask & F_AC) != 0) { store<i32>(STATE + O_FLAGS, (storedFlags() & ~mask) | (value & mask)); selectTlbSet(); return; }
   store<i32>(STATE + O_FLAGS, (storedFlags() & ~mask) | (value & mask));
 }
 

@@ -41,6 +41,8 @@ export let xMant: i64 = 0;
 export let xSexp: i32 = 0;
 /** Set by roundShift() (and so by packFloat() and toInt()) when bits were lost. */
 export let inexact = false;
+/** Set by roundShift() when the magnitude was rounded up (the x87 reports it in C1). */
+export let roundedUp = false;
 /** Exceptions raised by the last packFloat(). */
 export let convExc = 0;
 /** Set by toInt() when the value is a NaN, infinite, unsupported or out of range. */
@@ -76,6 +78,7 @@ export function pickNaN(a: f64, b: f64): f64 {
  */
 export function roundShift(m: i64, s: i32, rc: i32, neg: bool): i64 {
   inexact = false;
+  roundedUp = false;
   if (s <= 0) return m;
   let q: i64, rem: i64, gt: bool, eq: bool;
   if (s < 64) {
@@ -97,6 +100,7 @@ export function roundShift(m: i64, s: i32, rc: i32, neg: bool): i64 {
   else if (rc == RC_DOWN) up = neg;
   else if (rc == RC_UP) up = !neg;
   else up = false;
+  roundedUp = up;
   return up ? q + 1 : q;
 }
 
@@ -118,26 +122,26 @@ export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32, forStore:
   let exp = sexp & 0x7fff;
   convExc = 0;
   inexact = false;
+  roundedUp = false;
+  // Pseudo-infinity, pseudo-NaN, unnormal and pseudo-zero encodings are unsupported (the 387 on):
+  // stores raise IE, and the register's f64 copy is the indefinite NaN so arithmetic yields it too.
+  if (exp != 0 && mant >= 0) {
+    if (forStore) convExc |= IE;
+    return single ? INDEF_F32 : INDEF_F64;
+  }
   if (exp == 0x7fff) {
     const frac = mant & ~INT_BIT;
     if (frac == 0) return sign | expAll; // infinity
     let f = frac >>> <i64>(63 - F);
     if (forStore) {
-      if ((mant & INT_BIT) == 0 || (mant & QNAN_BIT) == 0) convExc |= IE;
+      if ((mant & QNAN_BIT) == 0) convExc |= IE;
       f |= <i64>1 << <i64>(F - 1);
     } else if (f == 0) {
       f = 1; // keep it a NaN
     }
     return sign | expAll | f;
   }
-  if (mant == 0) {
-    if (forStore && exp != 0) { convExc |= IE; return single ? INDEF_F32 : INDEF_F64; } // pseudo-zero... unnormal
-    return sign;
-  }
-  if (forStore && exp != 0 && mant > 0) { // unnormal: unsupported
-    convExc |= IE;
-    return single ? INDEF_F32 : INDEF_F64;
-  }
+  if (mant == 0) return sign;
   if (exp == 0) exp = 1; // denormal / pseudo-denormal
   const lz = <i32>clz<i64>(mant);
   const m = mant << <i64>lz;
@@ -150,6 +154,7 @@ export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32, forStore:
       convExc |= OE | PE;
       inexact = true;
       const toInf = rc == RC_NEAREST || (rc == RC_DOWN && neg) || (rc == RC_UP && !neg);
+      roundedUp = toInf;
       return toInf ? sign | expAll : sign | (expAll - (<i64>1 << <i64>F)) | fracMask;
     }
     if (inexact) convExc |= PE;
@@ -208,6 +213,7 @@ export function intTo80(v: i64): void {
 export function toInt(mant: i64, sexp: i32, rc: i32, limit: i64): i64 {
   intInvalid = false;
   inexact = false;
+  roundedUp = false;
   const exp = sexp & 0x7fff;
   const neg = (sexp & 0x8000) != 0;
   if (exp == 0x7fff || (exp != 0 && mant >= 0)) { intInvalid = true; return 0; }
@@ -215,9 +221,13 @@ export function toInt(mant: i64, sexp: i32, rc: i32, limit: i64): i64 {
   const shift = 16383 + 63 - (exp == 0 ? 1 : exp);
   if (shift < 0) { intInvalid = true; return 0; }
   const q = roundShift(mant, shift, rc, neg);
-  if (<u64>q > <u64>limit + <u64>(neg ? 1 : 0)) { intInvalid = true; inexact = false; return 0; }
+  if (<u64>q > <u64>limit + <u64>(neg ? 1 : 0)) { intInvalid = true; inexact = false; roundedUp = false; return 0; }
   return neg ? -q : q;
 }
+
+/** An encoding the 387 and later reject as an operand (unnormal, pseudo-zero/infinity/NaN). */
+// @ts-ignore: decorator
+@inline export function unsupported80(mant: i64, sexp: i32): bool { return (sexp & 0x7fff) != 0 && mant >= 0; }
 
 /** Unbiased exponent of a finite nonzero f64 as the 80-bit format sees it (denormals normalized). */
 export function exponentOf(v: f64): i32 {

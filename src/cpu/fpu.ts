@@ -1,10 +1,10 @@
 // The x87 FPU (D8-DF escapes, WAIT, and the x87 part of FXSAVE/FXRSTOR).
 //
-// Registers are kept as f64 in physical order (O_FPU_ST), with the 64-bit
-// mantissa of each register's 80-bit form in O_FPU_MM. Arithmetic is done in
-// f64 (round to nearest). Moves are exact in 80 bits: FLD m80 keeps the full
-// mantissa in O_FPU_MM and get80() recovers the exact value whenever the f64
-// copy is that mantissa rounded, so FLD/FSTP m80, FILD/FISTP m64, FXCH, FCHS,
+// Each register is kept twice: its exact 80-bit form (64-bit mantissa in
+// O_FPU_MM, sign/exponent word in O_FPU_SEXP) and the f64 nearest to it
+// (O_FPU_ST), all in physical order. Arithmetic is done in f64 (round to
+// nearest); moves, sign changes, FSCALE, FXTRACT, FRNDINT and conversions
+// work on the 80-bit form, so FLD/FSTP m80, FILD/FISTP m64, FXCH, FCHS,
 // FXSAVE/FXRSTOR and FSAVE/FRSTOR lose nothing. A register whose bit is set in
 // O_FPU_MMX_EXACT holds an MMX value: its 80-bit form is (O_FPU_MM, 0xFFFF).
 //
@@ -13,21 +13,23 @@
 import { STATE } from './layout';
 import {
   O_FPU_ST, O_FPU_MM, O_FPU_CW, O_FPU_SW, O_FPU_TAG, O_FPU_TOP, O_FPU_MMX_EXACT, O_FPU_FOP, O_FPU_FIP, O_FPU_FDP,
+  O_FPU_SEXP, O_FPU_FCS, O_FPU_FDS,
   O_CR0, O_FLAGS, CR0_EM, CR0_TS, CR0_MP, CR0_NE, F_VM, F_CF, F_PF, F_ZF, F_OF, F_SF, F_AF,
-  st64, setRegN, rip, protectedMode,
+  st64, setRegN, rip, protectedMode, segSel, SEG_CS,
 } from './state';
-import { dMod, dReg, dRm, dOsize, memLa, effAddr } from './operand';
+import { dMod, dReg, dRm, dOsize, dSeg, memLa, effAddr } from './operand';
 import { read8, read16, read32, read64, write16, write32, write64, write8, probeWrite } from './mem';
 import { fault, NM, MF, UD } from './fault';
 import { getCF, getZF, getPF, setFlagBits } from './flags';
 import {
   IE, DE, ZE, OE, UE, PE, SF, ES, C0, C1, C2, C3, BUSY, RC_NEAREST, RC_DOWN, RC_UP, RC_CHOP,
-  INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, convExc, intInvalid,
-  indef, isSNaN, quietF64, pickNaN, roundShift, packFloat, f64Of80, extend, uintTo80, intTo80, toInt, exponentOf,
+  INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, roundedUp, convExc, intInvalid,
+  indef, isSNaN, quietF64, pickNaN, roundShift, packFloat, f64Of80, extend, uintTo80, intTo80, toInt, exponentOf, unsupported80,
 } from './fpu-conv';
 
 const ST_BASE: usize = STATE + O_FPU_ST;
 const MM_BASE: usize = STATE + O_FPU_MM;
+const SEXP_BASE: usize = STATE + O_FPU_SEXP;
 const TWO63: f64 = 9223372036854775808.0;
 
 /** Scratch for FRSTOR/FXRSTOR: eight 80-bit registers read before anything is committed. */
@@ -106,25 +108,8 @@ function getP(p: i32): f64 {
 
 /** The exact 80-bit value of physical register p into xMant/xSexp. */
 function get80(p: i32): void {
-  const mm = load<i64>(MM_BASE + (<usize>p << 3));
-  if (((exactMask() >> p) & 1) != 0) { xMant = mm; xSexp = 0xffff; return; }
-  const v = load<f64>(ST_BASE + (<usize>p << 3));
-  extend(v);
-  refine(mm, reinterpret<i64>(v));
-}
-
-/** Use the stored full mantissa instead of the f64's when the f64 is that mantissa rounded. */
-function refine(mm: i64, bits: i64): void {
-  if (mm == xMant || mm >= 0) return;
-  const m0 = xMant, s0 = xSexp;
-  const exp = s0 & 0x7fff;
-  if (exp == 0 && m0 == 0) return; // zero
-  if (exp == 0x7fff) {
-    if ((m0 & ~INT_BIT) != 0 && packFloat(mm, s0, false, RC_NEAREST, false) == bits) xMant = mm;
-    return;
-  }
-  if (packFloat(mm, s0, false, RC_NEAREST, false) == bits) { xMant = mm; return; }
-  if (exp > 1 && packFloat(mm, s0 - 1, false, RC_NEAREST, false) == bits) { xMant = mm; xSexp = s0 - 1; }
+  xMant = load<i64>(MM_BASE + (<usize>p << 3));
+  xSexp = ((exactMask() >> p) & 1) != 0 ? 0xffff : <i32>load<u16>(SEXP_BASE + (<usize>p << 1));
 }
 
 function markValid(p: i32): void {
@@ -137,6 +122,7 @@ function writeP(p: i32, v: f64): void {
   extend(v);
   store<f64>(ST_BASE + (<usize>p << 3), v);
   store<i64>(MM_BASE + (<usize>p << 3), xMant);
+  store<u16>(SEXP_BASE + (<usize>p << 1), <u16>xSexp);
   markValid(p);
 }
 
@@ -144,6 +130,7 @@ function writeP(p: i32, v: f64): void {
 function rawWrite80(p: i32, m: i64, s: i32): void {
   store<f64>(ST_BASE + (<usize>p << 3), f64Of80(m, s));
   store<i64>(MM_BASE + (<usize>p << 3), m);
+  store<u16>(SEXP_BASE + (<usize>p << 1), <u16>s);
   store<u8>(STATE + O_FPU_MMX_EXACT, <u8>(exactMask() & ~(1 << p)));
 }
 
@@ -156,7 +143,13 @@ function write80P(p: i32, m: i64, s: i32): void {
 function fetch(i: i32): f64 {
   const p = physOf(i);
   if (!validP(p)) { underflow(); return indef(); }
-  return getP(p);
+  const v = getP(p);
+  if (isNaN<f64>(v) || v == 0) {
+    get80(p);
+    if (unsupported80(xMant, xSexp)) exc |= IE;                    // its f64 copy is the indefinite NaN
+    else if ((xSexp & 0x7fff) == 0 && xMant != 0) exc |= DE;       // an extended denormal (f64 copy 0)
+  }
+  return v;
 }
 
 function pushF(v: f64): void {
@@ -209,20 +202,52 @@ function arith(kind: i32, a: f64, b: f64): f64 {
     default: r = divide(b, a); break;
   }
   if (isNaN<f64>(r)) { exc |= IE; return indef(); }
+  if (isFinite<f64>(a) && isFinite<f64>(b)) {
+    // Results beyond the f64 range: report what storing the exact result would.
+    if (!isFinite<f64>(r)) { if ((exc & ZE) == 0) exc |= OE | PE; }
+    else if (r == 0 && a != 0 && b != 0 && kind != 0 && kind != 4 && kind != 5) exc |= UE | PE;
+  }
   return r;
 }
 
-/** 0 greater, 1 less, 2 equal, 3 unordered. FUCOM-style (quiet) compares only fault on SNaNs. */
-function relation(a: f64, b: f64, quiet: bool): i32 {
+/**
+ * Order of ST(0) (value a) and an operand (value b; the register pb, or b
+ * itself when pb < 0): 0 greater, 1 less, 2 equal, 3 unordered. The 80-bit
+ * forms decide, so extended values that round to the same double still
+ * compare as they should. FUCOM-style (quiet) compares only fault on SNaNs.
+ */
+function relation(a: f64, b: f64, pb: i32, quiet: bool): i32 {
   if (isNaN<f64>(a) || isNaN<f64>(b)) {
     if (!quiet || isSNaN(a) || isSNaN(b)) exc |= IE;
     return 3;
   }
-  return a > b ? 0 : a < b ? 1 : 2;
+  get80(physOf(0));
+  const am = xMant, as = xSexp;
+  if (pb >= 0) get80(pb); else extend(b);
+  return order80(am, as, xMant, xSexp);
 }
 
-function compareCC(a: f64, b: f64, quiet: bool): bool {
-  const rel = relation(a, b, quiet);
+/** Order of two ordered 80-bit values (no NaNs, no unsupported encodings). */
+function order80(am: i64, as: i32, bm: i64, bs: i32): i32 {
+  const az = am == 0, bz = bm == 0;
+  if (az && bz) return 2; // +0 == -0
+  const an = !az && (as & 0x8000) != 0, bn = !bz && (bs & 0x8000) != 0;
+  if (an != bn) return an ? 1 : 0;
+  // Same sign: compare magnitudes; denormals (exponent 0) share exponent 1's scale.
+  let ea = as & 0x7fff, eb = bs & 0x7fff;
+  if (ea == 0) ea = 1;
+  if (eb == 0) eb = 1;
+  let c = 0;
+  if (az) c = -1;
+  else if (bz) c = 1;
+  else if (ea != eb) c = ea > eb ? 1 : -1;
+  else if (am != bm) c = <u64>am > <u64>bm ? 1 : -1;
+  if (an) c = -c;
+  return c > 0 ? 0 : c < 0 ? 1 : 2;
+}
+
+function compareCC(a: f64, b: f64, pb: i32, quiet: bool): bool {
+  const rel = relation(a, b, pb, quiet);
   if (blocked()) return false;
   setCC(C0 | C2 | C3, rel == 0 ? 0 : rel == 1 ? C0 : rel == 2 ? C3 : C0 | C2 | C3);
   return true;
@@ -259,7 +284,7 @@ function writeInt(la: i64, size: i32, v: i64): void {
 function arithMem(r: i32, b: f64): void {
   const a = fetch(0);
   if (r == 2 || r == 3) {
-    if (compareCC(a, b, false) && r == 3) pop();
+    if (compareCC(a, b, -1, false) && r == 3) pop();
     return;
   }
   const v = arith(r, a, b);
@@ -283,6 +308,7 @@ function storeFloat(la: i64, single: bool, popAfter: bool): void {
     get80(p);
     bits = packFloat(xMant, xSexp, single, rc(), true);
     exc |= convExc;
+    if (roundedUp) setCC(C1, C1);
   }
   if (storeBlocked()) return;
   if (single) write32(la, <i32>bits);
@@ -302,7 +328,7 @@ function storeInt(la: i64, size: i32, truncate: bool, popAfter: bool): void {
     get80(p);
     v = toInt(xMant, xSexp, truncate ? RC_CHOP : rc(), size == 2 ? 0x7fff : size == 4 ? 0x7fffffff : ~INT_BIT);
     if (intInvalid) { exc |= IE; v = indefInt; }
-    else if (inexact) exc |= PE;
+    else if (inexact) { exc |= PE; if (roundedUp) setCC(C1, C1); }
   }
   if (blocked()) return;
   writeInt(la, size, v);
@@ -357,7 +383,7 @@ function fbstp(la: i64): void {
     const v = toInt(xMant, xSexp, rc(), LIMIT);
     mag = neg ? -v : v;
     if (intInvalid || mag > LIMIT) { exc |= IE; invalid = true; }
-    else if (inexact) exc |= PE;
+    else if (inexact) { exc |= PE; if (roundedUp) setCC(C1, C1); }
   }
   if (blocked()) return;
   probeWrite(la, 10);
@@ -445,13 +471,13 @@ function arithReg(kind: i32, d: i32, s: i32, popAfter: bool): void {
 
 function compareRegs(i: i32, pops: i32, quiet: bool): void {
   const a = fetch(0), b = fetch(i);
-  if (!compareCC(a, b, quiet)) return;
+  if (!compareCC(a, b, physOf(i), quiet)) return;
   for (let k = 0; k < pops; k++) pop();
 }
 
 function comi(i: i32, quiet: bool, popAfter: bool): void {
   const a = fetch(0), b = fetch(i);
-  const rel = relation(a, b, quiet);
+  const rel = relation(a, b, physOf(i), quiet);
   if (blocked()) return;
   const f = rel == 0 ? 0 : rel == 1 ? F_CF : rel == 2 ? F_ZF : F_ZF | F_PF | F_CF;
   setFlagBits(F_ZF | F_PF | F_CF | F_OF | F_SF | F_AF, f);
@@ -475,6 +501,8 @@ function swapRaw(a: i32, b: i32): void {
   const ma = MM_BASE + (<usize>a << 3), mb = MM_BASE + (<usize>b << 3);
   const tf = load<i64>(fa); store<i64>(fa, load<i64>(fb)); store<i64>(fb, tf);
   const tm = load<i64>(ma); store<i64>(ma, load<i64>(mb)); store<i64>(mb, tm);
+  const sa = SEXP_BASE + (<usize>a << 1), sb = SEXP_BASE + (<usize>b << 1);
+  const ts = load<u16>(sa); store<u16>(sa, load<u16>(sb)); store<u16>(sb, ts);
   const x = exactMask();
   const xa = (x >> a) & 1, xb = (x >> b) & 1;
   store<u8>(STATE + O_FPU_MMX_EXACT, <u8>((x & ~((1 << a) | (1 << b))) | (xa << b) | (xb << a)));
@@ -593,7 +621,10 @@ function unary(kind: i32): void {
   else if (isNaN<f64>(x)) r = quietOne(x);
   else {
     if (kind == 0) r = Math.expm1(x * Math.LN2);
-    else if (kind == 1) r = Math.sqrt(x);
+    else if (kind == 1) {
+      r = Math.sqrt(x);
+      if (x == 0 && (exc & DE) != 0 && reinterpret<i64>(x) < 0) { exc &= ~DE; r = NaN; } // a negative extended denormal
+    }
     else if (kind == 2) r = Math.sin(x);
     else r = Math.cos(x);
     if (isNaN<f64>(r)) { exc |= IE; r = indef(); }
@@ -649,7 +680,7 @@ function pushRaw(v: f64): void {
 function trigPair(sincos: bool): void {
   if (!pairCheck()) return;
   const p0 = physOf(0);
-  const x = getP(p0);
+  const x = fetch(0); // valid: pairCheck saw to that
   if (isFinite<f64>(x) && Math.abs(x) >= TWO63) { setCC(C2, C2); return; }
   setCC(C2, 0);
   if (!isFinite<f64>(x)) {
@@ -661,6 +692,7 @@ function trigPair(sincos: bool): void {
     pushRaw(n);
     return;
   }
+  if (blocked()) return; // an unmasked denormal operand
   if (sincos) {
     writeP(p0, Math.sin(x));
     pushRaw(Math.cos(x));
@@ -670,28 +702,41 @@ function trigPair(sincos: bool): void {
   }
 }
 
+const K_ZERO = 0, K_FINITE = 1, K_INF = 2, K_NAN = 3, K_UNSUPPORTED = 4;
+/** Class of the 80-bit value in xMant/xSexp. */
+function class80(): i32 {
+  const e = xSexp & 0x7fff;
+  if (e != 0 && xMant >= 0) return K_UNSUPPORTED;
+  if (e == 0x7fff) return (xMant & ~INT_BIT) == 0 ? K_INF : K_NAN;
+  return xMant == 0 ? K_ZERO : K_FINITE;
+}
+
 function fxtract(): void {
   if (!pairCheck()) return;
   const p0 = physOf(0);
   const x = getP(p0);
-  if (isNaN<f64>(x)) {
-    const n = quietOne(x);
+  get80(p0);
+  const k = class80();
+  if (k == K_NAN || k == K_UNSUPPORTED) {
+    let n: f64;
+    if (k == K_NAN) n = quietOne(x);
+    else { exc |= IE; n = indef(); }
     if (blocked()) return;
     writeP(p0, n);
     pushRaw(n);
     return;
   }
-  if (x == 0 || !isFinite<f64>(x)) {
-    if (x == 0) exc |= ZE;
+  if (k != K_FINITE) {
+    if (k == K_ZERO) exc |= ZE;
     if (blocked()) return;
-    writeP(p0, x == 0 ? -Infinity : Infinity);
+    writeP(p0, k == K_ZERO ? -Infinity : Infinity);
     pushRaw(x);
     return;
   }
-  get80(p0);
   let m = xMant, e = xSexp & 0x7fff;
   const sign = xSexp & 0x8000;
-  if (e == 0) e = 1;
+  if (e == 0) { e = 1; exc |= DE; }
+  if (blocked()) return;
   const lz = <i32>clz<i64>(m);
   m <<= <i64>lz;
   e -= lz;
@@ -707,20 +752,28 @@ function fscale(): void {
   let r: f64;
   if ((exc & SF) != 0) r = indef();
   else if (isNaN<f64>(a) || isNaN<f64>(b)) r = nanPair(a, b);
-  else if (!isFinite<f64>(b)) {
-    if (b > 0 ? a == 0 : !isFinite<f64>(a)) { exc |= IE; r = indef(); }
-    else r = b > 0 ? a * b : a * 0.0;
-  } else if (a == 0 || !isFinite<f64>(a)) r = a;
-  else { scaleExact(p0, a, b); return; }
+  else {
+    get80(p0);
+    const k = class80();
+    if (!isFinite<f64>(b)) {
+      if (b > 0 ? k == K_ZERO : k == K_INF) { exc |= IE; r = indef(); }
+      else r = copysign<f64>(b > 0 ? Infinity : 0.0, a);
+    } else if (k != K_FINITE) {
+      r = a;
+    } else {
+      if (blocked()) return;
+      scaleExact(p0, b);
+      return;
+    }
+  }
   if (blocked()) return;
   writeP(p0, r);
 }
 
-/** ST(0) * 2^trunc(b) for finite nonzero ST(0): exact while the result stays in the 80-bit range. */
-function scaleExact(p0: i32, a: f64, b: f64): void {
+/** ST(0) * 2^trunc(b) for finite nonzero ST(0) (in xMant/xSexp), exact unless it leaves the 80-bit range. */
+function scaleExact(p0: i32, b: f64): void {
   const t = Math.trunc(b);
   const n: i32 = t > 100000 ? 100000 : t < -100000 ? -100000 : <i32>t;
-  get80(p0);
   let m = xMant, e = xSexp & 0x7fff;
   const sign = xSexp & 0x8000;
   if (e == 0) e = 1;
@@ -728,8 +781,18 @@ function scaleExact(p0: i32, a: f64, b: f64): void {
   m <<= <i64>lz;
   e = e - lz + n;
   if (e >= 1 && e <= 0x7ffe) { write80P(p0, m, sign | e); return; }
-  if (e > 0x7ffe) exc |= OE | PE; else exc |= UE | PE;
-  writeP(p0, NativeMath.scalbn(a, n));
+  if (e > 0x7ffe) {
+    exc |= OE | PE;
+    const mode = rc();
+    const toInf = mode == RC_NEAREST || (mode == RC_DOWN && sign != 0) || (mode == RC_UP && sign == 0);
+    if (toInf) write80P(p0, INT_BIT, sign | 0x7fff);
+    else write80P(p0, -1, sign | 0x7ffe);
+    return;
+  }
+  // Below the normal range: an extended denormal.
+  const q = roundShift(m, 1 - e, rc(), sign != 0);
+  if (inexact) exc |= UE | PE;
+  write80P(p0, q, q < 0 ? sign | 1 : sign);
 }
 
 /** FPREM (ieee false, truncating quotient) and FPREM1 (round to nearest). */
@@ -779,6 +842,13 @@ function frndint(): void {
   get80(p0);
   const m = xMant, s = xSexp;
   const e = s & 0x7fff;
+  if (unsupported80(m, s)) {
+    exc |= IE;
+    if (blocked()) return;
+    writeP(p0, indef());
+    return;
+  }
+  if (e == 0 && m != 0) { exc |= DE; if (blocked()) return; }
   if (e == 0x7fff) {
     if ((m & ~INT_BIT) == 0) return; // infinity
     if ((m & QNAN_BIT) == 0) exc |= IE;
@@ -793,6 +863,7 @@ function frndint(): void {
   const q = roundShift(m, shift, rc(), neg);
   if (!inexact) return;
   exc |= PE;
+  if (roundedUp) setCC(C1, C1);
   uintTo80(q, neg);
   write80P(p0, xMant, xSexp);
 }
@@ -801,7 +872,7 @@ function groupE0(i: i32): void {
   switch (i) {
     case 0: signOp(false); return;                      // FCHS
     case 1: signOp(true); return;                       // FABS
-    case 4: compareCC(fetch(0), 0.0, false); return;    // FTST
+    case 4: compareCC(fetch(0), 0.0, -1, false); return; // FTST
     case 5: fxam(); return;                             // FXAM
     default: fault(UD, -1);
   }
@@ -904,6 +975,8 @@ function fninit(): void {
   store<u16>(STATE + O_FPU_FOP, 0);
   store<i64>(STATE + O_FPU_FIP, 0);
   store<i64>(STATE + O_FPU_FDP, 0);
+  store<u16>(STATE + O_FPU_FCS, 0);
+  store<u16>(STATE + O_FPU_FDS, 0);
 }
 
 function controlReg(op: i32, r: i32, i: i32): bool {
@@ -966,6 +1039,7 @@ function envSize(): i32 { return dOsize() == 2 ? 14 : 28; }
 function storeEnv(la: i64): void {
   const fip = load<i64>(STATE + O_FPU_FIP), fdp = load<i64>(STATE + O_FPU_FDP);
   const fop = <i32>load<u16>(STATE + O_FPU_FOP) & 0x7ff;
+  const fcs = <i32>load<u16>(STATE + O_FPU_FCS), fds = <i32>load<u16>(STATE + O_FPU_FDS);
   const tag = fullTag();
   const real = realFormat();
   if (envSize() == 28) {
@@ -979,27 +1053,29 @@ function storeEnv(la: i64): void {
       write32(la + 24, (<i32>(fdp >>> 16) & 0xffff) << 12);
     } else {
       write32(la + 12, <i32>fip);
-      write32(la + 16, fop << 16); // FCS reads as 0
+      write32(la + 16, (fop << 16) | fcs);
       write32(la + 20, <i32>fdp);
-      write32(la + 24, 0xffff0000); // FDS reads as 0
+      write32(la + 24, 0xffff0000 | fds);
     }
   } else {
     write16(la, cw());
     write16(la + 2, fsw());
     write16(la + 4, tag);
     write16(la + 6, <i32>fip);
-    write16(la + 8, real ? ((<i32>(fip >>> 16) & 0xf) << 12) | fop : 0);
+    write16(la + 8, real ? ((<i32>(fip >>> 16) & 0xf) << 12) | fop : fcs);
     write16(la + 10, <i32>fdp);
-    write16(la + 12, real ? (<i32>(fdp >>> 16) & 0xf) << 12 : 0);
+    write16(la + 12, real ? (<i32>(fdp >>> 16) & 0xf) << 12 : fds);
   }
 }
 
 // Environment read by loadEnv(), committed by commitEnv().
-let eCw = 0, eSw = 0, eTag = 0, eFop = 0;
+let eCw = 0, eSw = 0, eTag = 0, eFop = 0, eFcs = 0, eFds = 0;
 let eFip: i64 = 0, eFdp: i64 = 0;
 
 function loadEnv(la: i64): void {
   const real = realFormat();
+  eFcs = 0;
+  eFds = 0;
   if (envSize() == 28) {
     eCw = read16(la);
     eSw = read16(la + 4);
@@ -1011,8 +1087,11 @@ function loadEnv(la: i64): void {
       eFdp = <i64>read16(la + 20) | (<i64>((read32(la + 24) >>> 12) & 0xffff) << 16);
     } else {
       eFip = <i64><u32>read32(la + 12);
-      eFop = (read32(la + 16) >>> 16) & 0x7ff;
+      const w = read32(la + 16);
+      eFcs = w & 0xffff;
+      eFop = (w >>> 16) & 0x7ff;
       eFdp = <i64><u32>read32(la + 20);
+      eFds = read16(la + 24);
     }
   } else {
     eCw = read16(la);
@@ -1026,6 +1105,9 @@ function loadEnv(la: i64): void {
       eFip |= <i64>((w >>> 12) & 0xf) << 16;
       eFop = w & 0x7ff;
       eFdp |= <i64>((read16(la + 12) >>> 12) & 0xf) << 16;
+    } else {
+      eFcs = read16(la + 8);
+      eFds = read16(la + 12);
     }
   }
 }
@@ -1040,6 +1122,8 @@ function commitEnv(): void {
   store<u16>(STATE + O_FPU_FOP, <u16>eFop);
   store<i64>(STATE + O_FPU_FIP, eFip);
   store<i64>(STATE + O_FPU_FDP, eFdp);
+  store<u16>(STATE + O_FPU_FCS, <u16>eFcs);
+  store<u16>(STATE + O_FPU_FDS, <u16>eFds);
 }
 
 function fldenv(la: i64): void {
@@ -1103,7 +1187,11 @@ export function execX87(op: i32): void {
   finish();
   store<u16>(STATE + O_FPU_FOP, <u16>(((op & 7) << 8) | (mod << 6) | (r << 3) | rm));
   store<i64>(STATE + O_FPU_FIP, rip());
-  if (mod != 3) store<i64>(STATE + O_FPU_FDP, effAddr());
+  store<u16>(STATE + O_FPU_FCS, <u16>segSel(SEG_CS));
+  if (mod != 3) {
+    store<i64>(STATE + O_FPU_FDP, effAddr());
+    store<u16>(STATE + O_FPU_FDS, <u16>segSel(dSeg()));
+  }
 }
 
 /** WAIT/FWAIT: #NM with CR0.MP and CR0.TS, #MF for a pending unmasked exception (CR0.NE). */
@@ -1117,6 +1205,7 @@ export function fpuReset(): void {
   fninit();
   memory.fill(ST_BASE, 0, 64);
   memory.fill(MM_BASE, 0, 64);
+  memory.fill(SEXP_BASE, 0, 16);
   store<u8>(STATE + O_FPU_MMX_EXACT, 0);
 }
 

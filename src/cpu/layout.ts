@@ -19,7 +19,7 @@ export const INSN: usize = 0x6800;
 export const CPUID_TABLE: usize = 0x7000;
 export const CPUID_MAX_ENTRIES: i32 = 64;
 
-/** TLB: two sets (supervisor, user) of TLB_ENTRIES entries. See paging.ts. */
+/** TLB: sets of TLB_ENTRIES entries: supervisor, user, and an always-empty one (paging.ts). */
 export const TLB: usize = 0x100000;
 export const TLB_BITS: i32 = 12;
 export const TLB_ENTRIES: i32 = 1 << TLB_BITS;

@@ -2,7 +2,8 @@
 // load from guest RAM; everything else (misses, page-crossing accesses, MMIO)
 // takes the slow path through translate().
 import { TLB, TLB_SET_SIZE, RAM_BASE } from './layout';
-import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC } from './paging';
+import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC, segmentAccess, alignmentChecks } from './paging';
+import { fault } from './fault';
 import { cpl } from './state';
 import { mmioRead, mmioWrite } from './bus';
 import { invalidateCode } from './codecache';
@@ -43,7 +44,12 @@ export function physWrite(gpa: i64, size: i32, v: i64): void {
 }
 
 // ---- slow paths ----
+function checkAlignment(la: i64, size: i32, user: bool): void {
+  if (alignmentChecks && user && (<i32>la & (size - 1)) != 0) fault(17, 0);
+}
+
 function readSlow(la: i64, size: i32, user: bool): i64 {
+  checkAlignment(la, size, user);
   if ((<i32>la & 0xfff) + size > 0x1000) {
     // Crosses a page: byte by byte, each byte translated (reads have no side effects on RAM).
     let v: i64 = 0;
@@ -56,6 +62,7 @@ function readSlow(la: i64, size: i32, user: bool): i64 {
 }
 
 function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
+  checkAlignment(la, size, user);
   const off = <i32>la & 0xfff;
   if (off + size > 0x1000) {
     // Check both pages before writing anything, so a fault leaves memory untouched.
@@ -149,17 +156,39 @@ export function writeN(la: i64, size: i32, v: i64): void {
   else write16(la, <i32>v);
 }
 
-/** Fault now if a write of `size` bytes at `la` would fault (read-modify-write and multi-part stores). */
-export function probeWrite(la: i64, size: i32): void {
-  const end = la + size - 1;
-  if (hostFor(tlbSet, la, T_WRITE) == 0) translate(la, ACC_WRITE, cpl == 3, size);
-  if ((end ^ la) >= 0x1000 || ((<i32>la & 0xfff) + size > 0x1000)) {
-    if (hostFor(tlbSet, end, T_WRITE) == 0) translate(end, ACC_WRITE, cpl == 3, 1);
+/**
+ * Read the destination of a read-modify-write instruction: the access is
+ * checked as a write (so a fault reports W=1, as on hardware) and hits the
+ * write TLB, which the store that follows uses too.
+ */
+export function readForWrite(la: i64, size: i32): i64 {
+  if ((<i32>la & 0xfff) <= 0x1000 - size) {
+    const h = hostFor(tlbSet, la, T_WRITE);
+    if (h != 0) {
+      if (size == 8) return load<i64>(h);
+      if (size == 4) return <i64>load<u32>(h);
+      if (size == 2) return <i64>load<u16>(h);
+      return <i64>load<u8>(h);
+    }
   }
+  probeWrite(la, size);
+  return readSlow(la, size, cpl == 3);
+}
+
+/**
+ * Fault now if a write of `size` bytes at `la` would fault, checking each
+ * page from its first byte, so CR2 names the first byte that cannot be written
+ * (multi-part stores check before they commit anything).
+ */
+export function probeWrite(la: i64, size: i32): void {
+  if (hostFor(tlbSet, la, T_WRITE) == 0) translate(la, ACC_WRITE, cpl == 3, size);
+  const next = (la | 0xfff) + 1;
+  if (next < la + size && hostFor(tlbSet, next, T_WRITE) == 0) translate(next, ACC_WRITE, cpl == 3, 1);
 }
 
 // ---- supervisor (implicit) accesses: descriptor tables, TSS, IDT, interrupt stack ----
 export function sysRead(la: i64, size: i32): i64 {
+  segmentAccess(-1);
   const h = (<i32>la & 0xfff) + size <= 0x1000 ? hostFor(TLB, la, T_READ) : 0;
   if (h != 0) {
     if (size == 8) return load<i64>(h);
@@ -170,6 +199,7 @@ export function sysRead(la: i64, size: i32): i64 {
   return readSlow(la, size, false);
 }
 export function sysWrite(la: i64, size: i32, v: i64): void {
+  segmentAccess(-1);
   const h = (<i32>la & 0xfff) + size <= 0x1000 ? hostFor(TLB, la, T_WRITE) : 0;
   if (h != 0) {
     if (size == 8) store<i64>(h, v);

@@ -7,6 +7,7 @@ import {
 } from './decode';
 import { reg64, setReg64, regN, setRegN, segBase, mode64, linearMask, stackSize, SEG_SS } from './state';
 import { readN, writeN } from './mem';
+import { segmentAccess } from './paging';
 
 /** The record being executed (INSN now; a slot of the decoded-block cache later). */
 export let insn: usize = INSN;
@@ -67,6 +68,7 @@ export function effAddr(): i64 {
 
 /** Linear address of offset `off` in segment `seg` (64-bit mode ignores ES/CS/SS/DS bases). */
 export function segLinear(seg: i32, off: i64): i64 {
+  segmentAccess(seg);
   if (mode64) return seg >= 4 ? segBase(seg) + off : off;
   return (segBase(seg) + off) & linearMask;
 }

@@ -5,9 +5,9 @@
 import { TLB, TLB_ENTRIES, TLB_SET_SIZE, NPT, RAM_BASE, CONTROL } from './layout';
 import {
   st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
-  EFER_NXE, EFER_LMA, linearMask, cpl, needAttention,
+  EFER_NXE, EFER_LMA, linearMask, cpl, needAttention, CR0_AM, STATE, O_FLAGS, F_AC,
 } from './state';
-import { pageFault, gp, exitNow, setExitField } from './fault';
+import { pageFault, gp, fault, exitNow, setExitField } from './fault';
 import { Access, Exit, ExitField, Control } from '../backend/abi';
 import { isCodePage, invalidateCode } from './codecache';
 import { pageWatched } from './debug';
@@ -28,7 +28,17 @@ export function setRamSize(n: u64): void { ramSize = n; }
 
 /** Base of the TLB set for the current privilege (supervisor or user). */
 export let tlbSet: usize = TLB;
-export function selectTlbSet(): void { tlbSet = TLB + (cpl == 3 ? TLB_SET_SIZE : 0); }
+/**
+ * Alignment checking is on (CR0.AM, RFLAGS.AC, CPL 3). User accesses then use
+ * a TLB set that is never filled, so every one takes the slow path, which
+ * checks alignment; the fast path stays free of the test.
+ */
+export let alignmentChecks = false;
+const EMPTY_SET: usize = TLB + TLB_SET_SIZE * 2;
+export function selectTlbSet(): void {
+  alignmentChecks = cpl == 3 && (st64(O_CR0) & CR0_AM) != 0 && (load<i32>(STATE + O_FLAGS) & F_AC) != 0;
+  tlbSet = cpl != 3 ? TLB : alignmentChecks ? EMPTY_SET : TLB + TLB_SET_SIZE;
+}
 
 /** Set when large-page translations may be cached (INVLPG must then clear a whole region). */
 let largeCached: bool = false;
@@ -250,8 +260,17 @@ function walk(la: i64, dirty: bool): bool {
   return true;
 }
 
-function checkCanonical(la: i64): void {
-  if ((st64(O_EFER) & EFER_LMA) != 0 && ((la << 16) >> 16) != la) gp(0);
+/** The access being made goes through SS (non-canonical addresses then raise #SS, not #GP). */
+let viaStack = false;
+// @ts-ignore: decorator
+@inline export function stackAccess(): void { viaStack = true; }
+// @ts-ignore: decorator
+@inline export function segmentAccess(seg: i32): void { viaStack = seg == 2; }
+
+function checkCanonical(la: i64, kind: i32): void {
+  if ((st64(O_EFER) & EFER_LMA) != 0 && ((la << 16) >> 16) != la) {
+    if (viaStack && kind != ACC_EXEC) fault(12, 0); else gp(0);
+  }
 }
 
 /**
@@ -260,7 +279,7 @@ function checkCanonical(la: i64): void {
  * fill the TLB. Returns the guest-physical address of the byte.
  */
 export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
-  checkCanonical(la);
+  checkCanonical(la, kind);
   const write = kind == ACC_WRITE;
   if (!walk(la, write)) {
     pageFault(la, (write ? 2 : 0) | (user ? 4 : 0) | (kind == ACC_EXEC && nxEnabled() ? 16 : 0));

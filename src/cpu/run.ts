@@ -3,7 +3,8 @@
 import { INSN } from './layout';
 import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF, attention, clearAttention, needAttention } from './state';
 import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
-import { fault, DB } from './fault';
+import { fault, gp, DB } from './fault';
+import { stackAccess } from './paging';
 import { setFlagBits } from './flags';
 import {
   decode, D_LEN, D_OSIZE, D_IMM, D_FAST, D_FA, D_FB, D_FK, FAST_NONE, FAST_MOV_RR, FAST_LOAD, FAST_STORE,
@@ -162,6 +163,14 @@ function stepCarefully(): i32 {
 // @ts-ignore: decorator
 @inline function setW(r: i32, size: i32, v: i64): void { setReg64(r, size == 8 ? v : v & 0xffffffff); }
 
+/** A near branch target: wrapped outside 64-bit mode, #GP at the branch if not canonical. */
+// @ts-ignore: decorator
+@inline function branchTarget(t: i64): i64 {
+  if (!mode64) return t & 0xffffffff;
+  if (((t << 16) >> 16) != t) gp(0);
+  return t;
+}
+
 /**
  * Execute a FAST_* form (see decode.ts classifyFast) and return the next RIP.
  * Same semantics as exec.ts, minus the generality: 32/64-bit operands only.
@@ -196,17 +205,23 @@ function execFast(f: u8, slot: usize, next: i64): i64 {
     case FAST_TEST_RR: setLazy(LF_LOGIC, size, getW(fa, size) & getW(fb, size), 0, 0); return next;
     case FAST_JCC: {
       if (!condition(<i32>load<u8>(slot + D_FK))) return next;
-      const t = next + load<i64>(slot + D_IMM);
-      return mode64 ? t : t & 0xffffffff;
+      return branchTarget(next + load<i64>(slot + D_IMM));
     }
-    case FAST_JMP: { const t = next + load<i64>(slot + D_IMM); return mode64 ? t : t & 0xffffffff; }
+    case FAST_JMP: return branchTarget(next + load<i64>(slot + D_IMM));
     case FAST_LEA: setW(fa, size, effAddr()); return next;
     case FAST_INC: setW(fa, size, inc(size, getW(fa, size))); return next;
     case FAST_DEC: setW(fa, size, dec(size, getW(fa, size))); return next;
-    case FAST_PUSH: { const sp = reg64(4) - 8; write64(sp, reg64(fb)); setReg64(4, sp); return next; }
-    case FAST_POP: { const sp = reg64(4); const v = read64(sp); setReg64(4, sp + 8); setReg64(fa, v); return next; }
-    case FAST_CALL: { const sp = reg64(4) - 8; write64(sp, next); setReg64(4, sp); return next + load<i64>(slot + D_IMM); }
-    case FAST_RET: { const sp = reg64(4); const t = read64(sp); setReg64(4, sp + 8); return t; }
+    case FAST_PUSH: { const sp = reg64(4) - 8; stackAccess(); write64(sp, reg64(fb)); setReg64(4, sp); return next; }
+    case FAST_POP: { const sp = reg64(4); stackAccess(); const v = read64(sp); setReg64(4, sp + 8); setReg64(fa, v); return next; }
+    case FAST_CALL: {
+      const t = branchTarget(next + load<i64>(slot + D_IMM));
+      const sp = reg64(4) - 8;
+      stackAccess();
+      write64(sp, next);
+      setReg64(4, sp);
+      return t;
+    }
+    case FAST_RET: { const sp = reg64(4); stackAccess(); const t = branchTarget(read64(sp)); setReg64(4, sp + 8); return t; }
     case FAST_SHIFT_RI: {
       const k = <i32>load<u8>(slot + D_FK);
       setW(fa, size, shift(k, size, getW(fa, size), <i32>load<i64>(slot + D_IMM)));

@@ -28,7 +28,7 @@ let daz: bool = false;
 let ftz: bool = false;    // FZ with underflow masked
 let ueMasked: bool = true;
 let oeMasked: bool = true;
-let fast: bool = false;   // nearest and PE already set: native results are exact
+let fast: bool = false;   // nearest, PE set and masked: a native result needs no flags
 
 /** Latch MXCSR's controls and clear the per-instruction flags. */
 export function fpBegin(): void {
@@ -38,7 +38,7 @@ export function fpBegin(): void {
   ueMasked = (m & 0x800) != 0;
   oeMasked = (m & 0x400) != 0;
   ftz = (m & 0x8000) != 0 && ueMasked;
-  fast = rmode == 0 && (m & FE_P) != 0;
+  fast = rmode == 0 && (m & 0x1020) == 0x1020; // PE set and masked
   fpFlags = 0;
 }
 
@@ -146,12 +146,16 @@ export function roundPack(s: i32, e: i32, m: u64, dbl: bool): u64 {
   if (E <= 0) {
     const tiny = E < 0 || m + inc < TOP;
     if (tiny && ftz) { fpFlags |= FE_U | FE_P; return sb; }
+    if (tiny && !ueMasked) {
+      // #XM follows; the handler would see the result rounded with a biased exponent.
+      fpFlags |= FE_U | ((m & mask) != 0 ? FE_P : 0);
+      return sb;
+    }
     m = jam(m, 1 - E);
     const rb = m & mask;
     let r = (m + inc) >> sh;
     if (rmode == 0 && rb == half) r &= ~(<u64>1);
     if (rb != 0) { fpFlags |= FE_P; if (tiny) fpFlags |= FE_U; }
-    else if (tiny && !ueMasked) fpFlags |= FE_U;
     return sb | r; // a carry into bit p-1 makes it the smallest normal, as it should
   }
   const rb = m & mask;
@@ -373,11 +377,12 @@ function sqrt(a: u64, dbl: bool): u64 {
 /** MIN/MAX: the second operand when either is a NaN or both are zeros. */
 function minMax(isMax: bool, a: u64, b: u64, dbl: bool): u64 {
   let ca = cls(a, dbl), cb = cls(b, dbl);
-  if (ca >= C_QNAN || cb >= C_QNAN) { fpFlags |= FE_I; return b; }
+  // DAZ applies first: a NaN in the other operand returns the source already flushed.
   if (daz) {
     if (ca == C_DEN) { a = flushIn(a, dbl); ca = C_ZERO; }
     if (cb == C_DEN) { b = flushIn(b, dbl); cb = C_ZERO; }
   }
+  if (ca >= C_QNAN || cb >= C_QNAN) { fpFlags |= FE_I; return b; }
   if (ca == C_DEN || cb == C_DEN) fpFlags |= FE_D;
   const x = toF64(a, dbl), y = toF64(b, dbl);
   if (isMax) return x > y ? a : b;

@@ -57,6 +57,9 @@ export const O_FPU_MMX_EXACT: usize = 1158; // u8 bitmask: register holds an MMX
 export const O_FPU_FOP: usize = 1160;   // u16
 export const O_FPU_FIP: usize = 1168;   // i64
 export const O_FPU_FDP: usize = 1176;   // i64
+export const O_FPU_SEXP: usize = 1184;  // 8 x u16: sign/exponent word of each register's exact 80-bit form
+export const O_FPU_FCS: usize = 1200;   // u16: last x87 instruction's CS selector
+export const O_FPU_FDS: usize = 1202;   // u16: last x87 operand's segment selector
 export const O_XMM: usize = 1280;       // 16 x 16 bytes
 export const O_MXCSR: usize = 1536;     // u32
 

@@ -10,7 +10,7 @@ import { segLinear } from './operand';
 import { readN, writeN } from './mem';
 import { alu } from './alu';
 import { getZF } from './flags';
-import { portAccess } from './sysinsn';
+import { portAccess, checkIoPermission } from './sysinsn';
 import { counter, setCounter } from './exec';
 
 const CHUNK = 4096;
@@ -37,6 +37,8 @@ export function execString(op: i32): void {
   const kind = op & 0xfe;
   // CMPS and SCAS stop on ZF under REPE/REPNE; the others only on the count.
   const compares = kind == 0xa6 || kind == 0xae;
+  // INS/OUTS check I/O permission before touching memory.
+  if (kind == 0x6c || kind == 0x6e) checkIoPermission(<i32>reg64(2) & 0xffff, size > 4 ? 4 : size);
   let n = 0;
   while (true) {
     if (rep && counter() == 0) return;

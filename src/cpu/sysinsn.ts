@@ -509,6 +509,11 @@ function ioPermitted(port: i32, size: i32): bool {
   return ((bits >> (port & 7)) & ((1 << size) - 1)) == 0;
 }
 
+/** #GP(0) unless the current privilege may access `size` ports from `port`. */
+export function checkIoPermission(port: i32, size: i32): void {
+  if (!ioPermitted(port, size)) gp(0);
+}
+
 function ioIntercepted(port: i32, size: i32): bool {
   if ((controls() & Control.USE_IO_BITMAP) == 0) return false;
   for (let p = port; p < port + size; p++) {

@@ -7,7 +7,7 @@ import {
   F_IF, F_TF, F_NT, F_RF, F_VM, F_AC, F_IOPL, F_ID, F_VIF, F_VIP, F_ARITH, F_DF,
   cpl, mode64, protectedMode, stackSize, updateMode, setSt64, O_IDTR_BASE, O_IDTR_LIMIT,
 } from './state';
-import { selectTlbSet } from './paging';
+import { selectTlbSet, stackAccess } from './paging';
 import { sysRead, sysWrite, readN, writeN } from './mem';
 import { fault, gp, ud, GP, NP, SS, TS, DF, PF } from './fault';
 import { getFlags, materializeFlags } from './flags';
@@ -184,6 +184,7 @@ function adjustSp(sp: i64, delta: i64): i64 {
   return n & 0xffff;
 }
 function stackLinear(sp: i64): i64 {
+  stackAccess();
   return mode64 ? sp : (segBase(SEG_SS) + sp) & 0xffffffff;
 }
 function setStackPointer(sp: i64): void {
