@@ -8,7 +8,8 @@ import { F_CF, F_OF } from './state';
 import { fault, DE } from './fault';
 
 /** ADD OR ADC SBB AND SUB XOR CMP (the /digit order); returns the result (CMP's is discarded). */
-export function alu(kind: i32, size: i32, a: i64, b: i64): i64 {
+// @ts-ignore: decorator
+@inline export function alu(kind: i32, size: i32, a: i64, b: i64): i64 {
   let r: i64;
   switch (kind) {
     case 0: r = a + b; setLazy(LF_ADD, size, r, a, b); break;

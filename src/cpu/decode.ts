@@ -52,6 +52,8 @@ export const FAST_RET: u8 = 15;
 export const FAST_SHIFT_RI: u8 = 16; // FK = group-2 kind (SHL/SHR/SAR only)
 export const FAST_ALU_RM: u8 = 17;  // FA <- FA (FK) [mem]
 export const FAST_MOVZX8: u8 = 18;  // FA <- zero-extended byte at [mem]
+export const FAST_MOV_RI: u8 = 19;  // FA <- imm
+export const FAST_NOP: u8 = 20;
 
 export const P_LOCK = 1;
 export const P_REP = 2;     // F3
@@ -346,7 +348,9 @@ export function decode(la: i64, rec: usize): void {
 /** Pick the fast form for the decoded instruction, if it has one. */
 function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i32, pfx: i32, rex: i32): void {
   let f: u8 = FAST_NONE, fa = 0, fb = 0, fk = 0;
-  const wide = osize >= 4 && (pfx & P_LOCK) == 0;
+  // LOCK needs the executor's validity check (#UD on most forms).
+  const locked = (pfx & P_LOCK) != 0;
+  const wide = osize >= 4 && !locked;
   if (op < 0x40 && (op & 7) < 4 && (op & 1) == 1 && wide) {
     // ALU Ev,Gv (01 09 ... 39) and Gv,Ev (03 0B ... 3B)
     fk = op >> 3;
@@ -380,7 +384,10 @@ function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i
     f = FAST_SHIFT_RI; fa = rm; fk = reg & 7;
   }
   if (f == FAST_NONE && op == 0x1b6 && mod != 3 && wide) { f = FAST_MOVZX8; fa = reg; }
-  store<u8>(rec + D_FAST, f);
+  if (f == FAST_NONE && op >= 0xb8 && op <= 0xbf && osize >= 4) { f = FAST_MOV_RI; fa = (op & 7) | ((rex & 1) << 3); }
+  if (f == FAST_NONE && op == 0xc7 && mod == 3 && (reg & 7) == 0 && osize >= 4) { f = FAST_MOV_RI; fa = rm; }
+  if (f == FAST_NONE && ((op == 0x90 && (rex & 1) == 0) || op == 0x11f)) f = FAST_NOP;
+  store<u8>(rec + D_FAST, locked ? FAST_NONE : f);
   store<u8>(rec + D_FA, <u8>fa);
   store<u8>(rec + D_FB, <u8>fb);
   store<u8>(rec + D_FK, <u8>fk);

@@ -134,7 +134,38 @@ export function setFlagBits(mask: i32, value: i32): void {
 }
 
 /** Evaluate condition code cc (the low nibble of Jcc/SETcc/CMOVcc). */
-export function condition(cc: i32): bool {
+// @ts-ignore: decorator
+@inline export function condition(cc: i32): bool {
+  // The common case, a branch on CMP/SUB or a logic result, straight from the operands.
+  if (lfOp == LF_SUB || lfOp == LF_LOGIC) {
+    const m = sizeMask(lfSize);
+    const a = lfA & m, b = lfB & m, r = lfRes & m;
+    const sh = signShift(lfSize);
+    const logic = lfOp == LF_LOGIC;
+    let t: bool;
+    switch (cc >> 1) {
+      case 1: t = !logic && <u64>a < <u64>b; break;                     // B / AE
+      case 2: t = r == 0; break;                                          // E / NE
+      case 3: t = (!logic && <u64>a < <u64>b) || r == 0; break;          // BE / A
+      case 4: t = ((r >>> sh) & 1) != 0; break;                           // S / NS
+      case 6: { // L / GE: SF != OF
+        const sf = ((r >>> sh) & 1) != 0;
+        const ovf = !logic && (((a ^ b) & (a ^ r)) >>> sh & 1) != 0;
+        t = sf != ovf; break;
+      }
+      case 7: { // LE / G
+        const sf = ((r >>> sh) & 1) != 0;
+        const ovf = !logic && (((a ^ b) & (a ^ r)) >>> sh & 1) != 0;
+        t = r == 0 || sf != ovf; break;
+      }
+      default: return conditionSlow(cc);
+    }
+    return (cc & 1) != 0 ? !t : t;
+  }
+  return conditionSlow(cc);
+}
+
+function conditionSlow(cc: i32): bool {
   let r: bool;
   switch (cc >> 1) {
     case 0: r = getOF(); break;

@@ -4,15 +4,16 @@ import { INSN } from './layout';
 import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF, attention, clearAttention, needAttention } from './state';
 import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
 import { fault, gp, DB } from './fault';
-import { stackAccess } from './paging';
+import { stackAccess, tlbSet, tlbIndex, tlbTag, T_READ, T_WRITE, T_HOST } from './paging';
 import { setFlagBits } from './flags';
 import {
   decode, D_LEN, D_OSIZE, D_IMM, D_FAST, D_FA, D_FB, D_FK, FAST_NONE, FAST_MOV_RR, FAST_LOAD, FAST_STORE,
   FAST_ALU_RR, FAST_ALU_RI, FAST_ALU_RM, FAST_TEST_RR, FAST_JCC, FAST_JMP, FAST_LEA, FAST_INC, FAST_DEC,
-  FAST_PUSH, FAST_POP, FAST_CALL, FAST_RET, FAST_SHIFT_RI,
+  FAST_PUSH, FAST_POP, FAST_CALL, FAST_RET, FAST_SHIFT_RI, FAST_MOV_RI, FAST_NOP,
+  D_DISP, D_BASE, D_INDEX, D_SCALE, D_ASIZE, D_SEG, R_NONE, R_RIP,
 } from './decode';
 import { reg64, setReg64 } from './state';
-import { memLa, effAddr } from './operand';
+import { effAddr, segLinear } from './operand';
 import { read8, read32, read64, write32, write64 } from './mem';
 import { alu, inc, dec, shift } from './alu';
 import { condition, setLazy, sizeMask, LF_LOGIC } from './flags';
@@ -158,6 +159,39 @@ function stepCarefully(): i32 {
   return -1;
 }
 
+/** Linear address of the record's memory operand (operand.ts memLa, inlined for the fast path). */
+// @ts-ignore: decorator
+@inline function fastLa(slot: usize, next: i64): i64 {
+  let a: i64 = <i64>load<i32>(slot + D_DISP);
+  const base = load<u8>(slot + D_BASE);
+  if (base != R_NONE) a += base == R_RIP ? next : reg64(base);
+  const index = load<u8>(slot + D_INDEX);
+  if (index != R_NONE) a += reg64(index) << <i64>load<u8>(slot + D_SCALE);
+  const as = load<u8>(slot + D_ASIZE);
+  if (as == 4) a &= 0xffffffff; else if (as == 2) a &= 0xffff;
+  return segLinear(load<u8>(slot + D_SEG), a);
+}
+
+/** Host address of `la` for an access of `size` bytes if the TLB (tag offset `kind`) allows it, else 0. */
+// @ts-ignore: decorator
+@inline function tlbHit(la: i64, size: i32, kind: usize): usize {
+  const i = tlbIndex(la);
+  if ((<i32>la & 0xfff) > 0x1000 - size || load<i64>(tlbSet + kind + (i << 3)) != tlbTag(la)) return 0;
+  return <usize>load<u32>(tlbSet + T_HOST + (i << 2)) + (<usize>la & 0xfff);
+}
+// @ts-ignore: decorator
+@inline function fastRead(la: i64, size: i32): i64 {
+  const h = tlbHit(la, size, T_READ);
+  if (h != 0) return size == 8 ? load<i64>(h) : <i64>load<u32>(h);
+  return size == 8 ? read64(la) : <i64>read32(la) & 0xffffffff;
+}
+// @ts-ignore: decorator
+@inline function fastWrite(la: i64, size: i32, v: i64): void {
+  const h = tlbHit(la, size, T_WRITE);
+  if (h != 0) { if (size == 8) store<i64>(h, v); else store<u32>(h, <u32>v); return; }
+  if (size == 8) write64(la, v); else write32(la, <i32>v);
+}
+
 // @ts-ignore: decorator
 @inline function getW(r: i32, size: i32): i64 { const v = reg64(r); return size == 8 ? v : v & 0xffffffff; }
 // @ts-ignore: decorator
@@ -181,8 +215,10 @@ function execFast(f: u8, slot: usize, next: i64): i64 {
   const fb = <i32>load<u8>(slot + D_FB);
   switch (f) {
     case FAST_MOV_RR: setW(fa, size, getW(fb, size)); return next;
-    case FAST_LOAD: setW(fa, size, size == 8 ? read64(memLa()) : <i64><u32>read32(memLa())); return next;
-    case FAST_STORE: { const la = memLa(); if (size == 8) write64(la, reg64(fb)); else write32(la, <i32>reg64(fb)); return next; }
+    case FAST_LOAD: setW(fa, size, fastRead(fastLa(slot, next), size)); return next;
+    case FAST_STORE: fastWrite(fastLa(slot, next), size, reg64(fb)); return next;
+    case FAST_MOV_RI: setW(fa, size, load<i64>(slot + D_IMM)); return next;
+    case FAST_NOP: return next;
     case FAST_ALU_RR: {
       const k = <i32>load<u8>(slot + D_FK);
       const v = alu(k, size, getW(fa, size), getW(fb, size));
@@ -197,7 +233,7 @@ function execFast(f: u8, slot: usize, next: i64): i64 {
     }
     case FAST_ALU_RM: {
       const k = <i32>load<u8>(slot + D_FK);
-      const m = size == 8 ? read64(memLa()) : <i64><u32>read32(memLa());
+      const m = fastRead(fastLa(slot, next), size);
       const v = alu(k, size, getW(fa, size), m);
       if (k != 7) setW(fa, size, v);
       return next;
@@ -211,24 +247,24 @@ function execFast(f: u8, slot: usize, next: i64): i64 {
     case FAST_LEA: setW(fa, size, effAddr()); return next;
     case FAST_INC: setW(fa, size, inc(size, getW(fa, size))); return next;
     case FAST_DEC: setW(fa, size, dec(size, getW(fa, size))); return next;
-    case FAST_PUSH: { const sp = reg64(4) - 8; stackAccess(); write64(sp, reg64(fb)); setReg64(4, sp); return next; }
-    case FAST_POP: { const sp = reg64(4); stackAccess(); const v = read64(sp); setReg64(4, sp + 8); setReg64(fa, v); return next; }
+    case FAST_PUSH: { const sp = reg64(4) - 8; stackAccess(); fastWrite(sp, 8, reg64(fb)); setReg64(4, sp); return next; }
+    case FAST_POP: { const sp = reg64(4); stackAccess(); const v = fastRead(sp, 8); setReg64(4, sp + 8); setReg64(fa, v); return next; }
     case FAST_CALL: {
       const t = branchTarget(next + load<i64>(slot + D_IMM));
       const sp = reg64(4) - 8;
       stackAccess();
-      write64(sp, next);
+      fastWrite(sp, 8, next);
       setReg64(4, sp);
       return t;
     }
-    case FAST_RET: { const sp = reg64(4); stackAccess(); const t = branchTarget(read64(sp)); setReg64(4, sp + 8); return t; }
+    case FAST_RET: { const sp = reg64(4); stackAccess(); const t = branchTarget(fastRead(sp, 8)); setReg64(4, sp + 8); return t; }
     case FAST_SHIFT_RI: {
       const k = <i32>load<u8>(slot + D_FK);
       setW(fa, size, shift(k, size, getW(fa, size), <i32>load<i64>(slot + D_IMM)));
       return next;
     }
     default: { // FAST_MOVZX8
-      setW(fa, size, <i64>read8(memLa()));
+      setW(fa, size, <i64>read8(fastLa(slot, next)));
       return next;
     }
   }
