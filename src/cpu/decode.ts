@@ -54,6 +54,14 @@ export const FAST_ALU_RM: u8 = 17;  // FA <- FA (FK) [mem]
 export const FAST_MOVZX8: u8 = 18;  // FA <- zero-extended byte at [mem]
 export const FAST_MOV_RI: u8 = 19;  // FA <- imm
 export const FAST_NOP: u8 = 20;
+export const FAST_IMUL_RRI: u8 = 21; // FA <- FB * imm (69/6B register form)
+export const FAST_IMUL_RR: u8 = 22;  // FA <- FA * FB (0F AF register form)
+export const FAST_CMOV: u8 = 23;     // if FK: FA <- FB (register form)
+export const FAST_STORE8: u8 = 24;   // [mem] <- byte register FB
+export const FAST_ALU_MR: u8 = 25;   // [mem] <- [mem] (FK) FB
+export const FAST_ALU_MI: u8 = 26;   // [mem] <- [mem] (FK) imm
+export const FAST_STORE_IMM: u8 = 27; // [mem] <- imm
+export const FAST_MOVSXD: u8 = 28;   // FA <- sign-extended 32-bit FB (register form)
 
 export const P_LOCK = 1;
 export const P_REP = 2;     // F3
@@ -387,6 +395,16 @@ function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i
   if (f == FAST_NONE && op >= 0xb8 && op <= 0xbf && osize >= 4) { f = FAST_MOV_RI; fa = (op & 7) | ((rex & 1) << 3); }
   if (f == FAST_NONE && op == 0xc7 && mod == 3 && (reg & 7) == 0 && osize >= 4) { f = FAST_MOV_RI; fa = rm; }
   if (f == FAST_NONE && ((op == 0x90 && (rex & 1) == 0) || op == 0x11f)) f = FAST_NOP;
+  if (f == FAST_NONE && wide) {
+    if ((op == 0x69 || op == 0x6b) && mod == 3) { f = FAST_IMUL_RRI; fa = reg; fb = rm; }
+    else if (op == 0x1af && mod == 3) { f = FAST_IMUL_RR; fa = reg; fb = rm; }
+    else if (op >= 0x140 && op <= 0x14f && mod == 3) { f = FAST_CMOV; fa = reg; fb = rm; fk = op & 15; }
+    else if (op < 0x40 && (op & 7) == 1 && mod != 3) { f = FAST_ALU_MR; fb = reg; fk = op >> 3; }
+    else if ((op == 0x81 || op == 0x83) && mod != 3) { f = FAST_ALU_MI; fk = reg & 7; }
+    else if (op == 0xc7 && mod != 3 && (reg & 7) == 0) f = FAST_STORE_IMM;
+    else if (op == 0x63 && mode64 && osize == 8 && mod == 3) { f = FAST_MOVSXD; fa = reg; fb = rm; }
+  }
+  if (f == FAST_NONE && op == 0x88 && mod != 3 && !locked) { f = FAST_STORE8; fb = reg; }
   store<u8>(rec + D_FAST, locked ? FAST_NONE : f);
   store<u8>(rec + D_FA, <u8>fa);
   store<u8>(rec + D_FB, <u8>fb);

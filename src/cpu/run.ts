@@ -10,12 +10,13 @@ import {
   decode, D_LEN, D_OSIZE, D_IMM, D_FAST, D_FA, D_FB, D_FK, FAST_NONE, FAST_MOV_RR, FAST_LOAD, FAST_STORE,
   FAST_ALU_RR, FAST_ALU_RI, FAST_ALU_RM, FAST_TEST_RR, FAST_JCC, FAST_JMP, FAST_LEA, FAST_INC, FAST_DEC,
   FAST_PUSH, FAST_POP, FAST_CALL, FAST_RET, FAST_SHIFT_RI, FAST_MOV_RI, FAST_NOP,
-  D_DISP, D_BASE, D_INDEX, D_SCALE, D_ASIZE, D_SEG, R_NONE, R_RIP,
+  D_DISP, D_BASE, D_INDEX, D_SCALE, D_ASIZE, D_SEG, R_NONE, R_RIP, D_PFX, P_REX,
+  FAST_IMUL_RRI, FAST_IMUL_RR, FAST_CMOV, FAST_STORE8, FAST_ALU_MR, FAST_ALU_MI, FAST_STORE_IMM, FAST_MOVSXD,
 } from './decode';
-import { reg64, setReg64 } from './state';
-import { effAddr, segLinear } from './operand';
-import { read8, read32, read64, write32, write64 } from './mem';
-import { alu, inc, dec, shift } from './alu';
+import { reg64, setReg64, reg8 } from './state';
+import { segLinear } from './operand';
+import { read8, read32, read64, write8, write32, write64, readForWrite } from './mem';
+import { alu, inc, dec, shift, imulTrunc } from './alu';
 import { condition, setLazy, sizeMask, LF_LOGIC } from './flags';
 import { execute } from './exec';
 import { setNextRip, nextRip, setInsn } from './operand';
@@ -162,6 +163,12 @@ function stepCarefully(): i32 {
 /** Linear address of the record's memory operand (operand.ts memLa, inlined for the fast path). */
 // @ts-ignore: decorator
 @inline function fastLa(slot: usize, next: i64): i64 {
+  return segLinear(load<u8>(slot + D_SEG), fastEa(slot, next));
+}
+
+/** Effective address (offset) of the record's memory operand, for LEA. */
+// @ts-ignore: decorator
+@inline function fastEa(slot: usize, next: i64): i64 {
   let a: i64 = <i64>load<i32>(slot + D_DISP);
   const base = load<u8>(slot + D_BASE);
   if (base != R_NONE) a += base == R_RIP ? next : reg64(base);
@@ -169,7 +176,7 @@ function stepCarefully(): i32 {
   if (index != R_NONE) a += reg64(index) << <i64>load<u8>(slot + D_SCALE);
   const as = load<u8>(slot + D_ASIZE);
   if (as == 4) a &= 0xffffffff; else if (as == 2) a &= 0xffff;
-  return segLinear(load<u8>(slot + D_SEG), a);
+  return a;
 }
 
 /** Host address of `la` for an access of `size` bytes if the TLB (tag offset `kind`) allows it, else 0. */
@@ -244,7 +251,30 @@ function execFast(f: u8, slot: usize, next: i64): i64 {
       return branchTarget(next + load<i64>(slot + D_IMM));
     }
     case FAST_JMP: return branchTarget(next + load<i64>(slot + D_IMM));
-    case FAST_LEA: setW(fa, size, effAddr()); return next;
+    case FAST_LEA: setW(fa, size, fastEa(slot, next)); return next;
+    case FAST_IMUL_RRI: setW(fa, size, imulTrunc(size, getW(fb, size), load<i64>(slot + D_IMM))); return next;
+    case FAST_IMUL_RR: setW(fa, size, imulTrunc(size, getW(fa, size), getW(fb, size))); return next;
+    case FAST_CMOV: {
+      // A 32-bit CMOV zero-extends its destination even when the condition is false.
+      setW(fa, size, condition(<i32>load<u8>(slot + D_FK)) ? getW(fb, size) : getW(fa, size));
+      return next;
+    }
+    case FAST_STORE8: {
+      const la = fastLa(slot, next);
+      write8(la, reg8(fb, (load<u8>(slot + D_PFX) & P_REX) != 0));
+      return next;
+    }
+    case FAST_ALU_MR: case FAST_ALU_MI: {
+      const k = <i32>load<u8>(slot + D_FK);
+      const la = fastLa(slot, next);
+      const b = f == FAST_ALU_MR ? getW(fb, size) : load<i64>(slot + D_IMM) & sizeMask(size);
+      if (k == 7) { alu(7, size, fastRead(la, size), b); return next; }
+      const v = alu(k, size, size == 8 ? readForWrite(la, 8) : readForWrite(la, 4), b);
+      fastWrite(la, size, v);
+      return next;
+    }
+    case FAST_STORE_IMM: fastWrite(fastLa(slot, next), size, load<i64>(slot + D_IMM)); return next;
+    case FAST_MOVSXD: setReg64(fa, <i64><i32>reg64(fb)); return next;
     case FAST_INC: setW(fa, size, inc(size, getW(fa, size))); return next;
     case FAST_DEC: setW(fa, size, dec(size, getW(fa, size))); return next;
     case FAST_PUSH: { const sp = reg64(4) - 8; stackAccess(); fastWrite(sp, 8, reg64(fb)); setReg64(4, sp); return next; }
@@ -317,13 +347,11 @@ function loop(): i32 {
         markCodePage(hh);
         store<i64>(t, tagFor(hh, bits));
       }
-      setInsn(slot);
       let next = r + <i64>load<u8>(slot + D_LEN);
       if (!mode64) next &= codeDefault32 ? 0xffffffff : 0xffff;
-      setNextRip(next);
       const fast = load<u8>(slot + D_FAST);
-      if (fast != FAST_NONE) r = execFast(fast, slot, next);
-      else { execute(); r = nextRip; }
+      if (fast != FAST_NONE) r = execFast(fast, slot, next); // fast forms read the record directly
+      else { setInsn(slot); setNextRip(next); execute(); r = nextRip; }
       setRip(r);
       icount++;
       if (attention || icount >= end) break;
