@@ -136,6 +136,12 @@ export function setFlagBits(mask: i32, value: i32): void {
 /** Evaluate condition code cc (the low nibble of Jcc/SETcc/CMOVcc). */
 // @ts-ignore: decorator
 @inline export function condition(cc: i32): bool {
+  // ZF and SF come from the result for every lazy operation (JNZ after DEC, JS after ADD).
+  if (lfOp != LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
+    const r = lfRes & sizeMask(lfSize);
+    const t = (cc >> 1) == 2 ? r == 0 : ((r >>> signShift(lfSize)) & 1) != 0;
+    return (cc & 1) != 0 ? !t : t;
+  }
   // The common case, a branch on CMP/SUB or a logic result, straight from the operands.
   if (lfOp == LF_SUB || lfOp == LF_LOGIC) {
     const m = sizeMask(lfSize);
