@@ -130,3 +130,41 @@ test('real mode: INT goes through the interrupt vector table and IRET returns', 
   assert.equal(v.getUint16(0x700, true), 0x1235);
   assert.equal(vcpu.getReg(Reg.RSP), 0x7000n);
 });
+
+test('32-bit protected mode: INT from ring 3 switches to the ring-0 stack of a 32-bit TSS', async () => {
+  const { machine, vcpu } = await testMachine();
+  const v = view(machine);
+  const GDT = 0x10000, TSS = 0x11000, IDT32 = 0x12000;
+  const desc = (base: number, limit: number, access: number, flags: number) =>
+    BigInt(limit & 0xffff) | (BigInt(base & 0xffffff) << 16n) | (BigInt(access) << 40n) |
+    (BigInt(((limit >> 16) & 0xf) | (flags << 4)) << 48n) | (BigInt((base >>> 24) & 0xff) << 56n);
+  v.setBigUint64(GDT + 0x08, desc(0, 0xfffff, 0x9a, 0xc), true); // ring-0 code
+  v.setBigUint64(GDT + 0x10, desc(0, 0xfffff, 0x92, 0xc), true); // ring-0 data
+  v.setBigUint64(GDT + 0x18, desc(0, 0xfffff, 0xfa, 0xc), true); // ring-3 code
+  v.setBigUint64(GDT + 0x20, desc(0, 0xfffff, 0xf2, 0xc), true); // ring-3 data
+  v.setBigUint64(GDT + 0x28, desc(TSS, 0x67, 0x89, 0), true);    // 32-bit TSS
+  v.setUint32(TSS + 4, 0x90000, true);  // ESP0
+  v.setUint32(TSS + 8, 0x10, true);     // SS0
+  // IDT[0x40]: 32-bit interrupt gate, DPL 3, to 0x08:HANDLER
+  v.setBigUint64(IDT32 + 0x40 * 8, BigInt(HANDLER & 0xffff) | (0x08n << 16n) | (0xeen << 40n) | (BigInt(HANDLER >>> 16) << 48n), true);
+  machine.ram.set(assemble(`mov eax, 5\nint 0x40\nmov [${RESULT}], eax\nmov [${RESULT + 4}], esp\nud2`, { origin: CODE, bits: 32 }), CODE);
+  // Handler: record its ESP and the saved SS, then double EAX and return.
+  machine.ram.set(assemble(`mov [${RESULT + 8}], esp\nmov ebx, [esp + 16]\nmov [${RESULT + 12}], ebx\nadd eax, eax\niretd`, { origin: HANDLER, bits: 32 }), HANDLER);
+  vcpu.setReg(Reg.GDTR_BASE, BigInt(GDT)); vcpu.setReg(Reg.GDTR_LIMIT, 0x2fn);
+  vcpu.setReg(Reg.IDTR_BASE, BigInt(IDT32)); vcpu.setReg(Reg.IDTR_LIMIT, 0x7ffn);
+  vcpu.setReg(Reg.CR0, 0x11n);
+  vcpu.setSeg(Seg.TR, { selector: 0x28, base: BigInt(TSS), limit: 0x67, attr: 0x8b });
+  vcpu.setSeg(Seg.CS, { selector: 0x1b, base: 0n, limit: 0xffffffff, attr: 0xcffb });
+  for (const s of [Seg.SS, Seg.DS, Seg.ES]) vcpu.setSeg(s, { selector: 0x23, base: 0n, limit: 0xffffffff, attr: 0xcff3 });
+  vcpu.setReg(Reg.RIP, BigInt(CODE));
+  vcpu.setReg(Reg.RSP, 0x70000n);
+  vcpu.setReg(Reg.RFLAGS, 0x202n);
+  vcpu.setExceptionBitmap(1 << 6);
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 6n);
+  assert.equal(v.getUint32(RESULT, true), 10, 'the handler ran and IRETD returned');
+  assert.equal(v.getUint32(RESULT + 4, true), 0x70000, 'user ESP restored');
+  assert.equal(v.getUint32(RESULT + 8, true), 0x90000 - 20, 'handler on ESP0 with a 5-dword frame');
+  assert.equal(v.getUint32(RESULT + 12, true), 0x23, 'saved user SS');
+  assert.equal(vcpu.getReg(Reg.CPL), 3n);
+});
