@@ -3,7 +3,7 @@
 import {
   st64, setSt64, O_EFER, O_STAR, O_LSTAR, O_CSTAR, O_FMASK, O_KGSBASE, O_SYSENTER_CS, O_SYSENTER_ESP,
   O_SYSENTER_EIP, O_TSC_OFFSET, O_APIC_BASE, O_PAT, O_MISC_ENABLE, O_TSC_AUX, O_MTRR_DEF, O_MTRR_FIXED,
-  O_MTRR_VAR, O_MCG, O_CR0, CR0_PG, EFER_LMA, EFER_LME, EFER_SCE, EFER_NXE, segBase, setSegBase, SEG_FS, SEG_GS,
+  O_MTRR_VAR, O_MCG, O_AMD_MSRS, O_CR0, CR0_PG, EFER_LMA, EFER_LME, EFER_SCE, EFER_NXE, segBase, setSegBase, SEG_FS, SEG_GS,
 } from './state';
 import { icount } from './run';
 import { tlbFlushAll } from './paging';
@@ -13,6 +13,16 @@ import { modeChanged } from './system';
 export let msrMissing = false;
 
 export function tscValue(): i64 { return icount + st64(O_TSC_OFFSET); }
+
+/** AMD configuration MSRs the kernel reads on an AMD model: kept as plain storage. */
+function amdSlot(idx: u32): i32 {
+  if (idx == 0xc0010010) return 0; // SYSCFG
+  if (idx == 0xc0010015) return 1; // HWCR
+  if (idx == 0xc001001f) return 2; // NB_CFG
+  if (idx == 0xc0011029) return 3; // DE_CFG
+  if (idx == 0xc001001a) return 4; // TOP_MEM
+  return -1;
+}
 
 function fixedMtrrSlot(idx: u32): i32 {
   if (idx == 0x250) return 0;
@@ -50,6 +60,8 @@ export function rdmsr(idx: u32): i64 {
   if (idx >= 0x200 && idx <= 0x20f) return st64(O_MTRR_VAR + (<usize>(idx - 0x200) << 3));
   const f = fixedMtrrSlot(idx);
   if (f >= 0) return st64(O_MTRR_FIXED + (<usize>f << 3));
+  const a = amdSlot(idx);
+  if (a >= 0) return st64(O_AMD_MSRS + (<usize>a << 3));
   msrMissing = true;
   return 0;
 }
@@ -91,5 +103,7 @@ export function wrmsr(idx: u32, v: i64): bool {
   if (idx >= 0x200 && idx <= 0x20f) { setSt64(O_MTRR_VAR + (<usize>(idx - 0x200) << 3), v); return true; }
   const f = fixedMtrrSlot(idx);
   if (f >= 0) { setSt64(O_MTRR_FIXED + (<usize>f << 3), v); return true; }
+  const a = amdSlot(idx);
+  if (a >= 0) { setSt64(O_AMD_MSRS + (<usize>a << 3), v); return true; }
   return false;
 }

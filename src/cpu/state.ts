@@ -35,6 +35,7 @@ export const O_TSC_AUX: usize = 608;
 export const O_MTRR_DEF: usize = 616;
 export const O_MTRR_FIXED: usize = 624;  // 11 x i64
 export const O_MTRR_VAR: usize = 712;    // 16 x i64 (8 base/mask pairs)
+export const O_AMD_MSRS: usize = 840;    // 5 x i64: SYSCFG, HWCR, NB_CFG, DE_CFG, TOP_MEM (plain storage)
 export const O_INSTRET: usize = 880;
 export const O_ACTIVITY: usize = 888;    // i32
 export const O_INTERRUPTIBILITY: usize = 892; // i32
