@@ -1,7 +1,7 @@
 // The run loop: deliver pending events, then decode and execute instructions
 // until the budget runs out or something exits to the hypervisor.
 import { INSN } from './layout';
-import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF, attention, clearAttention, needAttention } from './state';
+import { rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF, burstEnd, setBurstEnd, needAttention } from './state';
 import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
 import { fault, gp, DB } from './fault';
 import { stackAccess, tlbSet, tlbIndex, tlbTag, T_READ, T_WRITE, T_HOST } from './paging';
@@ -318,7 +318,6 @@ function loop(): i32 {
     if (stopRequested) { stopRequested = false; return Exit.STOPPED; }
     if (icount >= budgetEnd) return Exit.BUDGET;
 
-    clearAttention();
     const careful = interruptShadow != 0 || (load<i32>(STATE + O_FLAGS) & (F_TF | F_RF)) != 0 ||
       (controls() & Control.MONITOR_TRAP_FLAG) != 0 || debugArmed;
     let r = rip();
@@ -335,7 +334,7 @@ function loop(): i32 {
     const pageHost = h - (<usize>la & 0xfff);
     const csBase = segBase(SEG_CS);
     const bits = modeBits();
-    const end = budgetEnd - icount < FAST_BURST ? budgetEnd : icount + FAST_BURST;
+    setBurstEnd(budgetEnd - icount < FAST_BURST ? budgetEnd : icount + FAST_BURST);
     while (true) {
       const off = <usize>la & 0xfff;
       if (off > 0xff0) break;
@@ -354,7 +353,7 @@ function loop(): i32 {
       else { setInsn(slot); setNextRip(next); execute(); r = nextRip; }
       setRip(r);
       icount++;
-      if (attention || icount >= end) break;
+      if (icount >= burstEnd) break;
       la = mode64 ? r : (csBase + r) & 0xffffffff;
       if ((la & ~0xfff) != pageLa) break;
     }

@@ -210,12 +210,14 @@ export const F_ID: i32 = 1 << 21;
 export const F_ARITH: i32 = F_CF | F_PF | F_AF | F_ZF | F_SF | F_OF;
 
 /**
- * Something changed that the run loop's fast path assumes stable (mode, TLB,
- * IF/TF, pending events): it returns to the careful path at the next boundary.
+ * Instruction count at which the run loop's fast path stops. Anything that
+ * changes what the fast path assumes stable (mode, TLB, IF/TF, pending
+ * events) zeroes it, so the loop returns to its careful path at the next
+ * instruction boundary: one compare serves both purposes.
  */
-export let attention: bool = false;
-export function needAttention(): void { attention = true; }
-export function clearAttention(): void { attention = false; }
+export let burstEnd: i64 = 0;
+export function needAttention(): void { burstEnd = 0; }
+export function setBurstEnd(v: i64): void { burstEnd = v; }
 
 // ---- cached mode, recomputed by updateMode() ----
 /** Current privilege level. */
@@ -232,7 +234,7 @@ export let protectedMode: bool = false;
 export let linearMask: i64 = 0xffffffff;
 
 export function updateMode(): void {
-  attention = true;
+  burstEnd = 0;
   const cr0 = st64(O_CR0);
   protectedMode = (cr0 & CR0_PE) != 0;
   const lma = (st64(O_EFER) & EFER_LMA) != 0;
