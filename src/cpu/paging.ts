@@ -163,6 +163,37 @@ export const ACC_WRITE = 1;
 export const ACC_EXEC = 2;
 
 /**
+ * Walk 64-bit page-table levels from `table` at `level` (4: PML4 ... 1: PT),
+ * combining access rights and stopping at a large-page leaf (PS at levels 2
+ * and 3). Sets the walk* results; false if an entry is not present.
+ */
+function walk64(table: i64, level: i32, la: i64, dirty: bool, nxe: bool): bool {
+  let w = true, u = true, nx = false;
+  while (true) {
+    const shift = <i64>(12 + 9 * (level - 1));
+    const eaddr = table + (((la >>> shift) & 511) << 3);
+    const e = ptRead(eaddr, la);
+    if ((e & PTE_P) == 0) return false;
+    w = w && (e & PTE_W) != 0;
+    u = u && (e & PTE_U) != 0;
+    if (nxe && (e & PTE_NX) != 0) nx = true;
+    if (level == 1 || ((level == 2 || level == 3) && (e & PTE_PS) != 0)) {
+      ptSetBits(eaddr, la, e, dirty ? PTE_A | PTE_D : PTE_A, true);
+      walkDirty = dirty || (e & PTE_D) != 0;
+      const pageMask: i64 = (<i64>1 << shift) - 1;
+      walkGpa = (e & ADDR_MASK & ~pageMask) | (la & pageMask & ~0xfff);
+      walkGlobal = (e & PTE_G) != 0;
+      walkLarge = level > 1;
+      walkWritable = w; walkUser = u; walkNx = nx;
+      return true;
+    }
+    ptSetBits(eaddr, la, e, PTE_A, true);
+    table = e & ADDR_MASK;
+    level--;
+  }
+}
+
+/**
  * Walk the guest's page tables for linear address `la`. Returns false if not
  * present (walkGpa undefined); otherwise fills the walk* results and sets the
  * accessed bits (and dirty, if `dirty`).
@@ -176,87 +207,43 @@ function walk(la: i64, dirty: bool): bool {
   }
   const cr4 = st64(O_CR4);
   const nxe = (st64(O_EFER) & EFER_NXE) != 0;
-  let w = true, u = true, nx = false;
   if ((st64(O_EFER) & EFER_LMA) != 0) {
     // With CR4.PCIDE the low 12 bits of CR3 are the PCID; ADDR_MASK drops them.
-    let table = st64(O_CR3) & ADDR_MASK;
-    let level = 4;
-    while (true) {
-      const shift = <i64>(12 + 9 * (level - 1));
-      const eaddr = table + (((la >>> shift) & 511) << 3);
-      const e = ptRead(eaddr, la);
-      if ((e & PTE_P) == 0) return false;
-      w = w && (e & PTE_W) != 0;
-      u = u && (e & PTE_U) != 0;
-      if (nxe && (e & PTE_NX) != 0) nx = true;
-      const leaf = level == 1 || ((level == 2 || level == 3) && (e & PTE_PS) != 0);
-      if (leaf) {
-        ptSetBits(eaddr, la, e, dirty ? PTE_A | PTE_D : PTE_A, true);
-        walkDirty = dirty || (e & PTE_D) != 0;
-        const pageMask: i64 = (<i64>1 << shift) - 1;
-        walkGpa = (e & ADDR_MASK & ~pageMask) | (la & pageMask & ~0xfff);
-        walkGlobal = (e & PTE_G) != 0;
-        walkLarge = level > 1;
-        break;
-      }
-      ptSetBits(eaddr, la, e, PTE_A, true);
-      table = e & ADDR_MASK;
-      level--;
-    }
-  } else if ((cr4 & CR4_PAE) != 0) {
+    return walk64(st64(O_CR3) & ADDR_MASK, 4, la, dirty, nxe);
+  }
+  if ((cr4 & CR4_PAE) != 0) {
+    // PAE: a 4-entry PDPT (no access-right bits), then the same 64-bit levels as long mode.
     const pdpte = ptRead((st64(O_CR3) & 0xffffffe0) + (((la >>> 30) & 3) << 3), la);
     if ((pdpte & PTE_P) == 0) return false;
-    let table = pdpte & ADDR_MASK;
-    let level = 2;
-    while (true) {
-      const shift = <i64>(12 + 9 * (level - 1));
-      const eaddr = table + (((la >>> shift) & 511) << 3);
-      const e = ptRead(eaddr, la);
-      if ((e & PTE_P) == 0) return false;
-      w = w && (e & PTE_W) != 0;
-      u = u && (e & PTE_U) != 0;
-      if (nxe && (e & PTE_NX) != 0) nx = true;
-      if (level == 1 || (e & PTE_PS) != 0) {
-        ptSetBits(eaddr, la, e, dirty ? PTE_A | PTE_D : PTE_A, true);
-        walkDirty = dirty || (e & PTE_D) != 0;
-        const pageMask: i64 = (<i64>1 << shift) - 1;
-        walkGpa = (e & ADDR_MASK & ~pageMask) | (la & pageMask & ~0xfff);
-        walkGlobal = (e & PTE_G) != 0;
-        walkLarge = level > 1;
-        break;
-      }
-      ptSetBits(eaddr, la, e, PTE_A, true);
-      table = e & ADDR_MASK;
-      level--;
-    }
-  } else {
-    const pdeAddr = (st64(O_CR3) & 0xfffff000) + (((la >>> 22) & 1023) << 2);
-    const pde = ptRead32(pdeAddr, la);
-    if ((pde & PTE_P) == 0) return false;
-    w = (pde & PTE_W) != 0;
-    u = (pde & PTE_U) != 0;
-    if ((pde & PTE_PS) != 0 && (cr4 & CR4_PSE) != 0) {
-      ptSetBits(pdeAddr, la, pde, dirty ? PTE_A | PTE_D : PTE_A, false);
-      walkDirty = dirty || (pde & PTE_D) != 0;
-      // PSE-36: bits 20:13 of the PDE are physical address bits 39:32.
-      walkGpa = (pde & 0xffc00000) | ((pde & 0x1fe000) << 19) | (la & 0x3ff000);
-      walkGlobal = (pde & PTE_G) != 0;
-      walkLarge = true;
-    } else {
-      ptSetBits(pdeAddr, la, pde, PTE_A, false);
-      const pteAddr = (pde & 0xfffff000) + (((la >>> 12) & 1023) << 2);
-      const pte = ptRead32(pteAddr, la);
-      if ((pte & PTE_P) == 0) return false;
-      w = w && (pte & PTE_W) != 0;
-      u = u && (pte & PTE_U) != 0;
-      ptSetBits(pteAddr, la, pte, dirty ? PTE_A | PTE_D : PTE_A, false);
-      walkDirty = dirty || (pte & PTE_D) != 0;
-      walkGpa = pte & 0xfffff000;
-      walkGlobal = (pte & PTE_G) != 0;
-      walkLarge = false;
-    }
+    return walk64(pdpte & ADDR_MASK, 2, la, dirty, nxe);
   }
-  walkWritable = w; walkUser = u; walkNx = nx;
+  // 32-bit paging: a page directory of 4-byte entries, 4 MiB pages with CR4.PSE.
+  const pdeAddr = (st64(O_CR3) & 0xfffff000) + (((la >>> 22) & 1023) << 2);
+  const pde = ptRead32(pdeAddr, la);
+  if ((pde & PTE_P) == 0) return false;
+  let w = (pde & PTE_W) != 0;
+  let u = (pde & PTE_U) != 0;
+  if ((pde & PTE_PS) != 0 && (cr4 & CR4_PSE) != 0) {
+    ptSetBits(pdeAddr, la, pde, dirty ? PTE_A | PTE_D : PTE_A, false);
+    walkDirty = dirty || (pde & PTE_D) != 0;
+    // PSE-36: bits 20:13 of the PDE are physical address bits 39:32.
+    walkGpa = (pde & 0xffc00000) | ((pde & 0x1fe000) << 19) | (la & 0x3ff000);
+    walkGlobal = (pde & PTE_G) != 0;
+    walkLarge = true;
+  } else {
+    ptSetBits(pdeAddr, la, pde, PTE_A, false);
+    const pteAddr = (pde & 0xfffff000) + (((la >>> 12) & 1023) << 2);
+    const pte = ptRead32(pteAddr, la);
+    if ((pte & PTE_P) == 0) return false;
+    w = w && (pte & PTE_W) != 0;
+    u = u && (pte & PTE_U) != 0;
+    ptSetBits(pteAddr, la, pte, dirty ? PTE_A | PTE_D : PTE_A, false);
+    walkDirty = dirty || (pte & PTE_D) != 0;
+    walkGpa = pte & 0xfffff000;
+    walkGlobal = (pte & PTE_G) != 0;
+    walkLarge = false;
+  }
+  walkWritable = w; walkUser = u; walkNx = false;
   return true;
 }
 
