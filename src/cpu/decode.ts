@@ -62,6 +62,9 @@ export const FAST_ALU_MR: u8 = 25;   // [mem] <- [mem] (FK) FB
 export const FAST_ALU_MI: u8 = 26;   // [mem] <- [mem] (FK) imm
 export const FAST_STORE_IMM: u8 = 27; // [mem] <- imm
 export const FAST_MOVSXD: u8 = 28;   // FA <- sign-extended 32-bit FB (register form)
+export const FAST_CALL_IND: u8 = 29; // CALL r/m64 (FF /2); FB register when FK = 1
+export const FAST_JMP_IND: u8 = 30;  // JMP r/m64 (FF /4); FB register when FK = 1
+export const FAST_RDTSC: u8 = 31;
 
 export const P_LOCK = 1;
 export const P_REP = 2;     // F3
@@ -356,6 +359,7 @@ export function decode(la: i64, rec: usize): void {
 /** Pick the fast form for the decoded instruction, if it has one. */
 function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i32, pfx: i32, rex: i32): void {
   let f: u8 = FAST_NONE, fa = 0, fb = 0, fk = 0;
+  let imm: i64 = -1; // replaces D_IMM when a form needs an implied immediate
   // LOCK needs the executor's validity check (#UD on most forms).
   const locked = (pfx & P_LOCK) != 0;
   const wide = osize >= 4 && !locked;
@@ -405,7 +409,16 @@ function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i
     else if (op == 0x63 && mode64 && osize == 8 && mod == 3) { f = FAST_MOVSXD; fa = reg; fb = rm; }
   }
   if (f == FAST_NONE && op == 0x88 && mod != 3 && !locked) { f = FAST_STORE8; fb = reg; }
+  if (f == FAST_NONE && op == 0xd1 && mod == 3 && wide && ((reg & 7) == 4 || (reg & 7) == 5 || (reg & 7) == 7)) {
+    f = FAST_SHIFT_RI; fa = rm; fk = reg & 7; imm = 1; // shift by one: the immediate form with count 1
+  }
+  if (f == FAST_NONE && op == 0xff && mode64 && (pfx & P_OPSZ) == 0 && !locked && ((reg & 7) == 2 || (reg & 7) == 4)) {
+    f = (reg & 7) == 2 ? FAST_CALL_IND : FAST_JMP_IND;
+    if (mod == 3) { fb = rm; fk = 1; }
+  }
+  if (f == FAST_NONE && op == 0x131) f = FAST_RDTSC;
   store<u8>(rec + D_FAST, locked ? FAST_NONE : f);
+  if (imm >= 0) store<i64>(rec + D_IMM, imm);
   store<u8>(rec + D_FA, <u8>fa);
   store<u8>(rec + D_FB, <u8>fb);
   store<u8>(rec + D_FK, <u8>fk);

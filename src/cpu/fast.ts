@@ -7,8 +7,12 @@ import {
   FAST_MOV_RR, FAST_LOAD, FAST_STORE, FAST_ALU_RR, FAST_ALU_RI, FAST_ALU_RM, FAST_TEST_RR, FAST_JCC, FAST_JMP,
   FAST_LEA, FAST_INC, FAST_DEC, FAST_PUSH, FAST_POP, FAST_CALL, FAST_RET, FAST_SHIFT_RI, FAST_MOV_RI, FAST_NOP,
   FAST_IMUL_RRI, FAST_IMUL_RR, FAST_CMOV, FAST_STORE8, FAST_ALU_MR, FAST_ALU_MI, FAST_STORE_IMM, FAST_MOVSXD,
+  FAST_CALL_IND, FAST_JMP_IND, FAST_RDTSC,
 } from './decode';
-import { reg64, setReg64, reg8, mode64 } from './state';
+import { reg64, setReg64, reg8, mode64, st64, O_CR4, CR4_TSD, cpl } from './state';
+import { tscValue } from './msr';
+import { setInsn, setNextRip, nextRip } from './operand';
+import { execute } from './exec';
 import { segLinear } from './operand';
 import { read8, read32, read64, write8, write32, write64, readForWrite } from './mem';
 import { stackAccess, tlbSet, tlbIndex, tlbTag, T_READ, T_WRITE, T_HOST } from './paging';
@@ -59,6 +63,14 @@ import { gp } from './fault';
 @inline function getW(r: i32, size: i32): i64 { const v = reg64(r); return size == 8 ? v : v & 0xffffffff; }
 // @ts-ignore: decorator
 @inline function setW(r: i32, size: i32, v: i64): void { setReg64(r, size == 8 ? v : v & 0xffffffff); }
+
+/** Run the record through the general executor (a fast form's rare case). */
+function slowPath(slot: usize, next: i64): i64 {
+  setInsn(slot);
+  setNextRip(next);
+  execute();
+  return nextRip;
+}
 
 /** A near branch target: wrapped outside 64-bit mode, #GP at the branch if not canonical. */
 // @ts-ignore: decorator
@@ -131,6 +143,22 @@ export function execFast(f: u8, slot: usize, next: i64): i64 {
     }
     case FAST_STORE_IMM: fastWrite(fastLa(slot, next), size, load<i64>(slot + D_IMM)); return next;
     case FAST_MOVSXD: setReg64(fa, <i64><i32>reg64(fb)); return next;
+    case FAST_CALL_IND: {
+      const t = branchTarget(load<u8>(slot + D_FK) != 0 ? reg64(fb) : fastRead(fastLa(slot, next), 8));
+      const sp = reg64(4) - 8;
+      stackAccess();
+      fastWrite(sp, 8, next);
+      setReg64(4, sp);
+      return t;
+    }
+    case FAST_JMP_IND: return branchTarget(load<u8>(slot + D_FK) != 0 ? reg64(fb) : fastRead(fastLa(slot, next), 8));
+    case FAST_RDTSC: {
+      if ((st64(O_CR4) & CR4_TSD) != 0 && cpl != 0) return slowPath(slot, next);
+      const t = tscValue();
+      setReg64(0, t & 0xffffffff);
+      setReg64(2, t >>> 32);
+      return next;
+    }
     case FAST_INC: setW(fa, size, inc(size, getW(fa, size))); return next;
     case FAST_DEC: setW(fa, size, dec(size, getW(fa, size))); return next;
     case FAST_PUSH: { const sp = reg64(4) - 8; stackAccess(); fastWrite(sp, 8, reg64(fb)); setReg64(4, sp); return next; }
