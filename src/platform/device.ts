@@ -1,0 +1,86 @@
+// What PC devices are made of: port and MMIO register models, interrupt
+// lines, and a guest clock with timers. Devices depend only on this file
+// (never on the CPU); the machine wires them to the backend's PlatformBus.
+
+/** A device answering port I/O. Sizes are 1, 2 or 4; reads return the value zero-extended. */
+export interface PortDevice {
+  readonly name: string;
+  /** Inclusive port ranges this device decodes. */
+  readonly ports: ReadonlyArray<readonly [first: number, last: number]>;
+  ioRead(port: number, size: number): number;
+  ioWrite(port: number, size: number, value: number): void;
+}
+
+/** A device answering memory-mapped I/O in [base, base + size). */
+export interface MmioDevice {
+  readonly name: string;
+  readonly base: number;
+  readonly size: number;
+  /** `offset` is relative to base; `vcpu` is the accessing processor (the local APIC is per vCPU). */
+  mmioRead(offset: number, size: number, vcpu: number): number;
+  mmioWrite(offset: number, size: number, value: number, vcpu: number): void;
+}
+
+/** One interrupt input (ISA IRQ n at the PIC and IOAPIC, or a LAPIC LINT pin). */
+export interface IrqLine {
+  /** Level-triggered sources keep the line up until serviced; edge sources pulse it (raise then lower). */
+  set(level: boolean): void;
+}
+
+/** A pending timer callback; cancel() is idempotent. */
+export interface TimerHandle {
+  cancel(): void;
+}
+
+/**
+ * Guest time in nanoseconds since the machine was created. Devices read it
+ * for counters and schedule callbacks at future guest times; the machine
+ * advances it (from the host clock or executed instructions) and fires due
+ * timers between guest instruction slices.
+ */
+export interface GuestClock {
+  nowNs(): number;
+  /** Call `fire` once guest time reaches `deadlineNs` (immediately due if already past). */
+  at(deadlineNs: number, fire: () => void): TimerHandle;
+}
+
+/** A clock for tests and for the machine: time moves only when advance() is called. */
+export class ManualClock implements GuestClock {
+  private now = 0;
+  private timers: Array<{ deadline: number; fire: () => void; seq: number; live: boolean }> = [];
+  private seq = 0;
+
+  nowNs(): number { return this.now; }
+
+  at(deadlineNs: number, fire: () => void): TimerHandle {
+    const t = { deadline: deadlineNs, fire, seq: this.seq++, live: true };
+    this.timers.push(t);
+    return { cancel: () => { t.live = false; } };
+  }
+
+  /** Guest time of the earliest live timer, or undefined. */
+  nextDeadline(): number | undefined {
+    let best: number | undefined;
+    for (const t of this.timers) if (t.live && (best === undefined || t.deadline < best)) best = t.deadline;
+    return best;
+  }
+
+  /** Move time forward to `toNs`, firing due timers in deadline order (each sees nowNs() = its deadline). */
+  advanceTo(toNs: number): void {
+    if (toNs < this.now) throw new RangeError(`guest time cannot go backwards (${toNs} < ${this.now})`);
+    for (;;) {
+      this.timers = this.timers.filter((t) => t.live);
+      let next: (typeof this.timers)[number] | undefined;
+      for (const t of this.timers) {
+        if (t.deadline <= toNs && (!next || t.deadline < next.deadline || (t.deadline === next.deadline && t.seq < next.seq))) next = t;
+      }
+      if (!next) break;
+      next.live = false;
+      this.now = Math.max(this.now, next.deadline);
+      next.fire();
+    }
+    this.now = toNs;
+  }
+
+  advance(deltaNs: number): void { this.advanceTo(this.now + deltaNs); }
+}
