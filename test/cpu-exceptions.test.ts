@@ -168,3 +168,25 @@ test('32-bit protected mode: INT from ring 3 switches to the ring-0 stack of a 3
   assert.equal(v.getUint32(RESULT + 12, true), 0x23, 'saved user SS');
   assert.equal(vcpu.getReg(Reg.CPL), 3n);
 });
+
+test('an NMI is taken with IF clear and further NMIs wait for the handler\'s IRET', async () => {
+  const { machine, vcpu } = await testMachine();
+  // Main code counts in RBX with interrupts disabled; the NMI handler counts in R12 and returns.
+  machine.ram.set(assemble('cli\n1: inc rbx\ncmp rbx, 1000\njne 1b\nud2', { origin: CODE }), CODE);
+  machine.ram.set(assemble('inc r12\n2: cmp r13, 0\nje 2b\niretq', { origin: HANDLER }), HANDLER);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  installIdt(machine, vcpu, IDT, new Map([[2, HANDLER]]));
+  vcpu.setExceptionBitmap(1 << 6);
+  assert.equal(vcpu.run(50), Exit.BUDGET);
+  vcpu.sendNmi();
+  assert.equal(vcpu.run(50), Exit.BUDGET, 'the handler spins until R13 is set');
+  assert.equal(vcpu.getReg(Reg.R12), 1n, 'taken despite CLI');
+  assert.equal(vcpu.getReg(Reg.INTERRUPTIBILITY) & 4n, 4n, 'NMIs blocked inside the handler');
+  vcpu.sendNmi();
+  assert.equal(vcpu.run(50), Exit.BUDGET);
+  assert.equal(vcpu.getReg(Reg.R12), 1n, 'the second NMI waits');
+  vcpu.setReg(Reg.R13, 1n);
+  assert.equal(vcpu.run(5000), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.R12), 2n, 'delivered after IRETQ');
+  assert.equal(vcpu.getReg(Reg.RBX), 1000n);
+});

@@ -67,6 +67,8 @@ export interface Vcpu {
   inject(type: EventType, vector: number, errorCode?: number): void;
   /** Level of the INTR line (an external interrupt is pending at the platform). */
   setInterruptLine(asserted: boolean): void;
+  /** The NMI pin: delivered at the next boundary, ignoring IF, unless an NMI handler runs (until its IRET). */
+  sendNmi(): void;
   /** INIT signal: the vCPU resets and waits for a SIPI; run() reports Exit.INIT, then HALTED. */
   sendInit(): void;
   /** Startup IPI: a vCPU waiting for SIPI reports Exit.SIPI and then runs real-mode code at vector << 12. */

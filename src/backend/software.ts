@@ -40,6 +40,7 @@ interface CpuExports {
   inject(type: number, vector: number, error: number): void;
   setInterruptLine(on: number): void;
   requestStop(): void;
+  sendNmi(): void;
   sendInit(): void;
   sendSipi(vector: number): void;
   flushTlb(): void;
@@ -220,6 +221,7 @@ class SoftwareVcpu implements Vcpu {
   }
   setInterruptLine(asserted: boolean): void { this.cpu.setInterruptLine(asserted ? 1 : 0); }
   requestStop(): void { this.cpu.requestStop(); }
+  sendNmi(): void { this.cpu.sendNmi(); }
   sendInit(): void { this.cpu.sendInit(); }
   sendSipi(vector: number): void { this.cpu.sendSipi(vector & 0xff); }
   setControls(bits: number): void { this.cpu.setControls(bits); }

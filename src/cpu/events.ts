@@ -86,12 +86,14 @@ export function hasPendingInjection(): bool { return pendingValid; }
 
 /** Save and restore this module's per-vCPU values (vcpu.ts). */
 export function saveEventState(p: usize): void {
+  store<i32>(p + 24, (nmiPending ? 1 : 0) | (nmiBlocked ? 2 : 0));
   store<i32>(p, pendingValid ? 1 : 0); store<i32>(p + 4, pendingType); store<i32>(p + 8, pendingVector);
   store<i32>(p + 12, pendingError); store<i32>(p + 16, intrLine ? 1 : 0); store<i32>(p + 20, interruptShadow);
 }
 export function loadEventState(p: usize): void {
   pendingValid = load<i32>(p) != 0; pendingType = load<i32>(p + 4); pendingVector = load<i32>(p + 8);
   pendingError = load<i32>(p + 12); intrLine = load<i32>(p + 16) != 0; interruptShadow = load<i32>(p + 20);
+  nmiPending = (load<i32>(p + 24) & 1) != 0; nmiBlocked = (load<i32>(p + 24) & 2) != 0;
   deliveringVector = -1;
 }
 
@@ -105,9 +107,19 @@ export function deliverInjected(): void {
   } else if (pendingType == EventType.SOFTWARE_INTERRUPT) {
     deliverEvent(pendingVector, -1, 1, rip());
   } else {
+    if (pendingType == EventType.NMI) nmiBlocked = true;
     deliverEvent(pendingVector, -1, 0, rip());
   }
 }
+
+// ---- NMI ----
+/** An NMI arrived at the pin and waits for delivery. */
+export let nmiPending = false;
+/** NMIs are blocked from the delivery of one until the next IRET. */
+export let nmiBlocked = false;
+export function raiseNmi(): void { nmiPending = true; needAttention(); }
+export function unblockNmi(): void { nmiBlocked = false; }
+export function setNmiBlocked(b: bool): void { nmiBlocked = b; needAttention(); }
 
 // ---- external interrupts ----
 /** INTR line level, driven by the platform. */
@@ -129,6 +141,14 @@ export let tookInterrupt = false;
  */
 export function checkInterrupt(): i32 {
   tookInterrupt = false;
+  // NMIs ignore IF (but not the MOV SS shadow) and win over INTR.
+  if (nmiPending && !nmiBlocked && (interruptShadow & 2) == 0) {
+    nmiPending = false;
+    nmiBlocked = true;
+    deliverEvent(2, -1, 0, rip());
+    tookInterrupt = true;
+    return -1;
+  }
   if (!intrLine || (getFlags() & F_IF) == 0 || interruptShadow != 0) return -1;
   if ((controls() & Control.INTERRUPT_WINDOW_EXITING) != 0) return Exit.INTERRUPT_WINDOW;
   const vector = ackInterrupt();

@@ -15,7 +15,7 @@ import { run as runLoop, resume as resumeLoop, icount, setIcount, activity, setA
 import { getExitField } from './fault';
 import { completeIo as ioComplete } from './sysinsn';
 import { writeCr } from './sysinsn';
-import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
+import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, raiseNmi, nmiBlocked, setNmiBlocked, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
 import { rdmsr, wrmsr, msrMissing } from './msr';
 import { cpuidSet, cpuidClear } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
@@ -71,7 +71,7 @@ export function getReg(r: i32): i64 {
     case Reg.CPL: return cpl;
     case Reg.INSTRET: return icount;
     case Reg.ACTIVITY: return activity;
-    case Reg.INTERRUPTIBILITY: return interruptShadow;
+    case Reg.INTERRUPTIBILITY: return interruptShadow | (nmiBlocked ? 4 : 0);
     case Reg.MXCSR: return <i64>load<u32>(STATE + O_MXCSR);
     case Reg.FPU_CW: return <i64>load<u16>(STATE + O_FPU_CW);
     case Reg.FPU_SW: return <i64>((load<u16>(STATE + O_FPU_SW) & ~0x3800) | ((<i32>load<u8>(STATE + O_FPU_TOP) & 7) << 11));
@@ -102,7 +102,7 @@ export function setReg(r: i32, v: i64): void {
     case Reg.IDTR_LIMIT: setSt64(O_IDTR_LIMIT, v & 0xffff); return;
     case Reg.INSTRET: setIcount(v); return;
     case Reg.ACTIVITY: setActivity(<i32>v); return;
-    case Reg.INTERRUPTIBILITY: setInterruptShadow(<i32>v & 3); return;
+    case Reg.INTERRUPTIBILITY: setInterruptShadow(<i32>v & 3); setNmiBlocked((v & 4) != 0); return;
     case Reg.MXCSR: store<u32>(STATE + O_MXCSR, <u32>v); return;
     case Reg.FPU_CW: store<u16>(STATE + O_FPU_CW, <u16>v); return;
     case Reg.FPU_SW: store<u16>(STATE + O_FPU_SW, <u16>v); store<u8>(STATE + O_FPU_TOP, <u8>((v >> 11) & 7)); return;
@@ -175,6 +175,8 @@ export function completeIo(v: i32): void { ioComplete(v); }
 export function inject(type: i32, vector: i32, error: i32): void { injectEvent(type, vector, error); }
 export function setInterruptLine(on: bool): void { setIntrLine(on); }
 export function requestStop(): void { stop(); }
+/** The NMI pin: an NMI is delivered at the next boundary unless one is being handled (until IRET). */
+export function sendNmi(): void { raiseNmi(); }
 /** INIT IPI: the vCPU resets and waits for a SIPI (run() reports Exit.INIT, then HALTED until the SIPI). */
 export function sendInit(): void { signalInit(); }
 /** Startup IPI: a vCPU waiting for SIPI starts in real mode at vector << 12. */

@@ -15,7 +15,7 @@ import { setNextRip, nextRip, setInsn } from './operand';
 import { codeHost } from './mem';
 import { tagFor, tagAt, slotOf, markCodePage } from './codecache';
 import {
-  handleFault, hasPendingInjection, deliverInjected, intrLine, checkInterrupt, tookInterrupt,
+  handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, dataBreakpointTrap, controls, clearDelivering,
 } from './events';
 import { abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, setExitField } from './fault';
@@ -162,7 +162,7 @@ function loop(): i32 {
       const r = initSipi();
       if (r >= 0) return r;
     }
-    if (intrLine || activity != 0) {
+    if (intrLine || nmiPending || activity != 0) {
       const r = checkInterrupt();
       if (r >= 0) return r;
       if (tookInterrupt) activity = 0;

@@ -12,7 +12,7 @@ import { sysRead, sysWrite, readN, writeN } from './mem';
 import { fault, gp, ud, GP, NP, SS, TS, DF, PF } from './fault';
 import { getFlags, materializeFlags } from './flags';
 import { setNextRip, nextRip, stackOpSize } from './operand';
-import { softwareEvent } from './events';
+import { softwareEvent, unblockNmi } from './events';
 
 /** Recompute cached mode values after CS, SS, CR0, CR4 or EFER changed. */
 export function modeChanged(): void {
@@ -409,6 +409,7 @@ export function softwareInterrupt(vector: i32, kind: i32): void {
 
 /** IRET/IRETD/IRETQ. */
 export function iret(opSize: i32): void {
+  unblockNmi(); // IRET ends NMI blocking (even if it then faults, as on hardware)
   const size = mode64 && opSize == 8 ? 8 : opSize == 8 ? 4 : opSize;
   const flagsNow = getFlags();
   if (!protectedMode) {
