@@ -25,7 +25,6 @@ interface CpuExports {
   setMsr(idx: number, v: bigint): number;
   completeCrWrite(n: number, v: bigint): void;
   setControls(bits: number): void;
-  getControls(): number;
   setExceptionBitmap(bits: number): void;
   setIoIntercept(port: number, on: number): void;
   setMsrIntercept(idx: number, read: number, write: number): void;
@@ -43,7 +42,6 @@ interface CpuExports {
   sendNmi(): void;
   sendInit(): void;
   sendSipi(vector: number): void;
-  flushTlb(): void;
   setVcpuCount(n: number): number;
   selectVcpu(i: number): void;
   ramWritten(gpa: number, len: number): void;

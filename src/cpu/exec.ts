@@ -2,11 +2,11 @@
 // purpose instructions are here; system instructions, segment and interrupt
 // handling, string instructions, x87 and SSE live in their own files.
 import {
-  dOp, dPfx, dOsize, dAsize, dReg, dRm, dImm, dImm2, dSse, hasRex, isRegForm, memLa, effAddr,
+  dOp, dPfx, dOsize, dAsize, dReg, dRm, dImm, dImm2, dSeg, hasRex, isRegForm, memLa, effAddr,
   rmRead, rmWrite, regRead, regWrite, push, pop, stackOpSize, nextRip, setNextRip, segLinear, setSp, spAfter,
-  stackWriteAt, stackPeek, insn,
+  stackWriteAt, stackPeek, opcodeReg,
 } from './operand';
-import { D_IMM, P_LOCK, P_REP, P_REPNE, P_OPSZ, P_REXW, D_SEG } from './decode';
+import { P_LOCK, P_REP, P_OPSZ, P_REXW } from './decode';
 import {
   reg64, setReg64, regN, setRegN, reg8, setReg8, mode64, stackSize, rip,
   SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, segSel, F_CF, F_DF, F_IF, F_AC, F_ID, F_TF, F_RF, F_VM,
@@ -29,8 +29,6 @@ import { execX87, fwait } from './fpu';
 import { execSse } from './sse';
 import { setInterruptShadow } from './events';
 
-// @ts-ignore: decorator
-@inline function wideSize(): i32 { return dOsize(); }
 /** Operand size from bit 0 of the opcode: 1 for byte forms, else the operand size. */
 // @ts-ignore: decorator
 @inline function opSize(op: i32): i32 { return (op & 1) == 0 ? 1 : dOsize(); }
@@ -143,13 +141,13 @@ export function execute(): void {
       return;
     }
     case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57: {
-      const r = (op & 7) | (hasRex() ? (load<u8>(insn + 13) & 1) << 3 : 0);
+      const r = opcodeReg(op);
       const sz = stackOpSize();
       push(sz, regN(r, sz, false));
       return;
     }
     case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f: {
-      const r = (op & 7) | (hasRex() ? (load<u8>(insn + 13) & 1) << 3 : 0);
+      const r = opcodeReg(op);
       const sz = stackOpSize();
       const v = pop(sz);
       setRegN(r, sz, false, v);
@@ -250,13 +248,13 @@ export function execute(): void {
       return;
     }
     case 0x90: {
-      const r = hasRex() && (load<u8>(insn + 13) & 1) != 0 ? 8 : 0;
+      const r = opcodeReg(op);
       if (r == 0) return; // NOP, PAUSE (F3 90)
       xchgAcc(r);
       return;
     }
     case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97:
-      xchgAcc((op & 7) | (hasRex() && (load<u8>(insn + 13) & 1) != 0 ? 8 : 0));
+      xchgAcc(opcodeReg(op));
       return;
     case 0x98: { // CBW/CWDE/CDQE
       const sz = dOsize();
@@ -281,12 +279,12 @@ export function execute(): void {
       return;
     case 0xa0: case 0xa1: { // MOV AL/eAX, moffs
       const sz = opSize(op);
-      setRegN(0, sz, false, readN(segLinear(segOf(), moffs()), sz));
+      setRegN(0, sz, false, readN(segLinear(dSeg(), moffs()), sz));
       return;
     }
     case 0xa2: case 0xa3: {
       const sz = opSize(op);
-      writeN(segLinear(segOf(), moffs()), sz, regN(0, sz, false));
+      writeN(segLinear(dSeg(), moffs()), sz, regN(0, sz, false));
       return;
     }
     case 0xa8: case 0xa9: {
@@ -295,12 +293,12 @@ export function execute(): void {
       return;
     }
     case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7: {
-      const r = (op & 7) | (hasRex() ? (load<u8>(insn + 13) & 1) << 3 : 0);
+      const r = opcodeReg(op);
       setReg8(r, hasRex(), <i32>dImm());
       return;
     }
     case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf: {
-      const r = (op & 7) | (hasRex() ? (load<u8>(insn + 13) & 1) << 3 : 0);
+      const r = opcodeReg(op);
       setRegN(r, dOsize(), false, dImm());
       return;
     }
@@ -378,7 +376,7 @@ export function execute(): void {
       const as = dAsize();
       let off = reg64(3) + <i64>reg8(0, false);
       off = as == 8 ? off : as == 4 ? off & 0xffffffff : off & 0xffff;
-      setReg8(0, false, read8(segLinear(load<u8>(insn + D_SEG), off)));
+      setReg8(0, false, read8(segLinear(dSeg(), off)));
       return;
     }
     case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
@@ -436,7 +434,6 @@ export function execute(): void {
   }
 }
 
-function segOf(): i32 { return load<u8>(insn + D_SEG); }
 function moffs(): i64 { return dImm(); }
 
 function stackPeekSel(sz: i32): i32 { return <i32>readN(segLinear(SEG_SS, spAfter(0)), sz) & 0xffff; }
@@ -799,7 +796,7 @@ function execTwoByte(op: i32): void {
     case 0xc3: if (isRegForm()) { ud(); return; } writeN(memLa(), dOsize(), regRead(dOsize())); return; // MOVNTI
     case 0xc7: group9(); return;
     case 0xc8: case 0xc9: case 0xca: case 0xcb: case 0xcc: case 0xcd: case 0xce: case 0xcf: {
-      const r = (o & 7) | (hasRex() ? (load<u8>(insn + 13) & 1) << 3 : 0);
+      const r = opcodeReg(o);
       const sz = dOsize();
       if (sz == 8) setReg64(r, bswap<i64>(reg64(r)));
       else if (sz == 4) setRegN(r, 4, false, <i64><u32>bswap<i32>(<i32>reg64(r)));
@@ -840,7 +837,7 @@ function bitTest(kind: i32, immediate: bool): void {
     la = memLa();
     if (!immediate) {
       const byteOff = (bit >> 3) & ~(<i64>(sz - 1));
-      la = segLinear(dSeg2(), effAddrPlus(byteOff));
+      la = segLinear(dSeg(), effAddrPlus(byteOff));
       bit &= bits - 1;
     }
     v = kind == 0 ? readN(la, sz) : readForWrite(la, sz);
@@ -856,7 +853,6 @@ function bitTest(kind: i32, immediate: bool): void {
     else writeN(la, sz, r);
   }
 }
-function dSeg2(): i32 { return load<u8>(insn + D_SEG); }
 function effAddrPlus(delta: i64): i64 {
   const a = effAddr() + delta;
   const as = dAsize();

@@ -47,8 +47,6 @@ export function selectVcpu(i: i32): void { switchTo(i); }
 /** Power-on state: real mode at F000:FFF0, as after RESET, with an empty control block and the default CPUID model. */
 export function reset(): void { resetAll(); }
 
-export function ramBytes(): f64 { return <f64>ramSize; }
-
 // ---- registers ----
 export function getReg(r: i32): i64 {
   if (r < 16) return reg64(r);
@@ -138,7 +136,6 @@ export function completeCrWrite(n: i32, v: i64): void { writeCr(n, v); }
 
 // ---- controls ----
 export function setControls(bits: i32): void { store<i32>(CONTROL + C_CONTROLS, bits); tlbFlushAll(); }
-export function getControls(): i32 { return load<i32>(CONTROL + C_CONTROLS); }
 export function setExceptionBitmap(bits: u32): void { store<u32>(CONTROL + C_EXCEPTION_BITMAP, bits); }
 export function setIoIntercept(port: i32, on: bool): void {
   const p = IO_BITMAP + <usize>((port & 0xffff) >> 3);
@@ -181,6 +178,5 @@ export function sendNmi(): void { raiseNmi(); }
 export function sendInit(): void { signalInit(); }
 /** Startup IPI: a vCPU waiting for SIPI starts in real mode at vector << 12. */
 export function sendSipi(vector: i32): void { signalSipi(vector); }
-export function flushTlb(): void { tlbFlushAll(); }
 /** Guest RAM at [gpa, gpa+len) was written by someone other than the guest (DMA, the loader). */
 export function ramWritten(gpa: f64, len: f64): void { invalidateRange(<i64>gpa, <i64>len); }

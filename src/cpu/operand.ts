@@ -3,7 +3,7 @@
 import { INSN } from './layout';
 import {
   D_OP, D_LEN, D_PFX, D_OSIZE, D_ASIZE, D_SEG, D_MOD, D_REG, D_RM, D_BASE, D_INDEX, D_SCALE,
-  D_SEGOVR, D_SSE, D_DISP, D_IMM, D_IMM2, R_RIP, R_NONE, P_REX, P_OPSZ,
+  D_SEGOVR, D_SSE, D_DISP, D_IMM, D_IMM2, D_REX, R_RIP, R_NONE, P_REX, P_OPSZ,
 } from './decode';
 import { reg64, setReg64, regN, setRegN, segBase, mode64, linearMask, stackSize, SEG_SS } from './state';
 import { readN, writeN } from './mem';
@@ -44,6 +44,9 @@ export function setNextRip(v: i64): void { nextRip = v; }
 @inline export function dImm2(): i32 { return load<i32>(insn + D_IMM2); }
 // @ts-ignore: decorator
 @inline export function hasRex(): bool { return (load<u8>(insn + D_PFX) & P_REX) != 0; }
+/** The register in the low 3 bits of the opcode (PUSH r, MOV r,imm, BSWAP...), extended by REX.B. */
+// @ts-ignore: decorator
+@inline export function opcodeReg(op: i32): i32 { return (op & 7) | ((load<u8>(insn + D_REX) & 1) << 3); }
 // @ts-ignore: decorator
 @inline export function isRegForm(): bool { return load<u8>(insn + D_MOD) == 3; }
 

@@ -252,10 +252,6 @@ function loadOuterStack(ss: i32, newCpl: i32, sp: i64, size: i32): void {
 }
 
 // ---- interrupts and exceptions ----
-export function hasErrorCode(vector: i32): bool {
-  return vector == 8 || (vector >= 10 && vector <= 14) || vector == 17 || vector == 21;
-}
-
 /**
  * Deliver an event through the IVT/IDT. `error` is -1 for none; `software` is
  * 0 for hardware events, 1 for INT n/INT3/INTO (DPL checked), 2 for INT1.
