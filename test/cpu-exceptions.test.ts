@@ -190,3 +190,22 @@ test('an NMI is taken with IF clear and further NMIs wait for the handler\'s IRE
   assert.equal(vcpu.getReg(Reg.R12), 2n, 'delivered after IRETQ');
   assert.equal(vcpu.getReg(Reg.RBX), 1000n);
 });
+
+test('IRETQ restores the interrupted code\'s arithmetic flags, whatever the handler computed', async () => {
+  const { machine, vcpu, bus } = await testMachine();
+  // The main code compares 1 with 2 (CF=1, ZF=0) right before the interrupt and branches on it afterwards.
+  machine.ram.set(assemble(`mov eax, 1\ncmp eax, 2\nnop\nsetb bl\nsetz cl\nud2`, { origin: CODE }), CODE);
+  // The handler leaves the opposite flags (CF=0, ZF=1) from its own compare.
+  machine.ram.set(assemble('push rax\nxor eax, eax\ncmp eax, 0\npop rax\niretq', { origin: HANDLER }), HANDLER);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  installIdt(machine, vcpu, IDT, new Map([[0x30, HANDLER]]));
+  vcpu.setExceptionBitmap(1 << 6);
+  assert.equal(vcpu.run(2), Exit.BUDGET, 'stop right after the CMP');
+  bus.pendingVector = 0x30;
+  vcpu.setInterruptLine(true);
+  assert.equal(vcpu.run(1), Exit.BUDGET);
+  vcpu.setInterruptLine(false);
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RBX) & 0xffn, 1n, 'CF from the interrupted CMP');
+  assert.equal(vcpu.getReg(Reg.RCX) & 0xffn, 0n, 'ZF from the interrupted CMP');
+});

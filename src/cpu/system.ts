@@ -407,6 +407,8 @@ export function softwareInterrupt(vector: i32, kind: i32): void {
 export function iret(opSize: i32): void {
   unblockNmi(); // IRET ends NMI blocking (even if it then faults, as on hardware)
   const size = mode64 && opSize == 8 ? 8 : opSize == 8 ? 4 : opSize;
+  // The popped RFLAGS replace the arithmetic flags too: no lazy result may outlive IRET.
+  materializeFlags();
   const flagsNow = getFlags();
   if (!protectedMode) {
     const sp = reg64(4);
