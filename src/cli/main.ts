@@ -1,23 +1,57 @@
 // xmhf command line.
-const USAGE = `usage: xmhf <command>
+import { parseArgs } from 'node:util';
+import { runCommand, parseSize } from './run.js';
+import { defaultGuest, cacheDir } from '../guest/debian.js';
+
+const USAGE = `usage: xmhf <command> [options]
 
 commands:
-  run       boot a guest (arrives with the PC platform; not available yet)
+  run       boot a Linux guest on the x86-64 CPU with the serial console here
+              --kernel FILE    a vmlinux (PVH) or bzImage; default: Debian's kernel
+              --initrd FILE    an initramfs for --kernel
+              --append ARGS    more kernel command-line arguments
+              --mem SIZE       guest RAM, e.g. 256M (default) or 2G
+              --exec CMD       run CMD in the default guest's shell, print its output,
+                               exit with its status
+              --timeout SECS   give up after SECS seconds of host time
+  guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
+              into ~/.cache/xmhf-ts (XMHF_CACHE overrides)
   --help    this text
 `;
 
-function main(argv: string[]): number {
-  const [cmd] = argv;
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
   if (cmd === undefined || cmd === '--help' || cmd === '-h') {
     process.stdout.write(USAGE);
     return 0;
   }
   if (cmd === 'run') {
-    process.stderr.write('xmhf run: booting a guest needs the PC platform and Linux loader, which are not built yet\n');
-    return 2;
+    const { values } = parseArgs({
+      args: rest,
+      options: {
+        kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
+        mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
+      },
+      strict: true,
+    });
+    const timeout = values.timeout === undefined ? undefined : Number(values.timeout);
+    if (timeout !== undefined && !(timeout > 0)) throw new Error(`--timeout: "${values.timeout}" is not a number of seconds`);
+    return runCommand({
+      kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec,
+      mem: parseSize(values.mem ?? '256M'),
+      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+    });
+  }
+  if (cmd === 'guest') {
+    const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
+    process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
+    return 0;
   }
   process.stderr.write(`xmhf: unknown command "${cmd}"\n${USAGE}`);
   return 2;
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then(
+  (status) => { process.exitCode = status; },
+  (e: Error) => { process.stderr.write(`xmhf: ${e.message}\n`); process.exitCode = 2; },
+);

@@ -1,0 +1,83 @@
+// xmhf run: boot a kernel (by default Debian's, with a busybox initramfs) on
+// the PC platform with the serial console on stdout.
+import { readFileSync } from 'node:fs';
+import { PcMachine } from '../platform/pc.js';
+import { loadLinux } from '../boot/linux.js';
+import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../guest/debian.js';
+
+export interface RunOptions {
+  kernel?: string;
+  initrd?: string;
+  append?: string;
+  mem: number;
+  exec?: string;
+  timeoutMs?: number;
+}
+
+const BASE_CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
+
+/** Parse "256M", "2G", "65536K" or a byte count. */
+export function parseSize(text: string): number {
+  const m = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
+  if (!m) throw new Error(`--mem: "${text}" is not a size (examples: 256M, 2G)`);
+  const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
+  return Number(m[1]) * unit;
+}
+
+function readFile(flag: string, path: string): Uint8Array {
+  try {
+    return new Uint8Array(readFileSync(path));
+  } catch (e) {
+    throw new Error(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+}
+
+/** Boot and run; resolves to the process exit status. */
+export async function runCommand(o: RunOptions): Promise<number> {
+  let kernel: Uint8Array, initrd: Uint8Array | undefined;
+  if (o.kernel) {
+    kernel = readFile('--kernel', o.kernel);
+    initrd = o.initrd ? readFile('--initrd', o.initrd) : undefined;
+  } else {
+    if (o.initrd) throw new Error('--initrd needs --kernel (the default guest builds its own initramfs)');
+    const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
+    kernel = g.kernel;
+    initrd = guestInitramfs(g.busybox, o.exec);
+  }
+  const quiet = o.exec !== undefined && !o.kernel;
+  const cmdline = [BASE_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
+
+  // With --exec, show only what the command prints: the lines between the markers.
+  let pending = '', inCommand = false, status: number | undefined;
+  const decoder = new TextDecoder();
+  let pc: PcMachine;
+  const output = (bytes: Uint8Array) => {
+    if (!quiet) { process.stdout.write(bytes); return; }
+    pending += decoder.decode(bytes, { stream: true });
+    let nl: number;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl + 1).replace(/\r\n$/, '\n');
+      pending = pending.slice(nl + 1);
+      const exit = new RegExp(`^${EXIT_MARKER} (\\d+)`).exec(line);
+      if (exit) { status = Number(exit[1]); inCommand = false; pc.stop({ kind: 'stopped' }); }
+      else if (inCommand) process.stdout.write(line);
+      else if (line.startsWith(READY_MARKER)) inCommand = true;
+    }
+  };
+  pc = await PcMachine.create({ ramSize: o.mem, serialOutput: output });
+  loadLinux(pc.machine, pc.vcpu, { kernel, initrd, cmdline });
+  const stop = pc.run(o.timeoutMs);
+  if (stop.kind === 'triple-fault') {
+    process.stderr.write(`xmhf: the guest triple-faulted at RIP 0x${stop.rip.toString(16)}\n`);
+    return 3;
+  }
+  if (stop.kind === 'timeout') {
+    process.stderr.write('xmhf: timed out\n');
+    return 124;
+  }
+  if (quiet && status === undefined) {
+    process.stderr.write('xmhf: the guest stopped before the command finished\n');
+    return 1;
+  }
+  return status ?? 0;
+}
