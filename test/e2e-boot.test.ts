@@ -23,6 +23,20 @@ test('xmhf run --exec boots Debian\'s kernel, runs the command and exits with it
   assert.ok(Number(commands) > 200, `busybox installed its applets (${commands})`);
 });
 
+test('with --mem 2G the guest sees 2 GiB; sleep 1 takes a second of guest time; a pipeline walks many files', () => {
+  const r = xmhf('run', '--mem', '2G', '--timeout', '150', '--exec',
+    'free -m | grep Mem; a=$(cut -d" " -f1 /proc/uptime); sleep 1; b=$(cut -d" " -f1 /proc/uptime); echo "slept $a $b"; ' +
+    'grep -m1 "model name" /proc/cpuinfo; find /proc/sys -type f | wc -l');
+  assert.equal(r.status, 0, `status ${r.status}; stderr: ${r.stderr}`);
+  const lines = r.stdout.trim().split('\n');
+  const total = Number(lines[0].split(/\s+/)[1]);
+  assert.ok(total > 1900 && total <= 2048, `free -m total ${total} MiB for --mem 2G`);
+  const [, before, after] = lines[1].split(' ').map(Number);
+  assert.ok(after - before >= 0.99 && after - before < 1.5, `sleep 1 took ${after - before} s of guest uptime`);
+  assert.match(lines[2], /model name\s*: xmhf-ts x86-64 CPU \(WebAssembly\)/);
+  assert.ok(Number(lines[3]) > 500, `find over /proc/sys counted ${lines[3]} files`);
+});
+
 test('a corrupt kernel fails within seconds with a message naming the problem', () => {
   const bad = join(tmpdir(), `xmhf-bad-kernel-${process.pid}`);
   writeFileSync(bad, Buffer.alloc(4096, 0x5a));
