@@ -1,5 +1,9 @@
 // npm run bench: every benchmark, printed as Markdown tables.
 import { benchCpu } from './cpu.js';
+import { benchBoot } from './boot.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
+
+console.log('\n## Boot: Debian\'s kernel to a busybox command\n');
+await benchBoot();

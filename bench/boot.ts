@@ -1,0 +1,70 @@
+// Wall time from process start to the readiness marker and to exit, booting
+// the default guest (Debian's vmlinux + our busybox initramfs) on xmhf-ts and
+// on QEMU TCG with the same kernel, initrd and command line. Interleaved runs, medians.
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultGuest, guestInitramfs, READY_MARKER } from '../src/guest/debian.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
+const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
+
+interface Timing { readyS: number; exitS: number }
+
+/** Run `cmd`, timing the first appearance of the marker on stdout and the exit. */
+function timeBoot(cmd: string, args: string[]): Promise<Timing> {
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - start) / 1e9;
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '', readyS = NaN;
+    child.stdout.on('data', (b: Buffer) => {
+      if (!Number.isNaN(readyS)) return;
+      seen = (seen + b.toString('latin1')).slice(-4096);
+      if (seen.includes(READY_MARKER)) readyS = seconds();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+    child.on('error', reject);
+    child.on('exit', () => {
+      clearTimeout(timer);
+      if (Number.isNaN(readyS)) reject(new Error(`${cmd}: no readiness marker`));
+      else resolve({ readyS, exitS: seconds() });
+    });
+  });
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+export async function benchBoot(): Promise<void> {
+  const g = defaultGuest();
+  const dir = mkdtempSync(join(tmpdir(), 'xmhf-bench-boot-'));
+  try {
+    const kernel = join(dir, 'vmlinux'), initrd = join(dir, 'initrd');
+    writeFileSync(kernel, g.kernel);
+    writeFileSync(initrd, guestInitramfs(g.busybox, 'true'));
+    const hasQemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
+    const ours: Timing[] = [], qemu: Timing[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      ours.push(await timeBoot(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', CMDLINE.replace('console=ttyS0 ', '')]));
+      if (hasQemu) {
+        qemu.push(await timeBoot('qemu-system-x86_64', ['-accel', 'tcg', '-machine', 'pc', '-m', '256', '-display', 'none',
+          '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE]));
+      }
+    }
+    const row = (name: string, t: Timing[]) => `| ${name} | ${median(t.map((x) => x.readyS)).toFixed(2)} | ${median(t.map((x) => x.exitS)).toFixed(2)} |`;
+    console.log(`Debian ${g.version}, busybox initramfs, \`${CMDLINE}\`, ${RUNS} interleaved runs, medians\n`);
+    console.log('| machine | s to readiness marker | s to exit |\n|---|---|---|');
+    console.log(row('xmhf-ts (WebAssembly CPU)', ours));
+    if (hasQemu) {
+      console.log(row('QEMU TCG', qemu));
+      const ratio = median(ours.map((x) => x.readyS)) / median(qemu.map((x) => x.readyS));
+      console.log(`\nxmhf-ts / QEMU TCG, time to marker: ${ratio.toFixed(2)}`);
+    } else {
+      console.log('\n(qemu-system-x86_64 not found: apt-get install qemu-system-x86)');
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
