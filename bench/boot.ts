@@ -5,7 +5,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { defaultGuest, guestInitramfs, READY_MARKER } from '../src/guest/debian.js';
+import { readFileSync } from 'node:fs';
+import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../src/guest/debian.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
@@ -64,6 +65,41 @@ export async function benchBoot(): Promise<void> {
     } else {
       console.log('\n(qemu-system-x86_64 not found: apt-get install qemu-system-x86)');
     }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** CPU seconds (user + system) process `pid` has used, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+/** Host CPU used while the guest runs `sleep 10` (between the markers), as a fraction of one core. */
+export async function benchIdle(): Promise<void> {
+  const g = defaultGuest();
+  const dir = mkdtempSync(join(tmpdir(), 'xmhf-bench-idle-'));
+  try {
+    const kernel = join(dir, 'vmlinux'), initrd = join(dir, 'initrd');
+    writeFileSync(kernel, g.kernel);
+    writeFileSync(initrd, guestInitramfs(g.busybox, 'sleep 10'));
+    const result = await new Promise<{ cpu: number; wall: number }>((resolve, reject) => {
+      const child = spawn(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', 'acpi=off noapic nolapic cryptomgr.notests'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      let seen = '', startCpu = NaN, startWall = 0n;
+      child.stdout.on('data', (b: Buffer) => {
+        seen = (seen + b.toString('latin1')).slice(-4096);
+        if (Number.isNaN(startCpu) && seen.includes(READY_MARKER)) { startCpu = cpuSeconds(child.pid!); startWall = process.hrtime.bigint(); seen = ''; }
+        else if (!Number.isNaN(startCpu) && seen.includes(EXIT_MARKER)) {
+          resolve({ cpu: cpuSeconds(child.pid!) - startCpu, wall: Number(process.hrtime.bigint() - startWall) / 1e9 });
+          child.kill('SIGKILL');
+        }
+      });
+      child.on('error', reject);
+      child.on('exit', () => reject(new Error('the guest exited before the idle period ended')));
+    });
+    console.log('| idle guest (`sleep 10`) | wall s | host CPU s | CPU share of one core |\n|---|---|---|---|');
+    console.log(`| xmhf-ts | ${result.wall.toFixed(2)} | ${result.cpu.toFixed(2)} | ${(100 * result.cpu / result.wall).toFixed(1)}% |`);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

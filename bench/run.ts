@@ -1,9 +1,12 @@
 // npm run bench: every benchmark, printed as Markdown tables.
 import { benchCpu } from './cpu.js';
-import { benchBoot } from './boot.js';
+import { benchBoot, benchIdle } from './boot.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
 
 console.log('\n## Boot: Debian\'s kernel to a busybox command\n');
 await benchBoot();
+
+console.log('\n## Idle: host CPU while the guest sleeps\n');
+await benchIdle();

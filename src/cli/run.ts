@@ -66,7 +66,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
   };
   pc = await PcMachine.create({ ramSize: o.mem, serialOutput: output });
   loadLinux(pc.machine, pc.vcpu, { kernel, initrd, cmdline });
-  const stop = pc.run(o.timeoutMs);
+  const stop = await pc.run(o.timeoutMs);
   if (stop.kind === 'triple-fault') {
     process.stderr.write(`xmhf: the guest triple-faulted at RIP 0x${stop.rip.toString(16)}\n`);
     return 3;

@@ -29,6 +29,8 @@ export type PcStop =
 const SLICE = 200_000;
 /** Longest sleep while the guest is halted, so stop requests are seen. */
 const MAX_IDLE_MS = 20;
+/** Host time between yields to the event loop, which writes console output and reads input. */
+const YIELD_EVERY_MS = 10;
 /**
  * The guest TSC runs at 1 GHz of guest time. Within a slice the CPU counts
  * retired instructions; between slices the TSC is brought up to guest time
@@ -40,7 +42,6 @@ const TSC_MSR = 0x10;
 export class PcMachine {
   private stopReason: PcStop | undefined;
   private readonly portMap: Array<PortDevice | undefined> = new Array(65536);
-  private readonly idle = new Int32Array(new SharedArrayBuffer(4));
 
   private constructor(
     readonly machine: Machine,
@@ -92,11 +93,16 @@ export class PcMachine {
     this.vcpu.requestStop();
   }
 
-  /** Run until the guest resets, triple-faults, `stop()` is called or `timeoutMs` of host time pass. */
-  run(timeoutMs = Infinity): PcStop {
+  /**
+   * Run until the guest resets, triple-faults, `stop()` is called or
+   * `timeoutMs` of host time pass. The loop yields to the event loop every few
+   * milliseconds and while the guest idles, so I/O keeps flowing.
+   */
+  async run(timeoutMs = Infinity): Promise<PcStop> {
     const start = process.hrtime.bigint();
     const origin = this.clock.nowNs(); // guest time continues across run() calls
     const hostNs = () => origin + Number(process.hrtime.bigint() - start);
+    let lastYield = hostNs();
     this.stopReason = undefined;
     for (;;) {
       const exit = this.vcpu.run(SLICE);
@@ -107,13 +113,20 @@ export class PcMachine {
       if (exit === Exit.HALTED) {
         const next = this.clock.nextDeadline();
         const waitMs = next === undefined ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, (next - hostNs()) / 1e6);
-        if (waitMs > 0) Atomics.wait(this.idle, 0, 0, waitMs);
+        if (waitMs > 0) {
+          await new Promise((resolve) => setTimeout(resolve, waitMs));
+          lastYield = hostNs();
+        }
         this.clock.advanceTo(Math.max(this.clock.nowNs(), hostNs()));
         this.syncTsc();
       } else if (exit !== Exit.BUDGET && exit !== Exit.STOPPED) {
         throw new Error(`the guest stopped with an unexpected exit (${Exit[exit]}) at RIP 0x${this.vcpu.getReg(Reg.RIP).toString(16)}`);
       }
       if (Number(process.hrtime.bigint() - start) / 1e6 > timeoutMs) return { kind: 'timeout' };
+      if (hostNs() - lastYield > YIELD_EVERY_MS * 1e6) {
+        await new Promise((resolve) => setImmediate(resolve));
+        lastYield = hostNs();
+      }
     }
   }
 }
