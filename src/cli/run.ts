@@ -15,6 +15,7 @@ export interface RunOptions {
 }
 
 const BASE_CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
+const EXIT_LINE = new RegExp(`^${EXIT_MARKER} (\\d+)`);
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
 export function parseSize(text: string): number {
@@ -58,7 +59,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
     while ((nl = pending.indexOf('\n')) >= 0) {
       const line = pending.slice(0, nl + 1).replace(/\r\n$/, '\n');
       pending = pending.slice(nl + 1);
-      const exit = new RegExp(`^${EXIT_MARKER} (\\d+)`).exec(line);
+      const exit = EXIT_LINE.exec(line);
       if (exit) { status = Number(exit[1]); inCommand = false; pc.stop({ kind: 'stopped' }); }
       else if (inCommand) process.stdout.write(line);
       else if (line.startsWith(READY_MARKER)) inCommand = true;
