@@ -14,6 +14,15 @@ function xmhf(...args: string[]) {
   return spawnSync(process.execPath, [XMHF, ...args], { encoding: 'utf8', timeout: 180_000 });
 }
 
+test('without --exec the guest shell reads the console: piped commands run, reboot -f ends with status 0', () => {
+  const r = spawnSync(process.execPath, [XMHF, 'run', '--timeout', '150'], {
+    encoding: 'utf8', timeout: 180_000, input: 'echo hello-from-$((6*7))\nreboot -f\n',
+  });
+  assert.equal(r.status, 0, `status ${r.status}; stderr: ${r.stderr}`);
+  assert.match(r.stdout, /^hello-from-42\r?$/m, 'the shell expanded and printed it');
+  assert.match(r.stdout, /reboot: Restarting system/);
+});
+
 test('xmhf run --exec boots Debian\'s kernel, runs the command and exits with its status', () => {
   const r = xmhf('run', '--timeout', '150', '--exec', 'uname -r; date -u +%Y-%m-%d; ls /bin | grep -c . ; exit 7');
   assert.equal(r.status, 7, `status ${r.status}; stderr: ${r.stderr}`);

@@ -82,13 +82,14 @@ test("Linux's autoconfig probes identify a 16550A", () => {
 test('received bytes set DR and interrupt only with IER.RDI and MCR.OUT2; reading RBR drains', () => {
   const { uart, r, w, levels, irqUp } = makeUart();
   w(FCR, 0x07); // FIFOs on, trigger level 1
+  w(MCR, 0x02); // RTS: the guest is ready to receive
   uart.input(Uint8Array.of(0x41, 0x42));
   assert.equal(r(LSR) & 0x01, 1);
   assert.deepEqual(levels, [], 'no interrupt with IER = 0');
   w(IER, 0x01);
   assert.deepEqual(levels, [], 'no interrupt without OUT2');
   assert.equal(r(IIR) & 0x0f, 0x04, 'IIR still reports received data');
-  w(MCR, 0x08);
+  w(MCR, 0x0a);
   assert.ok(irqUp());
   assert.equal(r(RBR), 0x41);
   assert.ok(irqUp(), 'one byte left');
@@ -98,9 +99,22 @@ test('received bytes set DR and interrupt only with IER.RDI and MCR.OUT2; readin
   assert.equal(r(IIR) & 0x0f, 0x01);
 });
 
+test('host input waits until the guest raises RTS, so the driver\'s startup FIFO clear cannot drop it', () => {
+  const { uart, r, w } = makeUart();
+  w(FCR, 0x01);
+  uart.input(new TextEncoder().encode('ls\n'));
+  assert.equal(r(LSR) & 0x01, 0, 'nothing received while RTS is down');
+  w(FCR, 0x03); // what serial8250_clear_fifos does at startup
+  w(MCR, 0x0b); // DTR | RTS | OUT2 when the port is opened
+  let got = '';
+  while (r(LSR) & 0x01) got += String.fromCharCode(r(RBR));
+  assert.equal(got, 'ls\n');
+});
+
 test('a burst longer than the FIFO is delivered whole as the guest drains it', () => {
   const { uart, r, w } = makeUart();
   w(FCR, 0x01);
+  w(MCR, 0x02);
   const text = 'the quick brown fox jumps over';
   uart.input(new TextEncoder().encode(text));
   let got = '';
@@ -113,6 +127,7 @@ test('receive interrupt waits for the trigger level, reporting a character timeo
   const { uart, r, w } = makeUart();
   w(FCR, 0x81); // FIFOs on, trigger 8
   w(IER, 0x01);
+  w(MCR, 0x02);
   uart.input(Uint8Array.of(1, 2, 3));
   assert.equal(r(IIR), 0xcc);
   uart.input(new Uint8Array(5));
@@ -168,8 +183,8 @@ test('loopback echoes transmitted bytes into the receiver instead of the output'
   assert.equal(r(RBR), 0x55);
   assert.equal(r(RBR), 0xaa);
   assert.equal(r(LSR) & 0x01, 0);
-  w(MCR, 0);
-  assert.equal(r(RBR), 0x99, 'host input arrives once loopback ends');
+  w(MCR, 0x02);
+  assert.equal(r(RBR), 0x99, 'host input arrives once loopback ends (with RTS up)');
   w(THR, 0x31);
   assert.deepEqual(sent, [0x31]);
 });

@@ -67,7 +67,8 @@ export async function runCommand(o: RunOptions): Promise<number> {
   };
   pc = await PcMachine.create({ ramSize: o.mem, serialOutput: output });
   loadLinux(pc.machine, pc.vcpu, { kernel, initrd, cmdline });
-  const stop = await pc.run(o.timeoutMs);
+  const detach = o.exec === undefined ? attachConsoleInput(pc) : () => {};
+  const stop = await pc.run(o.timeoutMs).finally(detach);
   if (stop.kind === 'triple-fault') {
     process.stderr.write(`xmhf: the guest triple-faulted at RIP 0x${stop.rip.toString(16)}\n`);
     return 3;
@@ -81,4 +82,29 @@ export async function runCommand(o: RunOptions): Promise<number> {
     return 1;
   }
   return status ?? 0;
+}
+
+/** Ctrl-]: leaves an interactive session, as in telnet. */
+const ESCAPE = 0x1d;
+
+/** Feed stdin to the guest's serial port: raw mode on a terminal (Ctrl-] quits), bytes as they come from a pipe. */
+function attachConsoleInput(pc: PcMachine): () => void {
+  const stdin = process.stdin;
+  const raw = stdin.isTTY === true;
+  if (raw) {
+    stdin.setRawMode(true);
+    process.stderr.write('xmhf: serial console attached; press Ctrl-] to quit\r\n');
+  }
+  const onData = (chunk: Buffer) => {
+    const bytes = new Uint8Array(chunk);
+    if (raw && bytes.includes(ESCAPE)) { pc.stop({ kind: 'stopped' }); return; }
+    pc.uart.input(bytes);
+  };
+  stdin.on('data', onData);
+  stdin.resume();
+  return () => {
+    stdin.off('data', onData);
+    if (raw) stdin.setRawMode(false);
+    stdin.pause();
+  };
 }

@@ -169,7 +169,10 @@ export class Uart16550 implements PortDevice {
   }
 
   private refillFromHost(): void {
-    if (this.mcr & MCR_LOOP) return;
+    // Hardware flow control: the host transmits only while the guest asserts
+    // RTS, which Linux raises once the port is opened (after its startup FIFO
+    // clear), so keystrokes sent during boot are not thrown away.
+    if ((this.mcr & MCR_LOOP) || !(this.mcr & MCR_RTS)) return;
     while (this.hostBacklog.length > 0 && this.rxFifo.length < this.rxCapacity) {
       this.rxFifo.push(this.hostBacklog.shift()!);
     }
