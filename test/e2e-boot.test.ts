@@ -41,7 +41,8 @@ test('with --mem 2G the guest sees 2 GiB; sleep 1 takes a second of guest time; 
   const total = Number(lines[0].split(/\s+/)[1]);
   assert.ok(total > 1900 && total <= 2048, `free -m total ${total} MiB for --mem 2G`);
   const [, before, after] = lines[1].split(' ').map(Number);
-  assert.ok(after - before >= 0.99 && after - before < 1.5, `sleep 1 took ${after - before} s of guest uptime`);
+  // The window also covers starting cut and sleep, which cost real guest time at our speed.
+  assert.ok(after - before >= 0.99 && after - before < 2, `sleep 1 took ${after - before} s of guest uptime`);
   assert.match(lines[2], /model name\s*: xmhf-ts x86-64 CPU \(WebAssembly\)/);
   assert.ok(Number(lines[3]) > 500, `find over /proc/sys counted ${lines[3]} files`);
 });
