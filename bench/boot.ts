@@ -38,13 +38,22 @@ function timeBoot(cmd: string, args: string[]): Promise<Timing> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-export async function benchBoot(): Promise<void> {
+/** Write the default guest's kernel and an initramfs running `command` to files, and run `use` with them. */
+async function withGuestFiles<T>(command: string, use: (kernel: string, initrd: string, version: string) => Promise<T>): Promise<T> {
   const g = defaultGuest();
-  const dir = mkdtempSync(join(tmpdir(), 'xmhf-bench-boot-'));
+  const dir = mkdtempSync(join(tmpdir(), 'xmhf-bench-'));
   try {
     const kernel = join(dir, 'vmlinux'), initrd = join(dir, 'initrd');
     writeFileSync(kernel, g.kernel);
-    writeFileSync(initrd, guestInitramfs(g.busybox, 'true'));
+    writeFileSync(initrd, guestInitramfs(g.busybox, command));
+    return await use(kernel, initrd, g.version);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchBoot(): Promise<void> {
+  await withGuestFiles('true', async (kernel, initrd, version) => {
     const hasQemu = spawnSync('qemu-system-x86_64', ['--version']).status === 0;
     const ours: Timing[] = [], qemu: Timing[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -55,7 +64,7 @@ export async function benchBoot(): Promise<void> {
       }
     }
     const row = (name: string, t: Timing[]) => `| ${name} | ${median(t.map((x) => x.readyS)).toFixed(2)} | ${median(t.map((x) => x.exitS)).toFixed(2)} |`;
-    console.log(`Debian ${g.version}, busybox initramfs, \`${CMDLINE}\`, ${RUNS} interleaved runs, medians\n`);
+    console.log(`Debian ${version}, busybox initramfs, \`${CMDLINE}\`, ${RUNS} interleaved runs, medians\n`);
     console.log('| machine | s to readiness marker | s to exit |\n|---|---|---|');
     console.log(row('xmhf-ts (WebAssembly CPU)', ours));
     if (hasQemu) {
@@ -65,9 +74,7 @@ export async function benchBoot(): Promise<void> {
     } else {
       console.log('\n(qemu-system-x86_64 not found: apt-get install qemu-system-x86)');
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /** CPU seconds (user + system) process `pid` has used, from /proc. */
@@ -78,12 +85,7 @@ function cpuSeconds(pid: number): number {
 
 /** Host CPU used while the guest runs `sleep 10` (between the markers), as a fraction of one core. */
 export async function benchIdle(): Promise<void> {
-  const g = defaultGuest();
-  const dir = mkdtempSync(join(tmpdir(), 'xmhf-bench-idle-'));
-  try {
-    const kernel = join(dir, 'vmlinux'), initrd = join(dir, 'initrd');
-    writeFileSync(kernel, g.kernel);
-    writeFileSync(initrd, guestInitramfs(g.busybox, 'sleep 10'));
+  await withGuestFiles('sleep 10', async (kernel, initrd) => {
     const result = await new Promise<{ cpu: number; wall: number }>((resolve, reject) => {
       const child = spawn(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', 'acpi=off noapic nolapic cryptomgr.notests'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let seen = '', startCpu = NaN, startWall = 0n;
@@ -100,7 +102,5 @@ export async function benchIdle(): Promise<void> {
     });
     console.log('| idle guest (`sleep 10`) | wall s | host CPU s | CPU share of one core |\n|---|---|---|---|');
     console.log(`| xmhf-ts | ${result.wall.toFixed(2)} | ${result.cpu.toFixed(2)} | ${(100 * result.cpu / result.wall).toFixed(1)}% |`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 }

@@ -129,10 +129,6 @@ export function setIntrLine(v: bool): void { intrLine = v; needAttention(); }
 export let interruptShadow: i32 = 0;
 export function setInterruptShadow(v: i32): void { interruptShadow = v; needAttention(); }
 
-export function interruptsEnabled(): bool {
-  return (load<i32>(STATE + O_FLAGS) & F_IF) != 0 && interruptShadow == 0;
-}
-
 /** Set by checkInterrupt when it delivered an interrupt. */
 export let tookInterrupt = false;
 /**

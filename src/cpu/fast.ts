@@ -14,8 +14,8 @@ import { tscValue } from './msr';
 import { setInsn, setNextRip, nextRip } from './operand';
 import { execute } from './exec';
 import { segLinear } from './operand';
-import { read8, read32, read64, write8, write32, write64, readForWrite } from './mem';
-import { stackAccess, tlbSet, tlbIndex, tlbTag, T_READ, T_WRITE, T_HOST } from './paging';
+import { read8, read32, read64, write8, write32, write64, readForWrite, hostFor } from './mem';
+import { stackAccess, tlbSet, T_READ, T_WRITE } from './paging';
 import { alu, inc, dec, shift, imulTrunc } from './alu';
 import { condition, setLazy, sizeMask, LF_LOGIC } from './flags';
 import { gp } from './fault';
@@ -42,9 +42,7 @@ import { gp } from './fault';
 /** Host address of `la` for an access of `size` bytes if the TLB (tag offset `kind`) allows it, else 0. */
 // @ts-ignore: decorator
 @inline function tlbHit(la: i64, size: i32, kind: usize): usize {
-  const i = tlbIndex(la);
-  if ((<i32>la & 0xfff) > 0x1000 - size || load<i64>(tlbSet + kind + (i << 3)) != tlbTag(la)) return 0;
-  return <usize>load<u32>(tlbSet + T_HOST + (i << 2)) + (<usize>la & 0xfff);
+  return (<i32>la & 0xfff) > 0x1000 - size ? 0 : hostFor(tlbSet, la, kind);
 }
 // @ts-ignore: decorator
 @inline function fastRead(la: i64, size: i32): i64 {

@@ -82,8 +82,9 @@ function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
 }
 
 // ---- linear-address access at the current privilege ----
+/** Host address of `la` if TLB set `set` grants the access kind at tag offset `tagOff`, else 0. */
 // @ts-ignore: decorator
-@inline function hostFor(set: usize, la: i64, tagOff: usize): usize {
+@inline export function hostFor(set: usize, la: i64, tagOff: usize): usize {
   const i = tlbIndex(la);
   if (load<i64>(set + tagOff + (i << 3)) != tlbTag(la)) return 0;
   return <usize>load<u32>(set + T_HOST + (i << 2)) + (<usize>la & 0xfff);

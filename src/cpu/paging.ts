@@ -113,11 +113,6 @@ function nestedFault(gpa: i64, la: i64, access: i32, size: i32): void {
   exitNow(Exit.NPF);
 }
 
-/** Check the nested permission for an access the guest itself makes to gpa. */
-export function checkNested(gpa: i64, la: i64, access: i32, size: i32): void {
-  if ((nestedPerm(gpa) & access) != access) nestedFault(gpa, la, access, size);
-}
-
 // ---- page-table walk ----
 function ptRead(gpa: i64, la: i64): i64 {
   if (<u64>gpa + 8 > ramSize) return 0; // tables outside RAM read as not present

@@ -36,17 +36,6 @@ export const O_MTRR_DEF: usize = 616;
 export const O_MTRR_FIXED: usize = 624;  // 11 x i64
 export const O_MTRR_VAR: usize = 712;    // 16 x i64 (8 base/mask pairs)
 export const O_AMD_MSRS: usize = 840;    // 5 x i64: SYSCFG, HWCR, NB_CFG, DE_CFG, TOP_MEM (plain storage)
-export const O_INSTRET: usize = 880;
-export const O_ACTIVITY: usize = 888;    // i32
-export const O_INTERRUPTIBILITY: usize = 892; // i32
-export const O_PENDING_VALID: usize = 896;    // i32: an injected event waits
-export const O_PENDING_TYPE: usize = 900;
-export const O_PENDING_VECTOR: usize = 904;
-export const O_PENDING_ERROR: usize = 908;    // i32, -1 = none
-export const O_INTR_LINE: usize = 912;        // i32: INTR asserted
-export const O_NMI_PENDING: usize = 916;
-export const O_SIPI_VECTOR: usize = 920;
-export const O_TSC_HZ: usize = 928;           // i64: guest TSC frequency
 export const O_MCG: usize = 936;              // i64 MCG_STATUS/misc storage
 export const O_FPU_ST: usize = 1024;    // 8 x f64, physical register order
 export const O_FPU_MM: usize = 1088;    // 8 x i64: exact 64-bit MMX view of each register
@@ -150,10 +139,6 @@ export const ATTR_G = 1 << 15;
 @inline export function st64(off: usize): i64 { return load<i64>(STATE + off); }
 // @ts-ignore: decorator
 @inline export function setSt64(off: usize, v: i64): void { store<i64>(STATE + off, v); }
-// @ts-ignore: decorator
-@inline export function st32(off: usize): i32 { return load<i32>(STATE + off); }
-// @ts-ignore: decorator
-@inline export function setSt32(off: usize, v: i32): void { store<i32>(STATE + off, v); }
 
 export const CR0_PE: i64 = 1;
 export const CR0_MP: i64 = 2;

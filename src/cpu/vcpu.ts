@@ -78,4 +78,3 @@ export function createVcpus(n: i32): bool {
   return true;
 }
 
-export function activeVcpu(): i32 { return active; }
