@@ -81,7 +81,7 @@ export enum Exit {
 
 /** Exit qualification slots, read with exitField(). Which are meaningful depends on the exit. */
 export enum ExitField {
-  /** Length of the exiting instruction, to skip it. */
+  /** Length of the exiting instruction, to skip it (NPF: 0 for instruction fetches). */
   INSTR_LEN = 0,
   /** IO: port. MSR: index. CR_WRITE: CR number. EXCEPTION: vector. SIPI: vector. CPUID: leaf. */
   NUMBER = 1,
@@ -89,9 +89,9 @@ export enum ExitField {
   SIZE = 2,
   /** IO: 1 for IN. NPF: Access bits. */
   DIRECTION = 3,
-  /** IO out/MSR write/CR write: the value. EXCEPTION: error code. */
+  /** IO out/MSR write/CR write: the value. EXCEPTION: error code. NPF: the value being stored (if FLAGS is 1). */
   VALUE = 4,
-  /** IO: 1 for INS/OUTS. EXCEPTION: 1 if there is an error code. */
+  /** IO: 1 for INS/OUTS. EXCEPTION: 1 if there is an error code. NPF: 1 if VALUE holds the value a store writes. */
   FLAGS = 5,
   /** NPF: guest-physical address. EXCEPTION (#PF): the faulting linear address. */
   GPA = 6,

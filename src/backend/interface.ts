@@ -81,6 +81,8 @@ export interface Vcpu {
   setIoIntercept(port: number, intercept: boolean): void;
   setMsrIntercept(index: number, read: boolean, write: boolean): void;
   setCpuid(entries: CpuidEntry[]): void;
+  /** What the guest's CPUID (leaf, subleaf) answers from the table (what an intercepted CPUID would have returned). */
+  cpuid(leaf: number, subleaf: number): CpuidEntry;
 }
 
 export interface Machine {

@@ -30,6 +30,7 @@ interface CpuExports {
   setMsrIntercept(idx: number, read: number, write: number): void;
   cpuidReset(): void;
   cpuidEntry(leaf: number, subleaf: number, a: number, b: number, c: number, d: number): number;
+  cpuidQuery(leaf: number, subleaf: number, reg: number): number;
   setNestedPerm(firstPage: number, count: number, access: number): void;
   getNestedPerm(page: number): number;
   run(budget: bigint): number;
@@ -227,6 +228,10 @@ class SoftwareVcpu implements Vcpu {
   setIoIntercept(port: number, intercept: boolean): void { this.cpu.setIoIntercept(port, intercept ? 1 : 0); }
   setMsrIntercept(index: number, read: boolean, write: boolean): void {
     this.cpu.setMsrIntercept(index >>> 0, read ? 1 : 0, write ? 1 : 0);
+  }
+  cpuid(leaf: number, subleaf: number): CpuidEntry {
+    const q = (r: number) => this.cpu.cpuidQuery(leaf | 0, subleaf | 0, r) >>> 0;
+    return { leaf, subleaf, eax: q(0), ebx: q(1), ecx: q(2), edx: q(3) };
   }
   setCpuid(entries: CpuidEntry[]): void {
     this.cpu.cpuidReset();

@@ -14,6 +14,14 @@ commands:
               --exec CMD       run CMD in the default guest's shell, print its output,
                                exit with its status
               --timeout SECS   give up after SECS seconds of host time
+              --hypapp REF     load a hypapp (repeatable, in order): a shipped one
+                               (hello, syscalls, kguard), a .ts/.js file or a package
+              --hypapp-opt NAME.KEY=VALUE
+                               an option for hypapp NAME (repeatable)
+              --hypapp-config FILE
+                               hypapps and options from JSON:
+                               {"hypapps":[{"hypapp":"hello","options":{}}]}
+              --events FILE    write hypapps' JSON records to FILE (default: stderr)
   guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
               into ~/.cache/xmhf-ts (XMHF_CACHE overrides)
   --help    this text
@@ -31,6 +39,8 @@ async function main(argv: string[]): Promise<number> {
       options: {
         kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
         mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
+        hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
+        'hypapp-config': { type: 'string' }, events: { type: 'string' },
       },
       strict: true,
     });
@@ -40,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
       kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec,
       mem: parseSize(values.mem ?? '256M'),
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
     });
   }
   if (cmd === 'guest') {

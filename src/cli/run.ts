@@ -1,9 +1,10 @@
 // xmhf run: boot a kernel (by default Debian's, with a busybox initramfs) on
 // the PC platform with the serial console on stdout.
-import { readFileSync } from 'node:fs';
-import { PcMachine } from '../platform/pc.js';
-import { loadLinux } from '../boot/linux.js';
+import { readFileSync, openSync, writeSync } from 'node:fs';
+import type { PcMachine } from '../platform/pc.js';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../guest/debian.js';
+import { createVm, type HypappSpec } from '../xmhf/vm.js';
+import { loadHypapp, parseHypappOptions, readHypappConfig, HypappLoadError } from '../xmhf/loader.js';
 
 export interface RunOptions {
   kernel?: string;
@@ -12,6 +13,32 @@ export interface RunOptions {
   mem: number;
   exec?: string;
   timeoutMs?: number;
+  /** --hypapp references, in load order. */
+  hypapps?: string[];
+  /** --hypapp-opt NAME.key=value flags. */
+  hypappOptions?: string[];
+  hypappConfig?: string;
+  /** Where hypapps' JSON records go (default: standard error). */
+  events?: string;
+}
+
+/** Load the hypapps the flags name, each with its options. */
+async function loadHypapps(o: RunOptions): Promise<HypappSpec[]> {
+  const wanted = (o.hypapps ?? []).map((ref) => ({ ref, options: {} as Record<string, string> }));
+  if (o.hypappConfig) wanted.push(...readHypappConfig(o.hypappConfig));
+  const flags = parseHypappOptions(o.hypappOptions ?? []);
+  const specs: HypappSpec[] = [];
+  for (const w of wanted) {
+    const spec = await loadHypapp(w.ref, { ...w.options, ...flags.get(w.ref) });
+    flags.delete(w.ref);
+    if (spec.app.name !== w.ref) {
+      const byName = flags.get(spec.app.name);
+      if (byName) { spec.options = { ...spec.options, ...byName }; flags.delete(spec.app.name); }
+    }
+    specs.push(spec);
+  }
+  if (flags.size > 0) throw new HypappLoadError(`--hypapp-opt names ${[...flags.keys()].join(', ')}, which no --hypapp loads`);
+  return specs;
 }
 
 const BASE_CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
@@ -43,8 +70,10 @@ export async function runCommand(o: RunOptions): Promise<number> {
     if (o.initrd) throw new Error('--initrd needs --kernel (the default guest builds its own initramfs)');
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
     kernel = g.kernel;
-    initrd = guestInitramfs(g.busybox, o.exec);
+    initrd = guestInitramfs(g.busybox, o.exec, g.hypercallTool);
   }
+  const hypapps = await loadHypapps(o);
+  const eventsFd = o.events ? openSync(o.events, 'w') : undefined;
   const quiet = o.exec !== undefined && !o.kernel;
   const cmdline = [BASE_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
 
@@ -65,13 +94,21 @@ export async function runCommand(o: RunOptions): Promise<number> {
       else if (line.startsWith(READY_MARKER)) inCommand = true;
     }
   };
-  pc = await PcMachine.create({ ramSize: o.mem, serialOutput: output });
-  loadLinux(pc.machine, pc.vcpu, { kernel, initrd, cmdline });
+  const vm = await createVm({
+    kernel, initrd, cmdline, mem: o.mem, hypapps, serialOutput: output,
+    onEvent: eventsFd === undefined ? undefined
+      : (app, record) => writeSync(eventsFd, JSON.stringify({ hypapp: app, ...record }, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) + '\n'),
+  });
+  pc = vm.pc;
   const detach = o.exec === undefined ? attachConsoleInput(pc) : () => {};
-  const stop = await pc.run(o.timeoutMs).finally(detach);
+  const { stop } = await vm.run(o.timeoutMs).finally(detach);
   if (stop.kind === 'triple-fault') {
     process.stderr.write(`xmhf: the guest triple-faulted at RIP 0x${stop.rip.toString(16)}\n`);
     return 3;
+  }
+  if (stop.kind === 'halted-by-core') {
+    process.stderr.write(`xmhf: ${stop.message}\n`);
+    return 4;
   }
   if (stop.kind === 'timeout') {
     process.stderr.write('xmhf: timed out\n');

@@ -17,7 +17,7 @@ import { completeIo as ioComplete } from './sysinsn';
 import { writeCr } from './sysinsn';
 import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, raiseNmi, nmiBlocked, setNmiBlocked, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
 import { rdmsr, wrmsr, msrMissing } from './msr';
-import { cpuidSet, cpuidClear } from './cpuid';
+import { cpuidSet, cpuidClear, cpuidLookup, outA, outB, outC, outD } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
 import { resetAll } from './reset';
 import { switchTo, createVcpus } from './vcpu';
@@ -155,6 +155,11 @@ export function setMsrIntercept(idx: u32, read: bool, write: bool): void {
 }
 export function cpuidReset(): void { cpuidClear(); }
 export function cpuidEntry(leaf: i32, subleaf: i32, a: i32, b: i32, c: i32, d: i32): bool { return cpuidSet(leaf, subleaf, a, b, c, d); }
+/** What CPUID (leaf, subleaf) returns from the table: register `r` (0 EAX, 1 EBX, 2 ECX, 3 EDX). */
+export function cpuidQuery(leaf: i32, subleaf: i32, r: i32): i32 {
+  cpuidLookup(leaf, subleaf);
+  return r == 0 ? outA : r == 1 ? outB : r == 2 ? outC : outD;
+}
 
 // ---- nested page permissions ----
 export function setNestedPerm(firstPage: u32, count: u32, access: i32): void {

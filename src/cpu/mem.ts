@@ -2,7 +2,7 @@
 // load from guest RAM; everything else (misses, page-crossing accesses, MMIO)
 // takes the slow path through translate().
 import { TLB, TLB_SET_SIZE, RAM_BASE } from './layout';
-import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC, segmentAccess, alignmentChecks } from './paging';
+import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC, segmentAccess, alignmentChecks, noteWrite } from './paging';
 import { fault } from './fault';
 import { cpl } from './state';
 import { mmioRead, mmioWrite } from './bus';
@@ -67,7 +67,9 @@ function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
   if (off + size > 0x1000) {
     // Check both pages before writing anything, so a fault leaves memory untouched.
     const first = 0x1000 - off;
+    noteWrite(la, v);
     const gpa1 = translate(la, ACC_WRITE, user, first);
+    noteWrite(la + first, v >>> (<i64>first << 3));
     const gpa2 = translate(la + first, ACC_WRITE, user, size - first);
     checkWatchpoints(la, size, true);
     for (let k = 0; k < size; k++) {
@@ -76,6 +78,7 @@ function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
     }
     return;
   }
+  noteWrite(la, v);
   const gpa = translate(la, ACC_WRITE, user, size);
   checkWatchpoints(la, size, true);
   physWrite(gpa, size, v);

@@ -11,6 +11,7 @@ import { pageFault, gp, fault, exitNow, setExitField } from './fault';
 import { Access, Exit, ExitField, Control } from '../backend/abi';
 import { isCodePage, invalidateCode } from './codecache';
 import { pageWatched } from './debug';
+import { dLen } from './operand';
 
 // Offsets inside one TLB set.
 export const T_READ: usize = 0;
@@ -105,7 +106,18 @@ export function tlbFlushPage(la: i64): void {
 @inline export function ramHost(gpa: i64): usize { return RAM_BASE + <usize>gpa; }
 
 // ---- nested page faults ----
+/** A write about to be translated: its value is reported if the translation takes an NPF exit. */
+let writeLa: i64 = -1, writeValue: i64 = 0;
+export function noteWrite(la: i64, v: i64): void { writeLa = la; writeValue = v; }
+
 function nestedFault(gpa: i64, la: i64, access: i32, size: i32): void {
+  // The written value (FLAGS = 1) for a plain store; the instruction length
+  // for data accesses (a hypapp may skip the instruction), 0 for fetches.
+  const store = access == Access.WRITE && writeLa == la;
+  setExitField(ExitField.VALUE, store ? writeValue : 0);
+  setExitField(ExitField.FLAGS, store ? 1 : 0);
+  setExitField(ExitField.INSTR_LEN, (access & (Access.EXEC_SUPER | Access.EXEC_USER)) != 0 ? 0 : <i64>dLen());
+  writeLa = -1;
   setExitField(ExitField.GPA, gpa);
   setExitField(ExitField.GVA, la);
   setExitField(ExitField.DIRECTION, access | (cpl == 3 ? Access.USER : 0));

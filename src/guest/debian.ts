@@ -5,7 +5,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createHash } from 'node:crypto';
 import { parseBzImage, bzImagePayload } from '../boot/bzimage.js';
 import { initramfs, S_IFDIR, S_IFREG, S_IFLNK } from './cpio.js';
 
@@ -57,6 +59,30 @@ export interface DefaultGuest {
   kernel: Uint8Array;
   busybox: Uint8Array;
   version: string;
+  /** /bin/xmhf-hypercall, when the host could build it. */
+  hypercallTool?: Uint8Array;
+}
+
+const HYPERCALL_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'xmhf-hypercall.c');
+
+/**
+ * The guest's hypercall tool (xmhf-hypercall.c), built once with the host's
+ * gcc as a static, libc-free binary. Without gcc the guest runs without it.
+ */
+export function hypercallTool(log: (line: string) => void = () => {}): Uint8Array | undefined {
+  const source = readFileSync(HYPERCALL_SOURCE);
+  const out = join(cacheDir(), `xmhf-hypercall-${createHash('sha256').update(source).digest('hex').slice(0, 16)}`);
+  if (existsSync(out)) return new Uint8Array(readFileSync(out));
+  mkdirSync(cacheDir(), { recursive: true });
+  const r = spawnSync('gcc', ['-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
+    '-fno-stack-protector', '-fno-pie', '-no-pie', '-O2', '-o', out + '.tmp', HYPERCALL_SOURCE], { encoding: 'utf8' });
+  if (r.error || r.status !== 0) {
+    log(`the guest will have no xmhf-hypercall tool: building it needs gcc (apt-get install gcc)${r.stderr ? `: ${r.stderr.trim()}` : ''}`);
+    return undefined;
+  }
+  renameSync(out + '.tmp', out);
+  log('built the guest\'s xmhf-hypercall tool');
+  return new Uint8Array(readFileSync(out));
 }
 
 /** Fetch and prepare the default guest's kernel and busybox (cached after the first time). */
@@ -80,7 +106,10 @@ export function defaultGuest(log: (line: string) => void = () => {}): DefaultGue
     renameSync(vmlinux + '.tmp', vmlinux);
   }
   const bb = join(fetchPackage('busybox-static', log), 'bin', 'busybox');
-  return { kernel: new Uint8Array(readFileSync(vmlinux)), busybox: new Uint8Array(readFileSync(bb)), version };
+  return {
+    kernel: new Uint8Array(readFileSync(vmlinux)), busybox: new Uint8Array(readFileSync(bb)), version,
+    hypercallTool: hypercallTool(log),
+  };
 }
 
 /** /init: mount the basics, announce readiness, run `command` (or a shell), report its status, and reset. */
@@ -93,6 +122,8 @@ export function initScript(command?: string): string {
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 /bin/busybox --install -s /bin
 export PATH=/bin
+# Tell the hypervisor the guest has booted (hypapps such as kguard arm here).
+[ -x /bin/xmhf-hypercall ] && /bin/xmhf-hypercall ready >/dev/null
 echo "${READY_MARKER} $(cut -d' ' -f1 /proc/uptime)"
 ${run}
 echo "${EXIT_MARKER} $?"
@@ -103,10 +134,11 @@ reboot -f
 function shellQuote(s: string): string { return `'${s.replace(/'/g, `'\\''`)}'`; }
 
 /** The initramfs for the default guest running `command`. */
-export function guestInitramfs(busybox: Uint8Array, command?: string): Uint8Array {
+export function guestInitramfs(busybox: Uint8Array, command?: string, hypercallTool?: Uint8Array): Uint8Array {
   return initramfs([
     { path: 'bin', mode: S_IFDIR | 0o755 },
     { path: 'bin/busybox', mode: S_IFREG | 0o755, data: busybox },
+    ...(hypercallTool ? [{ path: 'bin/xmhf-hypercall', mode: S_IFREG | 0o755, data: hypercallTool }] : []),
     { path: 'bin/sh', mode: S_IFLNK | 0o777, data: 'busybox' },
     { path: 'dev', mode: S_IFDIR | 0o755 },
     { path: 'init', mode: S_IFREG | 0o755, data: initScript(command) },

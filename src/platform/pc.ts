@@ -16,6 +16,21 @@ export interface PcOptions {
   ramSize: number;
   /** Bytes the guest writes to the serial console (COM1). */
   serialOutput: (bytes: Uint8Array) => void;
+  /**
+   * The hypervisor core: called for every exit the platform does not own
+   * itself (anything but an exhausted budget, a halt or a stop request).
+   * Returning a PcStop ends the run.
+   */
+  exitHandler?: (vcpu: Vcpu, exit: Exit) => PcStop | undefined;
+  /** Interposes on MMIO outside guest RAM before the platform's devices see it. */
+  mmioInterposer?: MmioInterposer;
+}
+
+/** MMIO hooks of the hypervisor core: return undefined to let the platform serve the access. */
+export interface MmioInterposer {
+  read(gpa: number, size: number, vcpu: number): number | undefined;
+  /** True if the write was consumed. */
+  write(gpa: number, size: number, value: number, vcpu: number): boolean;
 }
 
 /** How a run ended. */
@@ -23,7 +38,9 @@ export type PcStop =
   | { kind: 'reset' }
   | { kind: 'triple-fault'; rip: bigint }
   | { kind: 'timeout' }
-  | { kind: 'stopped' };
+  | { kind: 'stopped' }
+  /** The hypervisor core ended the run (a hypapp's verdict, an unhandled event). */
+  | { kind: 'halted-by-core'; message: string };
 
 /** Longest stretch of guest instructions between looks at device timers. */
 const SLICE = 200_000;
@@ -49,6 +66,7 @@ export class PcMachine {
     readonly clock: ManualClock,
     readonly uart: Uart16550,
     devices: PortDevice[],
+    private readonly exitHandler: PcOptions['exitHandler'],
   ) {
     for (const d of devices) {
       for (const [first, last] of d.ports) for (let p = first; p <= last; p++) this.portMap[p] = d;
@@ -70,17 +88,23 @@ export class PcMachine {
       new PciHost(),
     ];
     const bus: PlatformBus = {
-      ioIn: (port, size) => pc?.portMap[port]?.ioRead(port, size) ?? (0xffffffff >>> (32 - 8 * size)),
-      ioOut: (port, size, value) => pc?.portMap[port]?.ioWrite(port, size, value),
-      mmioRead: () => 0xffffffff,
-      mmioWrite: () => {},
+      ioIn: (port, size) => pc?.portIn(port, size) ?? 0xffffffff,
+      ioOut: (port, size, value) => pc?.portOut(port, size, value),
+      mmioRead: (gpa, size, cpu) => opts.mmioInterposer?.read(gpa, size, cpu) ?? 0xffffffff,
+      mmioWrite: (gpa, size, value, cpu) => { opts.mmioInterposer?.write(gpa, size, value, cpu); },
       ackInterrupt: () => pic.acknowledge(),
     };
     const machine = await createSoftwareMachine({ ramSize: opts.ramSize, bus });
     vcpu = machine.vcpus[0];
-    pc = new PcMachine(machine, vcpu, clock, uart, devices);
+    pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.exitHandler);
     return pc;
   }
+
+  /** A port read as the platform's devices answer it (for exits a hypapp chains on). */
+  portIn(port: number, size: number): number {
+    return this.portMap[port]?.ioRead(port, size) ?? (0xffffffff >>> (32 - 8 * size));
+  }
+  portOut(port: number, size: number, value: number): void { this.portMap[port]?.ioWrite(port, size, value); }
 
   private syncTsc(): void {
     const want = BigInt(Math.floor(this.clock.nowNs()));
@@ -110,7 +134,14 @@ export class PcMachine {
       this.syncTsc();
       if (this.stopReason) return this.stopReason;
       if (exit === Exit.TRIPLE_FAULT) return { kind: 'triple-fault', rip: this.vcpu.getReg(Reg.RIP) };
-      if (exit === Exit.HALTED) {
+      if (exit !== Exit.HALTED && exit !== Exit.BUDGET && exit !== Exit.STOPPED) {
+        if (!this.exitHandler) {
+          throw new Error(`the guest stopped with an unexpected exit (${Exit[exit]}) at RIP 0x${this.vcpu.getReg(Reg.RIP).toString(16)}`);
+        }
+        const stop = this.exitHandler(this.vcpu, exit);
+        if (stop) return stop;
+        if (this.stopReason) return this.stopReason;
+      } else if (exit === Exit.HALTED) {
         const next = this.clock.nextDeadline();
         const waitMs = next === undefined ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, (next - hostNs()) / 1e6);
         if (waitMs > 0) {
@@ -119,8 +150,6 @@ export class PcMachine {
         }
         this.clock.advanceTo(Math.max(this.clock.nowNs(), hostNs()));
         this.syncTsc();
-      } else if (exit !== Exit.BUDGET && exit !== Exit.STOPPED) {
-        throw new Error(`the guest stopped with an unexpected exit (${Exit[exit]}) at RIP 0x${this.vcpu.getReg(Reg.RIP).toString(16)}`);
       }
       if (Number(process.hrtime.bigint() - start) / 1e6 > timeoutMs) return { kind: 'timeout' };
       if (hostNs() - lastYield > YIELD_EVERY_MS * 1e6) {

@@ -1,0 +1,349 @@
+// The hypapp API: everything a hypervisor application sees of xmhf-ts. A
+// hypapp is a plain object (usually a module's default export) with a name and
+// the callbacks it cares about; the core calls them with a context through
+// which it reads and steers the guest. Nothing else of the core is the
+// hypapp's: this file is the contract (docs/hypapps.md explains it).
+//
+// Callbacks are synchronous and run one at a time to completion while the
+// guest is stopped (as XMHF's handlers do); returning `undefined` (CHAIN)
+// passes the event on to the next hypapp and finally to the core's default.
+
+/** Return value meaning "not mine, pass it on" (uXMHF's CHAIN). */
+export const CHAIN = undefined;
+
+// ---- memory protection (memprot) ----
+
+/** Page protection bits, as the nested page table enforces them. */
+export const Prot = {
+  /** Not present: every access faults. */
+  NONE: 0,
+  READ: 1,
+  /** Writable (needs READ). */
+  WRITE: 2,
+  /** Instruction fetch at CPL 0-2. */
+  EXEC_SUPER: 4,
+  /** Instruction fetch at CPL 3. */
+  EXEC_USER: 8,
+  RO: 1,
+  RW: 3,
+  /** Executable at every privilege level. */
+  EXEC: 12,
+  /** Everything (the default for all guest RAM). */
+  ALL: 15,
+} as const;
+
+/** Formats a protection as XMHF-style text, e.g. "RW X(user)". */
+export function protText(prot: number): string {
+  if ((prot & Prot.READ) === 0 && (prot & (Prot.WRITE | Prot.EXEC)) === 0) return 'NOTPRESENT';
+  const rw = prot & Prot.WRITE ? 'RW' : prot & Prot.READ ? 'RO' : '--';
+  const x = (prot & Prot.EXEC) === Prot.EXEC ? 'X' : prot & Prot.EXEC_SUPER ? 'X(super)' : prot & Prot.EXEC_USER ? 'X(user)' : 'NX';
+  return `${rw} ${x}`;
+}
+
+// ---- registers ----
+
+export type GeneralRegister =
+  | 'rax' | 'rbx' | 'rcx' | 'rdx' | 'rsi' | 'rdi' | 'rbp' | 'rsp'
+  | 'r8' | 'r9' | 'r10' | 'r11' | 'r12' | 'r13' | 'r14' | 'r15' | 'rip' | 'rflags';
+export type ControlRegister = 'cr0' | 'cr2' | 'cr3' | 'cr4' | 'cr8' | 'efer';
+export type DebugRegister = 'dr0' | 'dr1' | 'dr2' | 'dr3' | 'dr6' | 'dr7';
+export type Register = GeneralRegister | ControlRegister | DebugRegister;
+export type SegmentRegister = 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'ldtr' | 'tr';
+
+export interface Segment {
+  selector: number;
+  base: bigint;
+  limit: number;
+  /** Descriptor attribute bits 40..55 shifted down: type, S, DPL, P, AVL, L, D/B, G. */
+  attr: number;
+}
+
+/** A translation failed: the guest's page tables do not map `gva` for the access. */
+export class GuestPageFault extends Error {
+  constructor(
+    readonly gva: bigint,
+    /** The #PF error code the guest would see (bit 0 present, 1 write, 2 user, 4 fetch). */
+    readonly errorCode: number,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'GuestPageFault';
+  }
+}
+
+/** A translation: where a guest-virtual address lives in guest-physical memory. */
+export interface Translation {
+  gpa: bigint;
+  /** Size of the page that maps it: 4 KiB, 2 MiB, 4 MiB or 1 GiB. */
+  pageSize: number;
+  writable: boolean;
+  user: boolean;
+  executable: boolean;
+}
+
+/** One virtual processor of the guest, as a hypapp sees it while the guest is stopped. */
+export interface GuestCpu {
+  readonly index: number;
+  get(reg: Register): bigint;
+  set(reg: Register, value: bigint): void;
+  segment(seg: SegmentRegister): Segment;
+  /** MSR as the guest sees it; undefined if this CPU has no such MSR. */
+  msr(index: number): bigint | undefined;
+  setMsr(index: number, value: bigint): void;
+  /** Current privilege level (0 kernel, 3 user). */
+  readonly cpl: number;
+  /** Paging mode in force: none, 32-bit, PAE or 4-level. */
+  readonly paging: 'none' | '32-bit' | 'pae' | '4-level';
+  /** Walk the guest's page tables (all modes and page sizes); throws GuestPageFault if unmapped. */
+  translate(gva: bigint, access?: 'read' | 'write' | 'execute'): Translation;
+  /** Read guest-virtual memory (may cross pages); throws GuestPageFault. */
+  readVirtual(gva: bigint, length: number): Uint8Array;
+  writeVirtual(gva: bigint, bytes: Uint8Array): void;
+  readU64(gva: bigint): bigint;
+  /** A NUL-terminated string at `gva` (at most `max` bytes, decoded as UTF-8). */
+  readString(gva: bigint, max?: number): string;
+  /** Deliver an exception (with error code if it has one) before the next guest instruction. */
+  injectException(vector: number, errorCode?: number): void;
+  /** Deliver an external interrupt vector before the next guest instruction. */
+  injectInterrupt(vector: number): void;
+  /** Advance RIP past the instruction that caused the current event. */
+  skipInstruction(): void;
+}
+
+// ---- events ----
+
+/** The guest executed VMCALL. ABI: RAX function, RBX/RCX/RDX/RSI arguments, result in RAX. */
+export interface HypercallEvent {
+  cpu: GuestCpu;
+  fn: number;
+  args: [bigint, bigint, bigint, bigint];
+}
+/** Handled: the value for RAX (RIP advances past VMCALL). */
+export type HypercallResult = bigint | number | undefined;
+
+export interface PortIoEvent {
+  cpu: GuestCpu;
+  port: number;
+  size: 1 | 2 | 4;
+  direction: 'in' | 'out';
+  /** For OUT: the value written. */
+  value: number;
+  /** INS/OUTS (one iteration is reported at a time). */
+  string: boolean;
+}
+/** For IN: `{ value }`. For OUT: 'skip' (emulated: the device never sees it). Or CHAIN. */
+export type PortIoResult = { value: number } | 'skip' | undefined;
+
+export interface MmioEvent {
+  /** vCPU index (registers are not available inside MMIO callbacks: the access is mid-instruction). */
+  vcpu: number;
+  gpa: number;
+  size: number;
+  direction: 'read' | 'write';
+  value: number;
+}
+export type MmioResult = { value: number } | 'skip' | undefined;
+
+export interface CpuidEvent {
+  cpu: GuestCpu;
+  leaf: number;
+  subleaf: number;
+  /** What the CPU would answer; the hypapp may return a changed copy. */
+  result: { eax: number; ebx: number; ecx: number; edx: number };
+}
+export type CpuidResult = { eax: number; ebx: number; ecx: number; edx: number } | undefined;
+
+export interface MsrEvent {
+  cpu: GuestCpu;
+  index: number;
+  direction: 'read' | 'write';
+  /** For writes: the value the guest writes. */
+  value: bigint;
+}
+/** 'allow' (the CPU does it), 'deny' (#GP), `{ value }` (emulate a read), 'skip' (emulate a write: drop it). */
+export type MsrResult = 'allow' | 'deny' | { value: bigint } | 'skip' | undefined;
+
+export interface CrWriteEvent {
+  cpu: GuestCpu;
+  cr: 0 | 3 | 4;
+  old: bigint;
+  value: bigint;
+}
+/** 'allow', `{ value }` (write this instead), 'deny' (#GP), 'skip' (drop the write). */
+export type CrWriteResult = 'allow' | { value: bigint } | 'deny' | 'skip' | undefined;
+
+export interface ExceptionEvent {
+  cpu: GuestCpu;
+  vector: number;
+  errorCode?: number;
+  /** For #PF: the faulting address (CR2 is written when the fault is delivered). */
+  address?: bigint;
+}
+/** 'deliver' (to the guest, the default), 'suppress' (the hypapp dealt with it; the instruction restarts). */
+export type ExceptionResult = 'deliver' | 'suppress' | undefined;
+
+export type AccessKind = 'read' | 'write' | 'execute';
+
+/** A guest access the memory protections forbid (XMHF's hwpgtblviolation). */
+export interface ViolationEvent {
+  cpu: GuestCpu;
+  gpa: bigint;
+  gva: bigint;
+  access: AccessKind;
+  /** The access was made at CPL 3. */
+  user: boolean;
+  /** The access was the CPU walking the guest's page tables. */
+  pageWalk: boolean;
+  size: number;
+  /** For writes: the value being written (low bytes first), when the CPU reports it. */
+  value?: bigint;
+  /** The protection of the page. */
+  prot: number;
+}
+/**
+ * - 'allow-once': let this access happen, keep the protection;
+ * - `{ setprot }`: change the page's protection to this and retry;
+ * - 'skip': deny by skipping the instruction;
+ * - `{ inject }`: deny by delivering an exception to the guest;
+ * - `{ stop }`: stop the VM with this message.
+ */
+export type ViolationResult =
+  | 'allow-once'
+  | { setprot: number }
+  | 'skip'
+  | { inject: { vector: number; errorCode?: number } }
+  | { stop: string }
+  | undefined;
+
+export interface BreakpointEvent {
+  cpu: GuestCpu;
+  id: number;
+  /** The guest-virtual address of the instruction about to execute. */
+  rip: bigint;
+}
+
+export interface WatchpointEvent {
+  cpu: GuestCpu;
+  id: number;
+  gpa: bigint;
+  gva: bigint;
+  access: 'read' | 'write';
+  size: number;
+}
+
+export interface StepEvent {
+  cpu: GuestCpu;
+  rip: bigint;
+}
+
+export type ShutdownReason = 'poweroff' | 'reboot' | 'triple-fault' | 'stopped' | 'timeout' | 'error';
+export interface ShutdownEvent {
+  reason: ShutdownReason;
+  /** Human-readable detail (the error or the hypapp's stop message). */
+  detail?: string;
+}
+
+// ---- the context: the core API ----
+
+export interface TimerHandle { cancel(): void }
+
+export interface Measurement {
+  /** Who measured it ("core" or the hypapp's name). */
+  by: string;
+  label: string;
+  sha256: string;
+}
+
+/** What a hypapp calls on the core. One per hypapp; valid from init to shutdown. */
+export interface HypappContext {
+  readonly name: string;
+  /** Options from --hypapp-opt NAME.key=value or the JSON config. */
+  readonly options: Readonly<Record<string, string>>;
+  log(...parts: unknown[]): void;
+  /** A line of machine-readable output (JSON) on the hypapp event stream. */
+  emit(record: Record<string, unknown>): void;
+
+  readonly cpus: readonly GuestCpu[];
+  readonly ramSize: number;
+  /** Guest time in milliseconds since the machine started. */
+  now(): number;
+
+  // guest-physical memory
+  readPhysical(gpa: bigint | number, length: number): Uint8Array;
+  writePhysical(gpa: bigint | number, bytes: Uint8Array): void;
+
+  // memprot (XMHF's xmhf_memprot_setprot/getprot)
+  /** Set the protection of every page overlapping [gpa, gpa + length). */
+  setprot(gpa: bigint | number, length: number, prot: number): void;
+  getprot(gpa: bigint | number): number;
+
+  // what to intercept (each enables the matching callback's events)
+  claimPorts(first: number, last?: number): void;
+  claimMmio(gpa: number, length: number): void;
+  interceptCpuid(): void;
+  interceptMsr(index: number, on: { read?: boolean; write?: boolean }): void;
+  interceptCrWrites(cr: 0 | 3 | 4): void;
+  interceptExceptions(vectors: number[]): void;
+
+  // debugging
+  /** Break before the instruction at guest-virtual `gva` executes (any address space). Returns an id. */
+  addBreakpoint(gva: bigint): number;
+  removeBreakpoint(id: number): void;
+  /** Watch guest-physical [gpa, gpa + length) for writes (or reads and writes). Returns an id. */
+  addWatchpoint(gpa: bigint | number, length: number, kind: 'write' | 'access'): number;
+  removeWatchpoint(id: number): void;
+  /** Call onStep after every guest instruction of `cpu` while on. */
+  singleStep(cpu: GuestCpu, on: boolean): void;
+
+  /** Run `fn` with every other vCPU stopped at an instruction boundary (XMHF's quiesce). */
+  quiesce<T>(fn: () => T): T;
+  /** Call `fn` every `ms` milliseconds of guest time (between guest instructions, like any handler). */
+  every(ms: number, fn: () => void): TimerHandle;
+  /** Stop the VM; shutdown callbacks see reason 'stopped' with this detail. */
+  stopVm(detail: string): void;
+  /** Extend the measurement log with the SHA-256 of `data`. */
+  measure(label: string, data: Uint8Array | string): Measurement;
+  measurements(): readonly Measurement[];
+  /** VM exits the core has handled so far, by kind (VMCALL, IO, CPUID, NPF, ...). */
+  exitCounts(): Readonly<Record<string, number>>;
+}
+
+/** A hypervisor application. Only `name` is required. */
+export interface Hypapp {
+  name: string;
+  /** Before the guest's first instruction (XMHF's app_main). Throwing stops the VM with the message. */
+  init?(x: HypappContext): void | Promise<void>;
+  shutdown?(x: HypappContext, e: ShutdownEvent): void;
+  /** Hypercall function numbers this hypapp answers, by name (the guest tool resolves names). */
+  hypercalls?: Readonly<Record<string, number>>;
+  onHypercall?(x: HypappContext, e: HypercallEvent): HypercallResult;
+  onPortIo?(x: HypappContext, e: PortIoEvent): PortIoResult;
+  onMmio?(x: HypappContext, e: MmioEvent): MmioResult;
+  onCpuid?(x: HypappContext, e: CpuidEvent): CpuidResult;
+  onMsr?(x: HypappContext, e: MsrEvent): MsrResult;
+  onCrWrite?(x: HypappContext, e: CrWriteEvent): CrWriteResult;
+  onException?(x: HypappContext, e: ExceptionEvent): ExceptionResult;
+  onViolation?(x: HypappContext, e: ViolationEvent): ViolationResult;
+  onBreakpoint?(x: HypappContext, e: BreakpointEvent): void;
+  onWatchpoint?(x: HypappContext, e: WatchpointEvent): void;
+  onStep?(x: HypappContext, e: StepEvent): void;
+  /** The guest's init said it has booted (hypercall `ready`, made by the default guest before its command). */
+  onGuestReady?(x: HypappContext): void;
+}
+
+/** A hypapp module may export a hypapp or a factory taking its options. */
+export type HypappFactory = (options: Readonly<Record<string, string>>) => Hypapp;
+
+/** Identity helper that gives a hypapp object literal its type. */
+export function defineHypapp(app: Hypapp): Hypapp { return app; }
+
+/** Hypercall numbers the core itself answers. */
+export const CoreHypercall = {
+  /** RBX = guest-virtual address of a NUL-terminated name → RAX = its number, or ENOSYS. */
+  RESOLVE: 0,
+  /** The guest has booted (the default guest's init calls it before running its command). */
+  READY: 1,
+} as const;
+
+/** RAX after a hypercall nobody answered: -ENOSYS, as KVM returns. */
+export const HYPERCALL_ENOSYS = -38n;

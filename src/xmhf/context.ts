@@ -1,0 +1,94 @@
+// The core API as one hypapp sees it: a HypappContext bound to that hypapp's
+// name (for logs, claims and the measurement log) over the shared core.
+import type { HypappContext, GuestCpu, TimerHandle, Measurement } from '../hypapp/api.js';
+import type { GuestClock } from '../platform/device.js';
+import type { GuestMemory } from './guest-memory.js';
+import type { Memprot } from './memprot.js';
+import type { DebugPoints } from './debug-points.js';
+import type { Intercepts } from './intercepts.js';
+import type { MeasurementLog } from './measure.js';
+
+/** The parts of the core every context shares. */
+export interface CoreServices {
+  cpus: GuestCpu[];
+  mem: GuestMemory;
+  memprot: Memprot;
+  debug: DebugPoints;
+  intercepts: Intercepts;
+  clock: GuestClock;
+  measurements: MeasurementLog;
+  /** VM exits the core has handled, by kind. */
+  counts: ReadonlyMap<string, number>;
+  log(line: string): void;
+  emit(app: string, record: Record<string, unknown>): void;
+  stop(message: string): void;
+}
+
+export function createContext(core: CoreServices, index: number, name: string, options: Record<string, string>): HypappContext {
+  const { intercepts, memprot, debug, mem } = core;
+  const timers = new Set<TimerHandle>();
+  const ctx: HypappContext = {
+    name,
+    options: Object.freeze({ ...options }),
+    log: (...parts) => core.log(`[${name}] ${parts.map((p) => (typeof p === 'string' ? p : stringify(p))).join(' ')}`),
+    emit: (record) => core.emit(name, record),
+    cpus: core.cpus,
+    ramSize: mem.size,
+    now: () => core.clock.nowNs() / 1e6,
+
+    readPhysical: (gpa, length) => mem.read(gpa, length),
+    writePhysical: (gpa, bytes) => mem.write(gpa, bytes),
+    setprot: (gpa, length, prot) => memprot.setprot(gpa, length, prot),
+    getprot: (gpa) => memprot.getprot(gpa),
+
+    claimPorts: (first, last = first) => intercepts.claimPorts(index, first, last),
+    claimMmio: (gpa, length) => {
+      if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || length <= 0 || gpa < mem.size) {
+        throw new RangeError(`claimMmio: [0x${gpa.toString(16)}, +${length}) must lie above guest RAM (memory inside RAM is protected with setprot)`);
+      }
+      intercepts.claimMmio(index, gpa, length);
+    },
+    interceptCpuid: () => intercepts.interceptCpuid(index),
+    interceptMsr: (msr, on) => intercepts.interceptMsr(index, msr, on.read ?? false, on.write ?? false),
+    interceptCrWrites: (cr) => intercepts.interceptCrWrites(index, cr),
+    interceptExceptions: (vectors) => intercepts.interceptExceptions(index, vectors),
+
+    addBreakpoint: (gva) => debug.addBreakpoint(name, gva, core.cpus[0].translate(gva).gpa),
+    removeBreakpoint: (id) => debug.removeBreakpoint(name, id),
+    addWatchpoint: (gpa, length, kind) => {
+      memprot.getprot(gpa); // range check
+      memprot.getprot(Number(gpa) + length - 1);
+      return debug.addWatchpoint(name, Number(gpa), length, kind);
+    },
+    removeWatchpoint: (id) => debug.removeWatchpoint(name, id),
+    singleStep: (cpu, on) => intercepts.setStepping(index, cpu.index, on),
+
+    // Handlers already run with the guest stopped, and the software backend
+    // runs one vCPU at a time, so every other vCPU is at an instruction boundary.
+    quiesce: (fn) => fn(),
+    every: (ms, fn) => {
+      if (!(ms > 0)) throw new RangeError(`every: ${ms} is not a positive number of milliseconds`);
+      let handle: TimerHandle | undefined, live = true;
+      const arm = () => {
+        handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
+          if (!live) return;
+          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${e instanceof Error ? e.message : String(e)}`); return; }
+          if (live) arm();
+        });
+      };
+      arm();
+      const t = { cancel: () => { live = false; handle?.cancel(); timers.delete(t); } };
+      timers.add(t);
+      return t;
+    },
+    stopVm: (detail) => core.stop(detail),
+    measure: (label, data): Measurement => core.measurements.extend(name, label, data),
+    measurements: () => core.measurements.entries,
+    exitCounts: () => Object.fromEntries(core.counts),
+  };
+  return ctx;
+}
+
+function stringify(v: unknown): string {
+  return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? `0x${x.toString(16)}` : x));
+}

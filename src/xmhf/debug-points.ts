@@ -1,0 +1,81 @@
+// Hypervisor breakpoints and watchpoints, invisible to the guest: they use no
+// debug registers and no INT3. A breakpoint withholds execute rights from
+// the guest-physical page of its instruction; a watchpoint withholds write
+// (or read and write) rights from the pages it covers. The nested page fault
+// that follows tells the core where the guest is; the core then steps the
+// guest past the page with the rights granted for those instructions only.
+import { Prot } from '../hypapp/api.js';
+import type { Memprot } from './memprot.js';
+
+const PAGE = 4096;
+
+export interface Breakpoint {
+  id: number;
+  owner: string;
+  gva: bigint;
+  page: number;
+}
+
+export interface Watchpoint {
+  id: number;
+  owner: string;
+  gpa: number;
+  length: number;
+  kind: 'write' | 'access';
+}
+
+export class DebugPoints {
+  private nextId = 1;
+  private readonly breakpoints = new Map<number, Breakpoint>();
+  private readonly watchpoints = new Map<number, Watchpoint>();
+
+  constructor(private readonly memprot: Memprot) {}
+
+  addBreakpoint(owner: string, gva: bigint, gpa: bigint): number {
+    const page = Number(gpa) / PAGE | 0;
+    const bp = { id: this.nextId++, owner, gva: BigInt.asUintN(64, gva), page };
+    this.memprot.withhold(page, Prot.EXEC);
+    this.breakpoints.set(bp.id, bp);
+    return bp.id;
+  }
+
+  removeBreakpoint(owner: string, id: number): void {
+    const bp = this.breakpoints.get(id);
+    if (!bp || bp.owner !== owner) throw new RangeError(`${owner} has no breakpoint ${id}`);
+    this.breakpoints.delete(id);
+    this.memprot.release(bp.page, Prot.EXEC);
+  }
+
+  /** Breakpoints on guest-physical page `page`. */
+  breakpointsOn(page: number): Breakpoint[] {
+    return [...this.breakpoints.values()].filter((b) => b.page === page);
+  }
+
+  addWatchpoint(owner: string, gpa: number, length: number, kind: 'write' | 'access'): number {
+    const w = { id: this.nextId++, owner, gpa, length, kind };
+    for (const p of pagesOf(gpa, length)) this.memprot.withhold(p, rightsOf(kind));
+    this.watchpoints.set(w.id, w);
+    return w.id;
+  }
+
+  removeWatchpoint(owner: string, id: number): void {
+    const w = this.watchpoints.get(id);
+    if (!w || w.owner !== owner) throw new RangeError(`${owner} has no watchpoint ${id}`);
+    this.watchpoints.delete(id);
+    for (const p of pagesOf(w.gpa, w.length)) this.memprot.release(p, rightsOf(w.kind));
+  }
+
+  /** Watchpoints an access of `size` bytes at `gpa` hits. */
+  watchpointsHit(gpa: number, size: number, write: boolean): Watchpoint[] {
+    return [...this.watchpoints.values()].filter((w) =>
+      (write || w.kind === 'access') && gpa < w.gpa + w.length && w.gpa < gpa + size);
+  }
+}
+
+function rightsOf(kind: 'write' | 'access'): number { return kind === 'write' ? Prot.WRITE : Prot.READ | Prot.WRITE; }
+
+function pagesOf(gpa: number, length: number): number[] {
+  const out: number[] = [];
+  for (let p = Math.floor(gpa / PAGE); p <= Math.floor((gpa + length - 1) / PAGE); p++) out.push(p);
+  return out;
+}

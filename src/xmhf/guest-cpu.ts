@@ -1,0 +1,108 @@
+// A vCPU as hypapps see it: named registers, MSRs, the guest's own address
+// translation and guest-virtual memory access, event injection.
+import { Reg, Seg, EventType, ExitField, type Vcpu } from '../backend/interface.js';
+import type { GuestCpu, Register, SegmentRegister, Segment, Translation } from '../hypapp/api.js';
+import { GuestPageFault } from '../hypapp/api.js';
+import { translate, pagingMode, type PhysicalReader, type PagingRegisters, type PagingMode } from './pagewalk.js';
+import type { GuestMemory } from './guest-memory.js';
+
+const REGS: Record<Register, Reg> = {
+  rax: Reg.RAX, rbx: Reg.RBX, rcx: Reg.RCX, rdx: Reg.RDX, rsi: Reg.RSI, rdi: Reg.RDI, rbp: Reg.RBP, rsp: Reg.RSP,
+  r8: Reg.R8, r9: Reg.R9, r10: Reg.R10, r11: Reg.R11, r12: Reg.R12, r13: Reg.R13, r14: Reg.R14, r15: Reg.R15,
+  rip: Reg.RIP, rflags: Reg.RFLAGS,
+  cr0: Reg.CR0, cr2: Reg.CR2, cr3: Reg.CR3, cr4: Reg.CR4, cr8: Reg.CR8, efer: Reg.EFER,
+  dr0: Reg.DR0, dr1: Reg.DR1, dr2: Reg.DR2, dr3: Reg.DR3, dr6: Reg.DR6, dr7: Reg.DR7,
+};
+const SEGS: Record<SegmentRegister, Seg> = {
+  es: Seg.ES, cs: Seg.CS, ss: Seg.SS, ds: Seg.DS, fs: Seg.FS, gs: Seg.GS, ldtr: Seg.LDTR, tr: Seg.TR,
+};
+
+/** Exceptions that push an error code (#DF, #TS, #NP, #SS, #GP, #PF, #AC). */
+const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
+
+export class GuestCpuImpl implements GuestCpu {
+  constructor(private readonly vcpu: Vcpu, private readonly mem: GuestMemory) {}
+
+  get index(): number { return this.vcpu.index; }
+
+  get(reg: Register): bigint {
+    const r = REGS[reg];
+    if (r === undefined) throw new TypeError(`no register named "${reg}"`);
+    return this.vcpu.getReg(r);
+  }
+  set(reg: Register, value: bigint): void {
+    const r = REGS[reg];
+    if (r === undefined) throw new TypeError(`no register named "${reg}"`);
+    this.vcpu.setReg(r, BigInt.asUintN(64, value));
+  }
+  segment(seg: SegmentRegister): Segment {
+    const s = SEGS[seg];
+    if (s === undefined) throw new TypeError(`no segment register named "${seg}"`);
+    return this.vcpu.getSeg(s);
+  }
+  msr(index: number): bigint | undefined { return this.vcpu.getMsr(index); }
+  setMsr(index: number, value: bigint): void {
+    if (!this.vcpu.setMsr(index, value)) throw new RangeError(`MSR 0x${index.toString(16)} rejects 0x${value.toString(16)} (or does not exist)`);
+  }
+  get cpl(): number { return Number(this.vcpu.getReg(Reg.CPL)); }
+
+  private pagingRegisters(): PagingRegisters {
+    return { cr0: this.get('cr0'), cr3: this.get('cr3'), cr4: this.get('cr4'), efer: this.get('efer') };
+  }
+  get paging(): PagingMode { return pagingMode(this.pagingRegisters()); }
+
+  translate(gva: bigint): Translation {
+    return translate(this.mem as PhysicalReader, this.pagingRegisters(), BigInt.asUintN(64, gva));
+  }
+
+  readVirtual(gva: bigint, length: number): Uint8Array {
+    const out = new Uint8Array(length);
+    this.eachPage(gva, length, (gpa, off, n) => out.set(this.mem.read(gpa, n), off));
+    return out;
+  }
+  writeVirtual(gva: bigint, bytes: Uint8Array): void {
+    this.eachPage(gva, bytes.length, (gpa, off, n) => this.mem.write(gpa, bytes.subarray(off, off + n)));
+  }
+  readU64(gva: bigint): bigint {
+    return new DataView(this.readVirtual(gva, 8).buffer).getBigUint64(0, true);
+  }
+  readString(gva: bigint, max = 4096): string {
+    const bytes: number[] = [];
+    let a = BigInt.asUintN(64, gva);
+    while (bytes.length < max) {
+      const chunk = Math.min(max - bytes.length, 4096 - Number(a & 0xfffn));
+      const part = this.readVirtual(a, chunk);
+      const nul = part.indexOf(0);
+      if (nul >= 0) { bytes.push(...part.subarray(0, nul)); break; }
+      bytes.push(...part);
+      a += BigInt(chunk);
+    }
+    return new TextDecoder().decode(new Uint8Array(bytes));
+  }
+
+  /** Visit [gva, gva + length) page by page with the guest-physical address of each piece. */
+  private eachPage(gva: bigint, length: number, visit: (gpa: bigint, offset: number, n: number) => void): void {
+    let a = BigInt.asUintN(64, gva), off = 0;
+    while (off < length) {
+      const n = Math.min(length - off, 4096 - Number(a & 0xfffn));
+      const t = this.translate(a);
+      if (t.gpa + BigInt(n) > BigInt(this.mem.size)) throw new GuestPageFault(a, 0, `0x${a.toString(16)} maps to 0x${t.gpa.toString(16)}, outside guest RAM`);
+      visit(t.gpa, off, n);
+      off += n; a = BigInt.asUintN(64, a + BigInt(n));
+    }
+  }
+
+  injectException(vector: number, errorCode?: number): void {
+    if (!Number.isInteger(vector) || vector < 0 || vector > 31) throw new RangeError(`exception vector ${vector} is not 0..31`);
+    const code = HAS_ERROR_CODE.has(vector) ? (errorCode ?? 0) : undefined;
+    this.vcpu.inject(EventType.HARDWARE_EXCEPTION, vector, code);
+  }
+  injectInterrupt(vector: number): void {
+    if (!Number.isInteger(vector) || vector < 32 || vector > 255) throw new RangeError(`interrupt vector ${vector} is not 32..255`);
+    this.vcpu.inject(EventType.EXTERNAL_INTERRUPT, vector);
+  }
+  skipInstruction(): void {
+    if (this.vcpu.exitField(ExitField.INSTR_LEN) === 0n) throw new Error('the current event has no instruction to skip');
+    this.vcpu.skipInstruction();
+  }
+}

@@ -1,0 +1,394 @@
+// The event hub: every exit of every vCPU comes here. Each exit kind asks the
+// interested hypapps in load order (a hypapp answers, or returns CHAIN to pass
+// it on), then falls back to the core's default, which does what the guest
+// would have seen without a hypervisor. Handlers run one at a time, to
+// completion, while the guest is stopped.
+import { Exit, ExitField, Reg, EventType, Access, type Vcpu } from '../backend/interface.js';
+import type { PcStop } from '../platform/pc.js';
+import {
+  type Hypapp, type HypappContext, type GuestCpu, type AccessKind, type ViolationResult,
+  Prot, CoreHypercall, HYPERCALL_ENOSYS, protText,
+} from '../hypapp/api.js';
+import type { Memprot } from './memprot.js';
+import type { DebugPoints } from './debug-points.js';
+import type { Intercepts } from './intercepts.js';
+
+const PAGE = 4096;
+const GP = 13, PF = 14;
+/** Most instructions a breakpoint page is stepped through before the core re-arms it. */
+const MAX_PAGE_STEPS = 100_000;
+
+export interface LoadedHypapp {
+  app: Hypapp;
+  ctx: HypappContext;
+}
+
+/** A hypapp threw: the VM stops with this message. */
+export class HypappError extends Error {}
+
+/** What the hub needs of the rest of the core. */
+export interface HubDeps {
+  apps: LoadedHypapp[];
+  cpus: GuestCpu[];
+  memprot: Memprot;
+  debug: DebugPoints;
+  intercepts: Intercepts;
+  portIn(port: number, size: number): number;
+  portOut(port: number, size: number, value: number): void;
+  /** Counts every exit by kind (for hypapps' statistics and the benchmarks). */
+  count(kind: string): void;
+}
+
+export class EventHub {
+  /** Inside a single-instruction step: allow-once verdicts only grant, the step loop retries. */
+  private stepping = false;
+  /** Allow-once grants made since the current step began. */
+  private extraGrants = 0;
+
+  constructor(private readonly d: HubDeps) {}
+
+  /** The PcMachine exit handler. */
+  handleExit(vcpu: Vcpu, exit: Exit): PcStop | undefined {
+    this.d.count(Exit[exit] ?? String(exit));
+    try {
+      return this.dispatch(vcpu, exit);
+    } catch (e) {
+      if (e instanceof HypappError) return { kind: 'halted-by-core', message: e.message };
+      throw e;
+    }
+  }
+
+  /** Call `fn` of hypapp `a`, turning a throw into a HypappError naming the hypapp. */
+  private call<T>(a: LoadedHypapp, what: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (e) {
+      throw new HypappError(`hypapp ${a.app.name} failed in ${what}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  private dispatch(vcpu: Vcpu, exit: Exit): PcStop | undefined {
+    const cpu = this.d.cpus[vcpu.index];
+    switch (exit) {
+      case Exit.VMCALL: this.hypercall(vcpu, cpu); return;
+      case Exit.IO: this.portIo(vcpu, cpu); return;
+      case Exit.CPUID: this.cpuid(vcpu, cpu); return;
+      case Exit.MSR_READ: case Exit.MSR_WRITE: this.msr(vcpu, cpu, exit === Exit.MSR_WRITE); return;
+      case Exit.CR_WRITE: this.crWrite(vcpu, cpu); return;
+      case Exit.EXCEPTION: this.exception(vcpu, cpu); return;
+      case Exit.NPF: return this.nestedFault(vcpu, cpu);
+      case Exit.MONITOR_TRAP: this.step(cpu); return;
+      case Exit.INIT: case Exit.SIPI: case Exit.INTERRUPT_WINDOW: case Exit.HLT: return;
+      case Exit.TRIPLE_FAULT: return { kind: 'triple-fault', rip: vcpu.getReg(Reg.RIP) };
+      default: return { kind: 'halted-by-core', message: `emulation failure (${Exit[exit] ?? exit}) at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}${instructionBytes(cpu)}` };
+    }
+  }
+
+  // ---- hypercalls ----
+  private hypercall(vcpu: Vcpu, cpu: GuestCpu): void {
+    const fn = Number(vcpu.getReg(Reg.RAX) & 0xffff_ffffn);
+    const args: [bigint, bigint, bigint, bigint] = [vcpu.getReg(Reg.RBX), vcpu.getReg(Reg.RCX), vcpu.getReg(Reg.RDX), vcpu.getReg(Reg.RSI)];
+    let result: bigint = HYPERCALL_ENOSYS;
+    if (fn === CoreHypercall.RESOLVE) {
+      result = this.resolveHypercall(cpu, args[0]);
+    } else if (fn === CoreHypercall.READY) {
+      for (const a of this.d.apps) if (a.app.onGuestReady) this.call(a, 'onGuestReady', () => a.app.onGuestReady!(a.ctx));
+      result = 0n;
+    } else {
+      for (const a of this.d.apps) {
+        if (!a.app.onHypercall) continue;
+        const r = this.call(a, 'onHypercall', () => a.app.onHypercall!(a.ctx, { cpu, fn, args }));
+        if (r !== undefined) { result = BigInt(r); break; }
+      }
+    }
+    vcpu.setReg(Reg.RAX, BigInt.asUintN(64, result));
+    vcpu.skipInstruction();
+  }
+
+  private resolveHypercall(cpu: GuestCpu, nameAt: bigint): bigint {
+    let name: string;
+    try { name = cpu.readString(nameAt, 64); } catch { return HYPERCALL_ENOSYS; }
+    if (name === 'ready') return BigInt(CoreHypercall.READY);
+    for (const a of this.d.apps) {
+      const n = a.app.hypercalls?.[name];
+      if (n !== undefined) return BigInt(n);
+    }
+    return HYPERCALL_ENOSYS;
+  }
+
+  // ---- port I/O ----
+  private portIo(vcpu: Vcpu, cpu: GuestCpu): void {
+    const port = Number(vcpu.exitField(ExitField.NUMBER));
+    const size = Number(vcpu.exitField(ExitField.SIZE)) as 1 | 2 | 4;
+    const isIn = vcpu.exitField(ExitField.DIRECTION) === 1n;
+    const value = Number(vcpu.exitField(ExitField.VALUE) & 0xffff_ffffn);
+    const string = vcpu.exitField(ExitField.FLAGS) === 1n;
+    const mask = 0xffffffff >>> (32 - 8 * size);
+    for (const i of this.d.intercepts.ports.get(port) ?? []) {
+      const a = this.d.apps[i];
+      if (!a.app.onPortIo) continue;
+      const r = this.call(a, 'onPortIo', () => a.app.onPortIo!(a.ctx, { cpu, port, size, direction: isIn ? 'in' : 'out', value, string }));
+      if (r === undefined) continue;
+      if (isIn) {
+        if (r === 'skip') throw new HypappError(`hypapp ${a.app.name} answered an IN from port 0x${port.toString(16)} with 'skip'; return { value }`);
+        vcpu.completeIo(r.value & mask);
+      } else {
+        vcpu.completeIo(0);
+      }
+      return;
+    }
+    if (isIn) vcpu.completeIo(this.d.portIn(port, size) & mask);
+    else { this.d.portOut(port, size, value & mask); vcpu.completeIo(0); }
+  }
+
+  // ---- CPUID ----
+  private cpuid(vcpu: Vcpu, cpu: GuestCpu): void {
+    const leaf = Number(vcpu.getReg(Reg.RAX) & 0xffff_ffffn);
+    const subleaf = Number(vcpu.getReg(Reg.RCX) & 0xffff_ffffn);
+    const e = vcpu.cpuid(leaf, subleaf);
+    let result = { eax: e.eax, ebx: e.ebx, ecx: e.ecx, edx: e.edx };
+    for (const i of this.d.intercepts.cpuid) {
+      const a = this.d.apps[i];
+      if (!a.app.onCpuid) continue;
+      const r = this.call(a, 'onCpuid', () => a.app.onCpuid!(a.ctx, { cpu, leaf, subleaf, result: { ...result } }));
+      if (r !== undefined) result = r;
+    }
+    vcpu.setReg(Reg.RAX, BigInt(result.eax >>> 0));
+    vcpu.setReg(Reg.RBX, BigInt(result.ebx >>> 0));
+    vcpu.setReg(Reg.RCX, BigInt(result.ecx >>> 0));
+    vcpu.setReg(Reg.RDX, BigInt(result.edx >>> 0));
+    vcpu.skipInstruction();
+  }
+
+  // ---- MSRs ----
+  private msr(vcpu: Vcpu, cpu: GuestCpu, write: boolean): void {
+    const index = Number(vcpu.exitField(ExitField.NUMBER));
+    const value = write ? vcpu.exitField(ExitField.VALUE) : 0n;
+    const claims = this.d.intercepts.msrs.get(index);
+    for (const i of (write ? claims?.write : claims?.read) ?? []) {
+      const a = this.d.apps[i];
+      if (!a.app.onMsr) continue;
+      const r = this.call(a, 'onMsr', () => a.app.onMsr!(a.ctx, { cpu, index, direction: write ? 'write' : 'read', value: BigInt.asUintN(64, value) }));
+      if (r === undefined) continue;
+      if (r === 'allow') break;
+      if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
+      if (r === 'skip') { vcpu.skipInstruction(); return; }
+      if (write) throw new HypappError(`hypapp ${a.app.name} answered a WRMSR with a value; use 'allow', 'deny' or 'skip'`);
+      setEdxEax(vcpu, r.value);
+      vcpu.skipInstruction();
+      return;
+    }
+    if (write) {
+      if (!vcpu.setMsr(index, value)) { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
+    } else {
+      const v = vcpu.getMsr(index);
+      if (v === undefined) { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
+      setEdxEax(vcpu, v);
+    }
+    vcpu.skipInstruction();
+  }
+
+  // ---- control registers ----
+  private crWrite(vcpu: Vcpu, cpu: GuestCpu): void {
+    const cr = Number(vcpu.exitField(ExitField.NUMBER)) as 0 | 3 | 4;
+    let value = vcpu.exitField(ExitField.VALUE);
+    const old = vcpu.getReg(cr === 0 ? Reg.CR0 : cr === 3 ? Reg.CR3 : Reg.CR4);
+    for (const i of this.d.intercepts.crWrites.get(cr) ?? []) {
+      const a = this.d.apps[i];
+      if (!a.app.onCrWrite) continue;
+      const r = this.call(a, 'onCrWrite', () => a.app.onCrWrite!(a.ctx, { cpu, cr, old, value }));
+      if (r === undefined || r === 'allow') continue;
+      if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
+      if (r === 'skip') { vcpu.skipInstruction(); return; }
+      value = r.value;
+    }
+    vcpu.completeCrWrite(cr, value);
+  }
+
+  // ---- exceptions ----
+  private exception(vcpu: Vcpu, cpu: GuestCpu): void {
+    const vector = Number(vcpu.exitField(ExitField.NUMBER));
+    const hasCode = vcpu.exitField(ExitField.FLAGS) === 1n;
+    const errorCode = hasCode ? Number(vcpu.exitField(ExitField.VALUE) & 0xffff_ffffn) : undefined;
+    const address = vector === PF ? vcpu.exitField(ExitField.GPA) : undefined;
+    for (const i of this.d.intercepts.exceptions.get(vector) ?? []) {
+      const a = this.d.apps[i];
+      if (!a.app.onException) continue;
+      const r = this.call(a, 'onException', () => a.app.onException!(a.ctx, { cpu, vector, errorCode, address }));
+      if (r === 'suppress') return;
+      if (r === 'deliver') break;
+    }
+    // Deliver it as the guest would have seen it: INT3/INTO/INT1 as the
+    // software event they were (returning after the instruction), faults with
+    // their error code and, for #PF, CR2.
+    if (vcpu.exitField(ExitField.INSTR_LEN) > 0n) {
+      vcpu.skipInstruction();
+      vcpu.inject(EventType.SOFTWARE_INTERRUPT, vector);
+      return;
+    }
+    if (address !== undefined) vcpu.setReg(Reg.CR2, address);
+    vcpu.inject(EventType.HARDWARE_EXCEPTION, vector, errorCode);
+  }
+
+  // ---- single-step ----
+  private step(cpu: GuestCpu): void {
+    for (const i of this.d.intercepts.stepping.get(cpu.index) ?? []) {
+      const a = this.d.apps[i];
+      if (a.app.onStep) this.call(a, 'onStep', () => a.app.onStep!(a.ctx, { cpu, rip: cpu.get('rip') }));
+    }
+  }
+
+  // ---- nested page faults: breakpoints, watchpoints, protection violations ----
+  private nestedFault(vcpu: Vcpu, cpu: GuestCpu): PcStop | undefined {
+    const gpa = vcpu.exitField(ExitField.GPA);
+    const gva = vcpu.exitField(ExitField.GVA);
+    const bits = Number(vcpu.exitField(ExitField.DIRECTION));
+    const size = Number(vcpu.exitField(ExitField.SIZE));
+    const stored = vcpu.exitField(ExitField.FLAGS) === 1n ? vcpu.exitField(ExitField.VALUE) : undefined;
+    const page = Number(gpa / BigInt(PAGE));
+    const access: AccessKind = bits & Access.WRITE ? 'write' : bits & (Access.EXEC_SUPER | Access.EXEC_USER) ? 'execute' : 'read';
+    const need = bits & Access.ALL;
+    const memprot = this.d.memprot;
+
+    if (access === 'execute') {
+      const rip = vcpu.getReg(Reg.RIP);
+      for (const bp of this.d.debug.breakpointsOn(page)) {
+        if (bp.gva !== rip) continue;
+        const a = this.d.apps.find((x) => x.app.name === bp.owner);
+        if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }));
+      }
+    } else {
+      for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write')) {
+        const a = this.d.apps.find((x) => x.app.name === w.owner);
+        if (a?.app.onWatchpoint) {
+          this.call(a, 'onWatchpoint', () => a.app.onWatchpoint!(a.ctx, { cpu, id: w.id, gpa, gva, access: access as 'read' | 'write', size }));
+        }
+      }
+    }
+
+    // Blocked only by the core's own overlays: let the guest through.
+    if ((memprot.getprot(Number(gpa)) & need) === need) {
+      return access === 'execute' ? this.stepThroughPage(vcpu, page, gva) : this.allowOnce(vcpu, page, need);
+    }
+
+    const prot = memprot.getprot(Number(gpa));
+    let verdict: ViolationResult;
+    for (const a of this.d.apps) {
+      if (!a.app.onViolation) continue;
+      verdict = this.call(a, 'onViolation', () => a.app.onViolation!(a.ctx, {
+        cpu, gpa, gva, access, user: (bits & Access.USER) !== 0, pageWalk: (bits & Access.PAGE_WALK) !== 0, size, value: stored, prot,
+      }));
+      if (verdict !== undefined) break;
+    }
+    if (verdict === undefined) {
+      return { kind: 'halted-by-core', message: `memory protection violation that no hypapp handled: ${access} of gpa 0x${gpa.toString(16)} (gva 0x${gva.toString(16)}) at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}; the page is ${protText(prot)}` };
+    }
+    if (verdict === 'allow-once') return this.allowOnce(vcpu, page, need);
+    if (verdict === 'skip') {
+      if (access === 'execute' || vcpu.exitField(ExitField.INSTR_LEN) === 0n) {
+        return { kind: 'halted-by-core', message: `a hypapp asked to skip an instruction fetch at 0x${gva.toString(16)}; deny execution with { inject } instead` };
+      }
+      vcpu.skipInstruction();
+      return;
+    }
+    if ('stop' in verdict) return { kind: 'halted-by-core', message: verdict.stop };
+    if ('setprot' in verdict) { memprot.setprot(Number(gpa) & ~(PAGE - 1), PAGE, verdict.setprot); return; }
+    if (verdict.inject.vector === PF) vcpu.setReg(Reg.CR2, gva);
+    cpu.injectException(verdict.inject.vector, verdict.inject.errorCode);
+    return;
+  }
+
+  /** Let one instruction through with `rights` added on `page`, then take them back. */
+  private allowOnce(vcpu: Vcpu, page: number, rights: number): PcStop | undefined {
+    this.d.memprot.grant(page, rights);
+    this.extraGrants++;
+    if (this.stepping) return; // the step loop in progress retries with the grant
+    return this.stepInstruction(vcpu);
+  }
+
+  /**
+   * Run the guest one instruction at a time. An instruction that touches more
+   * than one protected page exits again mid-way; those exits are handled
+   * (adding their grants) and the instruction retried, until it retires.
+   */
+  private stepInstruction(vcpu: Vcpu): PcStop | undefined {
+    const before = vcpu.getReg(Reg.INSTRET);
+    this.stepping = true;
+    try {
+      for (let tries = 0; tries < 16; tries++) {
+        const exit = vcpu.run(1);
+        if (exit === Exit.BUDGET || exit === Exit.HALTED || exit === Exit.STOPPED) return;
+        if (exit === Exit.MONITOR_TRAP) { this.step(this.d.cpus[vcpu.index]); return; }
+        const stop = this.dispatch(vcpu, exit);
+        if (stop) return stop;
+        if (vcpu.getReg(Reg.INSTRET) !== before) return;
+      }
+      return { kind: 'halted-by-core', message: `an instruction at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)} kept faulting on protected pages` };
+    } finally {
+      this.stepping = false;
+      this.extraGrants = 0;
+      this.d.memprot.revokeGrants();
+    }
+  }
+
+  /**
+   * Execution reached a page whose execute right a breakpoint withholds (not
+   * at the breakpoint itself, or just past reporting it): step until the
+   * guest leaves the page, reporting breakpoints on the way.
+   */
+  private stepThroughPage(vcpu: Vcpu, page: number, gva: bigint): PcStop | undefined {
+    const exec = Prot.EXEC & this.d.memprot.getprot(page * PAGE);
+    if (this.stepping) { this.d.memprot.grant(page, exec); return; }
+    const cpu = this.d.cpus[vcpu.index];
+    const bps = this.d.debug.breakpointsOn(page);
+    const virtualPage = gva >> 12n;
+    this.d.memprot.grant(page, exec);
+    this.stepping = true;
+    try {
+      for (let n = 0; n < MAX_PAGE_STEPS; n++) {
+        const rip = vcpu.getReg(Reg.RIP);
+        if (n > 0 && rip >> 12n !== virtualPage) return;
+        if (n > 0) {
+          for (const bp of bps) {
+            if (bp.gva !== rip) continue;
+            const a = this.d.apps.find((x) => x.app.name === bp.owner);
+            if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }));
+          }
+        }
+        const before = vcpu.getReg(Reg.INSTRET);
+        const exit = vcpu.run(1);
+        if (exit === Exit.HALTED || exit === Exit.STOPPED) return;
+        if (exit === Exit.MONITOR_TRAP) this.step(cpu);
+        else if (exit !== Exit.BUDGET) {
+          const stop = this.dispatch(vcpu, exit);
+          if (stop) return stop;
+        }
+        // Allowances made for the instruction that retired end with it.
+        if (this.extraGrants > 0 && vcpu.getReg(Reg.INSTRET) !== before) {
+          this.extraGrants = 0;
+          this.d.memprot.revokeGrants();
+          this.d.memprot.grant(page, exec);
+        }
+      }
+      return;
+    } finally {
+      this.stepping = false;
+      this.extraGrants = 0;
+      this.d.memprot.revokeGrants();
+    }
+  }
+}
+
+function setEdxEax(vcpu: Vcpu, v: bigint): void {
+  vcpu.setReg(Reg.RAX, v & 0xffff_ffffn);
+  vcpu.setReg(Reg.RDX, (v >> 32n) & 0xffff_ffffn);
+}
+
+function instructionBytes(cpu: GuestCpu): string {
+  try {
+    const bytes = cpu.readVirtual(cpu.get('rip') + cpu.segment('cs').base, 15);
+    return `, instruction bytes ${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
+  } catch {
+    return '';
+  }
+}

@@ -1,0 +1,182 @@
+// createVm: a PC with a Linux guest under the XMHF core and its hypapps.
+// The order is XMHF's: platform and guest image in memory, a measurement of
+// what will run, every hypapp's init (app_main) before the guest's first
+// instruction, then the event loop; shutdown callbacks see how it ended.
+import { PcMachine, type PcStop } from '../platform/pc.js';
+import { loadLinux } from '../boot/linux.js';
+import type { Hypapp, ShutdownEvent, ShutdownReason, GuestCpu } from '../hypapp/api.js';
+import { GuestMemory } from './guest-memory.js';
+import { GuestCpuImpl } from './guest-cpu.js';
+import { Memprot } from './memprot.js';
+import { DebugPoints } from './debug-points.js';
+import { Intercepts } from './intercepts.js';
+import { MeasurementLog } from './measure.js';
+import { EventHub, type LoadedHypapp } from './hub.js';
+import { createContext, type CoreServices } from './context.js';
+
+/** A hypapp to run, with the bytes it was loaded from (measured at launch) and its options. */
+export interface HypappSpec {
+  app: Hypapp;
+  source?: Uint8Array | string;
+  options?: Record<string, string>;
+}
+
+export interface VmOptions {
+  kernel: Uint8Array;
+  initrd?: Uint8Array;
+  cmdline: string;
+  /** Guest RAM in bytes (default 256 MiB). */
+  mem?: number;
+  hypapps?: Array<Hypapp | HypappSpec>;
+  /** Bytes the guest writes to its serial console. */
+  serialOutput?: (bytes: Uint8Array) => void;
+  /** Log lines of the core and hypapps (default: standard error). */
+  log?: (line: string) => void;
+  /** Records hypapps emit (default: JSON lines on standard error). */
+  onEvent?: (app: string, record: Record<string, unknown>) => void;
+}
+
+/** How a run ended, with the reason hypapps were told. */
+export interface VmStop {
+  reason: ShutdownReason;
+  detail?: string;
+  stop: PcStop;
+}
+
+/** A hypapp's init failed: the VM did not start. */
+export class HypappInitError extends Error {}
+
+export class Vm {
+  constructor(
+    readonly pc: PcMachine,
+    private readonly apps: LoadedHypapp[],
+    readonly measurements: MeasurementLog,
+    private readonly counts: Map<string, number>,
+  ) {}
+
+  /** VM exits seen by the core, by kind. */
+  exitCounts(): Record<string, number> { return Object.fromEntries(this.counts); }
+
+  /** Run the guest until it powers off, resets, faults, is stopped or `timeoutMs` pass; then shut hypapps down. */
+  async run(timeoutMs?: number): Promise<VmStop> {
+    let stop: PcStop;
+    try {
+      stop = await this.pc.run(timeoutMs);
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      this.shutdown({ reason: 'error', detail });
+      throw e;
+    }
+    const event = shutdownEvent(stop);
+    this.shutdown(event);
+    return { ...event, stop };
+  }
+
+  /** End the run at the next instruction boundary. */
+  stop(detail = 'stopped by the host'): void { this.pc.stop({ kind: 'halted-by-core', message: detail }); }
+
+  private shutdown(e: ShutdownEvent): void {
+    for (const a of this.apps) {
+      try { a.app.shutdown?.(a.ctx, e); } catch (err) {
+        process.stderr.write(`xmhf: hypapp ${a.app.name} failed in shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
+      }
+    }
+  }
+}
+
+function shutdownEvent(stop: PcStop): ShutdownEvent {
+  switch (stop.kind) {
+    case 'reset': return { reason: 'reboot' };
+    case 'triple-fault': return { reason: 'triple-fault', detail: `at RIP 0x${stop.rip.toString(16)}` };
+    case 'timeout': return { reason: 'timeout' };
+    case 'halted-by-core': return { reason: 'stopped', detail: stop.message };
+    default: return (stop as { kind: string }).kind === 'poweroff' ? { reason: 'poweroff' } : { reason: 'stopped' };
+  }
+}
+
+export async function createVm(o: VmOptions): Promise<Vm> {
+  const log = o.log ?? ((line: string) => process.stderr.write(`xmhf: ${line}\n`));
+  const onEvent = o.onEvent ?? ((app, r) => process.stderr.write(JSON.stringify({ hypapp: app, ...r }, bigintJson) + '\n'));
+  const specs = (o.hypapps ?? []).map((h): HypappSpec => ('app' in h ? h : { app: h }));
+  const names = new Set<string>();
+  for (const s of specs) {
+    if (typeof s.app?.name !== 'string' || s.app.name === '') throw new HypappInitError('a hypapp needs a non-empty string "name"');
+    if (names.has(s.app.name)) throw new HypappInitError(`two hypapps are named "${s.app.name}"`);
+    names.add(s.app.name);
+  }
+
+  let hub: EventHub | undefined;
+  let core: CoreServices | undefined;
+  const pc = await PcMachine.create({
+    ramSize: o.mem ?? 256 * 1024 * 1024,
+    serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
+    exitHandler: (vcpu, exit) => hub!.handleExit(vcpu, exit),
+    mmioInterposer: {
+      read: (gpa, size, vcpu) => mmio(gpa, size, vcpu, 'read', 0),
+      write: (gpa, size, value, vcpu) => mmio(gpa, size, vcpu, 'write', value) !== undefined,
+    },
+  });
+  loadLinux(pc.machine, pc.vcpu, { kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline });
+
+  const mem = new GuestMemory(pc.machine);
+  const intercepts = new Intercepts(pc.machine.vcpus);
+  const memprot = new Memprot(pc.machine, (on) => intercepts.setNestedPaging(on));
+  const cpus: GuestCpu[] = pc.machine.vcpus.map((v) => new GuestCpuImpl(v, mem));
+  const measurements = new MeasurementLog();
+  const counts = new Map<string, number>();
+  core = {
+    cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
+    debug: new DebugPoints(memprot),
+    log, emit: onEvent,
+    stop: (message) => pc.stop({ kind: 'halted-by-core', message }),
+  };
+  const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core!, i, s.app.name, s.options ?? {}) }));
+  hub = new EventHub({
+    apps, cpus, memprot, debug: core.debug, intercepts,
+    portIn: (p, size) => pc.portIn(p, size),
+    portOut: (p, size, v) => pc.portOut(p, size, v),
+    count: (kind) => counts.set(kind, (counts.get(kind) ?? 0) + 1),
+  });
+
+  function mmio(gpa: number, size: number, vcpu: number, direction: 'read' | 'write', value: number): number | undefined {
+    for (const c of intercepts.mmio) {
+      if (gpa < c.first || gpa >= c.end) continue;
+      const a = apps[c.app];
+      if (!a.app.onMmio) continue;
+      let r;
+      try {
+        r = a.app.onMmio(a.ctx, { vcpu, gpa, size, direction, value });
+      } catch (e) {
+        core!.stop(`hypapp ${a.app.name} failed in onMmio: ${e instanceof Error ? e.message : String(e)}`);
+        return direction === 'read' ? 0xffffffff : 0;
+      }
+      if (r === undefined) continue;
+      if (direction === 'read') return r === 'skip' ? 0xffffffff : r.value;
+      return 0;
+    }
+    return undefined;
+  }
+
+  // The measured launch: what is about to run, before any of it runs.
+  measurements.extend('core', 'kernel', o.kernel);
+  if (o.initrd) measurements.extend('core', 'initrd', o.initrd);
+  measurements.extend('core', 'cmdline', o.cmdline);
+  for (const s of specs) measurements.extend('core', `hypapp ${s.app.name}`, s.source ?? s.app.name);
+
+  for (const a of apps) {
+    try {
+      await a.app.init?.(a.ctx);
+    } catch (e) {
+      const message = e instanceof Error ? e.message : String(e);
+      for (const b of apps.slice(0, apps.indexOf(a))) {
+        try { b.app.shutdown?.(b.ctx, { reason: 'error', detail: `hypapp ${a.app.name} failed to start` }); } catch { /* already failing */ }
+      }
+      throw new HypappInitError(`hypapp ${a.app.name} failed to start: ${message}`);
+    }
+  }
+  return new Vm(pc, apps, measurements, counts);
+}
+
+function bigintJson(_key: string, v: unknown): unknown {
+  return typeof v === 'bigint' ? `0x${v.toString(16)}` : v;
+}
