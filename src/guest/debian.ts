@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { parseBzImage, bzImagePayload } from '../boot/bzimage.js';
-import { initramfs, S_IFDIR, S_IFREG, S_IFLNK } from './cpio.js';
+import { initramfs, S_IFDIR, S_IFREG, S_IFLNK, type CpioEntry } from './cpio.js';
 
 export const READY_MARKER = 'XMHF-READY';
 export const EXIT_MARKER = 'XMHF-EXIT';
@@ -134,7 +134,7 @@ reboot -f
 function shellQuote(s: string): string { return `'${s.replace(/'/g, `'\\''`)}'`; }
 
 /** The initramfs for the default guest running `command`. */
-export function guestInitramfs(busybox: Uint8Array, command?: string, hypercallTool?: Uint8Array): Uint8Array {
+export function guestInitramfs(busybox: Uint8Array, command?: string, hypercallTool?: Uint8Array, extra: CpioEntry[] = []): Uint8Array {
   return initramfs([
     { path: 'bin', mode: S_IFDIR | 0o755 },
     { path: 'bin/busybox', mode: S_IFREG | 0o755, data: busybox },
@@ -142,5 +142,6 @@ export function guestInitramfs(busybox: Uint8Array, command?: string, hypercallT
     { path: 'bin/sh', mode: S_IFLNK | 0o777, data: 'busybox' },
     { path: 'dev', mode: S_IFDIR | 0o755 },
     { path: 'init', mode: S_IFREG | 0o755, data: initScript(command) },
+    ...extra,
   ]);
 }

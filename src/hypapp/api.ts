@@ -81,6 +81,11 @@ export interface Translation {
   executable: boolean;
 }
 
+/** A leaf mapping of the guest's page tables. */
+export interface Mapping extends Translation {
+  gva: bigint;
+}
+
 /** One virtual processor of the guest, as a hypapp sees it while the guest is stopped. */
 export interface GuestCpu {
   readonly index: number;
@@ -96,6 +101,8 @@ export interface GuestCpu {
   readonly paging: 'none' | '32-bit' | 'pae' | '4-level';
   /** Walk the guest's page tables (all modes and page sizes); throws GuestPageFault if unmapped. */
   translate(gva: bigint, access?: 'read' | 'write' | 'execute'): Translation;
+  /** Every present leaf mapping in [start, end) of the current address space (4-level paging). */
+  mappings(start?: bigint, end?: bigint): Iterable<Mapping>;
   /** Read guest-virtual memory (may cross pages); throws GuestPageFault. */
   readVirtual(gva: bigint, length: number): Uint8Array;
   writeVirtual(gva: bigint, bytes: Uint8Array): void;

@@ -1,9 +1,9 @@
 // A vCPU as hypapps see it: named registers, MSRs, the guest's own address
 // translation and guest-virtual memory access, event injection.
 import { Reg, Seg, EventType, ExitField, type Vcpu } from '../backend/interface.js';
-import type { GuestCpu, Register, SegmentRegister, Segment, Translation } from '../hypapp/api.js';
+import type { GuestCpu, Register, SegmentRegister, Segment, Translation, Mapping } from '../hypapp/api.js';
 import { GuestPageFault } from '../hypapp/api.js';
-import { translate, pagingMode, type PhysicalReader, type PagingRegisters, type PagingMode } from './pagewalk.js';
+import { translate, mappings, pagingMode, type PhysicalReader, type PagingRegisters, type PagingMode } from './pagewalk.js';
 import type { GuestMemory } from './guest-memory.js';
 
 const REGS: Record<Register, Reg> = {
@@ -53,6 +53,10 @@ export class GuestCpuImpl implements GuestCpu {
 
   translate(gva: bigint): Translation {
     return translate(this.mem as PhysicalReader, this.pagingRegisters(), BigInt.asUintN(64, gva));
+  }
+
+  mappings(start?: bigint, end?: bigint): Iterable<Mapping> {
+    return mappings(this.mem, this.pagingRegisters(), start, end);
   }
 
   readVirtual(gva: bigint, length: number): Uint8Array {

@@ -1,7 +1,7 @@
 // Walks the guest's own page tables in software, as the CPU would, so hypapps
 // can translate and access guest-virtual memory: 32-bit (4 KiB and 4 MiB
 // pages, PSE-36), PAE and 4-level paging (2 MiB and 1 GiB pages).
-import { GuestPageFault, type Translation } from '../hypapp/api.js';
+import { GuestPageFault, type Translation, type Mapping } from '../hypapp/api.js';
 
 /** Reads guest-physical memory for the walker; undefined when outside guest RAM. */
 export interface PhysicalReader {
@@ -110,4 +110,30 @@ function read32(mem: PhysicalReader, at: bigint, gva: bigint): bigint {
   const e = mem.read32(at);
   if (e === undefined) throw new GuestPageFault(gva, 0, `the page-table entry for 0x${gva.toString(16)} at 0x${at.toString(16)} is outside guest RAM`);
   return BigInt(e >>> 0);
+}
+
+/**
+ * Every present leaf mapping with a virtual address in [start, end), in
+ * address order (4-level paging; the kernel's and a process's view alike).
+ */
+export function* mappings(mem: PhysicalReader, r: PagingRegisters, start = 0n, end = 1n << 64n): Generator<Mapping> {
+  if (pagingMode(r) !== '4-level') throw new GuestPageFault(start, 0, `listing mappings needs 4-level paging (the guest uses ${pagingMode(r)})`);
+  const nxe = (r.efer & EFER_NXE) !== 0n;
+  function* level(table: bigint, shift: bigint, base: bigint, writable: boolean, user: boolean, executable: boolean): Generator<Mapping> {
+    const span = 1n << shift;
+    for (let i = 0n; i < 512n; i++) {
+      let gva = base + i * span;
+      if (shift === 39n && i >= 256n) gva |= 0xffff_0000_0000_0000n; // sign-extend the upper half
+      if (gva + span <= start || gva >= end) continue;
+      const e = mem.read64(table + i * 8n);
+      if (e === undefined || (e & P) === 0n) continue;
+      const w = writable && (e & RW) !== 0n, u = user && (e & US) !== 0n, x = executable && !(nxe && (e & NX) !== 0n);
+      if (shift === 12n || (shift !== 39n && (e & PS) !== 0n)) {
+        yield { gva, gpa: e & ADDR_MASK & ~(span - 1n), pageSize: Number(span), writable: w, user: u, executable: x };
+      } else {
+        yield* level(e & ADDR_MASK, shift - 9n, gva, w, u, x);
+      }
+    }
+  }
+  yield* level(r.cr3 & ADDR_MASK, 39n, 0n, true, true, true);
 }
