@@ -42,7 +42,7 @@ export interface Vcpu {
   readonly index: number;
   /** Run until an exit or until `budget` instructions have retired. */
   run(budget: number): Exit;
-  /** Qualification of the last exit. */
+  /** Qualification of the last exit, as an unsigned 64-bit value. */
   exitField(field: ExitField): bigint;
 
   getReg(reg: Reg): bigint;

@@ -175,7 +175,7 @@ class SoftwareVcpu implements Vcpu {
     }
   }
 
-  exitField(field: ExitField): bigint { return this.cpu.exitField(field); }
+  exitField(field: ExitField): bigint { return BigInt.asUintN(64, this.cpu.exitField(field)); }
   getReg(reg: Reg): bigint { return BigInt.asUintN(64, this.cpu.getReg(reg)); }
   setReg(reg: Reg, value: bigint): void { this.cpu.setReg(reg, BigInt.asIntN(64, value)); }
   getSeg(seg: Seg): SegmentState {

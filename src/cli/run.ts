@@ -41,7 +41,7 @@ async function loadHypapps(o: RunOptions): Promise<HypappSpec[]> {
   return specs;
 }
 
-const BASE_CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
+export const BASE_CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
 const EXIT_LINE = new RegExp(`^${EXIT_MARKER} (\\d+)`);
 
 /** Parse "256M", "2G", "65536K" or a byte count. */

@@ -13,6 +13,7 @@ import { execute } from './exec';
 import { execFast } from './fast';
 import { setNextRip, nextRip, setInsn } from './operand';
 import { codeHost } from './mem';
+import { ioCompletion } from './sysinsn';
 import { tagFor, tagAt, slotOf, markCodePage } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
@@ -162,7 +163,9 @@ function loop(): i32 {
       const r = initSipi();
       if (r >= 0) return r;
     }
-    if (intrLine || nmiPending || activity != 0) {
+    // An intercepted port access the hypervisor completed re-executes first:
+    // no event may come between it and its completion.
+    if ((intrLine || nmiPending || activity != 0) && !ioCompletion) {
       const r = checkInterrupt();
       if (r >= 0) return r;
       if (tookInterrupt) activity = 0;
@@ -194,8 +197,9 @@ function loop(): i32 {
       const slot = cachedRecord(la, pageHost + off, bits);
       const next = nextRipAfter(r, slot);
       const fast = load<u8>(slot + D_FAST);
+      setInsn(slot); // the current record, for exits that report the instruction length
       if (fast != FAST_NONE) r = execFast(fast, slot, next); // fast forms read the record directly
-      else { setInsn(slot); setNextRip(next); execute(); r = nextRip; }
+      else { setNextRip(next); execute(); r = nextRip; }
       setRip(r);
       icount++;
       if (icount >= burstEnd) break;

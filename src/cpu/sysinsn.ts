@@ -13,7 +13,7 @@ import {
 } from './state';
 import { dReg, dRm, dOsize, dPfx, dImm, isRegForm, memLa, rmRead, nextRip, setNextRip, dLen } from './operand';
 import { P_REXW, P_REP } from './decode';
-import { readN, writeN, sysWrite } from './mem';
+import { readN, writeN, sysRead, sysWrite } from './mem';
 import { fault, gp, ud, setExitField, exitNow, UD, GP, NP } from './fault';
 import { getFlags, setFlagBits, materializeFlags } from './flags';
 import { tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from './paging';
@@ -490,7 +490,7 @@ export function sti(): void {
 
 // ---- port I/O ----
 /** A value supplied by completeIo() for the intercepted access being re-executed. */
-let ioCompletion = false;
+export let ioCompletion = false;
 let ioCompletionValue: i32 = 0;
 export function completeIo(v: i32): void { ioCompletion = true; ioCompletionValue = v; }
 export function saveIoState(p: usize): void { store<i32>(p, ioCompletion ? 1 : 0); store<i32>(p + 4, ioCompletionValue); }
@@ -502,10 +502,11 @@ function ioPermitted(port: i32, size: i32): bool {
   // The TSS I/O permission bitmap.
   const tssLimit = <i64>segLimit(SEG_TR);
   if (tssLimit < 0x67) return false;
-  const mapBase = readN(segBase(SEG_TR) + 0x66, 2);
+  // The TSS is read as a supervisor access whatever the CPL (an implicit system access).
+  const mapBase = sysRead(segBase(SEG_TR) + 0x66, 2);
   const byte = mapBase + (port >> 3);
   if (byte + 1 > tssLimit) return false;
-  const bits = <i32>readN(segBase(SEG_TR) + byte, 2);
+  const bits = <i32>sysRead(segBase(SEG_TR) + byte, 2);
   return ((bits >> (port & 7)) & ((1 << size) - 1)) == 0;
 }
 

@@ -55,11 +55,7 @@ export function createContext(core: CoreServices, index: number, name: string, o
 
     addBreakpoint: (gva) => debug.addBreakpoint(name, gva, core.cpus[0].translate(gva).gpa),
     removeBreakpoint: (id) => debug.removeBreakpoint(name, id),
-    addWatchpoint: (gpa, length, kind) => {
-      memprot.getprot(gpa); // range check
-      memprot.getprot(Number(gpa) + length - 1);
-      return debug.addWatchpoint(name, Number(gpa), length, kind);
-    },
+    addWatchpoint: (gpa, length, kind) => debug.addWatchpoint(name, Number(gpa), length, kind),
     removeWatchpoint: (id) => debug.removeWatchpoint(name, id),
     singleStep: (cpu, on) => intercepts.setStepping(index, cpu.index, on),
 

@@ -52,6 +52,9 @@ export class DebugPoints {
   }
 
   addWatchpoint(owner: string, gpa: number, length: number, kind: 'write' | 'access'): number {
+    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || gpa < 0 || length <= 0 || gpa + length > this.memprot.pages * PAGE) {
+      throw new RangeError(`watchpoint [0x${gpa.toString(16)}, +${length}) is not inside guest RAM`);
+    }
     const w = { id: this.nextId++, owner, gpa, length, kind };
     for (const p of pagesOf(gpa, length)) this.memprot.withhold(p, rightsOf(kind));
     this.watchpoints.set(w.id, w);

@@ -316,6 +316,9 @@ export class EventHub {
     this.stepping = true;
     try {
       for (let tries = 0; tries < 16; tries++) {
+        // An interrupt shadow keeps external interrupts from running first
+        // with the allowance in place (as VM entry with blocking-by-STI does).
+        vcpu.setReg(Reg.INTERRUPTIBILITY, vcpu.getReg(Reg.INTERRUPTIBILITY) | 1n);
         const exit = vcpu.run(1);
         if (exit === Exit.BUDGET || exit === Exit.HALTED || exit === Exit.STOPPED) return;
         if (exit === Exit.MONITOR_TRAP) { this.step(this.d.cpus[vcpu.index]); return; }

@@ -91,7 +91,7 @@ export class Memprot {
 
   private adjust(page: number, rights: number, delta: 1 | -1): void {
     this.checkPage(page);
-    const c = this.withheldCounts.get(page) ?? [0, 0, 0, 0];
+    const c: [number, number, number, number] = [...(this.withheldCounts.get(page) ?? [0, 0, 0, 0])];
     for (let i = 0; i < 4; i++) {
       if ((rights & RIGHTS[i]) === 0) continue;
       if (c[i] + delta < 0) throw new MemprotError(`release of rights never withheld on page 0x${page.toString(16)}`);

@@ -1,0 +1,59 @@
+// Boots the default Debian guest under the XMHF core with given hypapps and a
+// shell command, for end-to-end tests of hypapps through the programmatic API.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../../src/guest/debian.js';
+import type { CpioEntry } from '../../src/guest/cpio.js';
+import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/xmhf/vm.js';
+import { BASE_CMDLINE } from '../../src/cli/run.js';
+import type { Hypapp } from '../../src/hypapp/api.js';
+
+export interface GuestRun {
+  /** What the command printed (the console lines between the markers). */
+  output: string;
+  status: number | undefined;
+  stop: VmStop;
+  vm: Vm;
+  events: Array<Record<string, unknown>>;
+  logs: string[];
+}
+
+export async function runGuest(opts: {
+  hypapps: Array<Hypapp | HypappSpec>;
+  command: string;
+  files?: CpioEntry[];
+  timeoutMs?: number;
+}): Promise<GuestRun> {
+  const g = defaultGuest();
+  const initrd = guestInitramfs(g.busybox, opts.command, g.hypercallTool, opts.files);
+  let console = '';
+  const events: Array<Record<string, unknown>> = [];
+  const logs: string[] = [];
+  const vm = await createVm({
+    kernel: g.kernel, initrd, cmdline: `${BASE_CMDLINE} quiet`, hypapps: opts.hypapps,
+    serialOutput: (b) => {
+      console += Buffer.from(b).toString('latin1');
+      if (console.includes(`${EXIT_MARKER} `) && /XMHF-EXIT \d+\r?\n/.test(console)) vm.stop('command finished');
+    },
+    log: (line) => logs.push(line),
+    onEvent: (app, r) => events.push({ hypapp: app, ...r }),
+  });
+  const stop = await vm.run(opts.timeoutMs ?? 150_000);
+  const lines = console.replace(/\r/g, '').split('\n');
+  const from = lines.findIndex((l) => l.startsWith(READY_MARKER));
+  const to = lines.findIndex((l) => l.startsWith(EXIT_MARKER));
+  const output = from >= 0 ? lines.slice(from + 1, to >= 0 ? to : undefined).join('\n') : '';
+  const status = to >= 0 ? Number(lines[to].split(' ')[1]) : undefined;
+  return { output, status, stop, vm, events, logs };
+}
+
+/** Compile a freestanding guest program (like xmhf-hypercall) with the host's gcc. */
+export function buildGuestProgram(source: string): Uint8Array {
+  const out = join(tmpdir(), `xmhf-guest-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const r = spawnSync('gcc', ['-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
+    '-fno-stack-protector', '-fno-pie', '-no-pie', '-O2', '-o', out, source], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`gcc failed on ${source}: ${r.stderr ?? r.error}`);
+  return new Uint8Array(readFileSync(out));
+}

@@ -1,0 +1,107 @@
+// End to end: the XMHF core and hypapps against Debian's kernel on our CPU.
+// The probe hypapp exercises each callback kind and core-API call; the
+// shipped hypapps (hello, syscalls, kguard) run as users run them.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { runGuest, buildGuestProgram } from './support/guest-run.js';
+import { probe, emptyProbeLog, PROBE_PORT, MMIO_BASE } from './fixtures/probe-hypapp.js';
+import { loadHypapp } from '../src/xmhf/loader.js';
+import { cacheDir } from '../src/guest/debian.js';
+import { S_IFDIR, S_IFREG } from '../src/guest/cpio.js';
+
+const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
+const xmhf = (...args: string[]) => spawnSync(process.execPath, [XMHF, ...args], { encoding: 'utf8', timeout: 180_000 });
+
+test('hello: xmhf-hypercall ping 41 prints 42; hello logs at init and tables the exits at shutdown', () => {
+  const r = xmhf('run', '--hypapp', 'hello', '--timeout', '150', '--exec', 'xmhf-hypercall ping 41; xmhf-hypercall no-such-call; echo status=$?');
+  assert.equal(r.status, 0, r.stderr);
+  assert.deepEqual(r.stdout.trim().split('\n'), ['42', 'xmhf-hypercall: no hypapp answers "no-such-call"', 'status=1']);
+  assert.match(r.stderr, /\[hello\] hello from the hypervisor: 1 vCPU, 256 MiB/);
+  assert.match(r.stderr, /\[hello\] ping 41 from vCPU 0 at CPL 3/);
+  for (const kind of ['VMCALL', 'CPUID', 'CR_WRITE']) assert.match(r.stderr, new RegExp(`\\[hello\\]\\s+${kind}\\s+\\d+`), kind);
+});
+
+test('syscalls: a command\'s execve and openat calls appear with their paths and argv', () => {
+  const events = join(tmpdir(), `xmhf-trace-${process.pid}.jsonl`);
+  const r = xmhf('run', '--hypapp', 'syscalls', '--events', events, '--timeout', '150', '--exec', 'cat /proc/version > /dev/null; echo traced');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), 'traced');
+  const calls = readFileSync(events, 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const exec = calls.find((c) => c.name === 'execve' && c.argv?.[0] === 'cat');
+  assert.ok(exec, 'execve of cat traced');
+  assert.deepEqual(exec.argv, ['cat', '/proc/version']);
+  assert.ok(['/bin/cat', '/proc/self/exe'].includes(exec.paths[0]), `busybox runs its applets as itself (${exec.paths[0]})`);
+  const open = calls.findIndex((c) => c.name === 'openat' && c.paths?.[0] === '/proc/version');
+  assert.ok(open > calls.indexOf(exec), 'openat of /proc/version traced after the execve');
+  assert.match(calls[open].cr3, /^0x[0-9a-f]+$/);
+  assert.ok(calls.every((c) => c.hypapp === 'syscalls' && typeof c.nr === 'number' && c.args.length === 6));
+});
+
+test('every callback kind and core call reaches a hypapp from the real guest', async () => {
+  const log = emptyProbeLog();
+  const program = buildGuestProgram(join(import.meta.dirname, 'fixtures', 'guest-probe.c'));
+  const r = await runGuest({
+    hypapps: [probe(log)],
+    files: [{ path: 'bin/guest-probe', mode: S_IFREG | 0o755, data: program }],
+    command: [
+      'guest-probe cpuid 0x40000000', `guest-probe out ${PROBE_PORT} 0x1234`, `guest-probe in ${PROBE_PORT + 2}`,
+      'guest-probe int3; echo int3=$?', 'guest-probe protect', 'guest-probe break', 'guest-probe watch',
+      `devmem ${MMIO_BASE + 0x10} 32`, `devmem ${MMIO_BASE + 0x20} 32 0x55aa`,
+      'grep -m1 microcode /proc/cpuinfo', 'xmhf-hypercall strlen @hello-world',
+    ].join('; '),
+  });
+  assert.equal(r.status, 0, r.output);
+  assert.match(r.output, /^Trace\/breakpoint trap$/m, 'the shell saw SIGTRAP');
+  const out = r.output.split('\n').filter((l) => l !== 'Trace/breakpoint trap');
+  assert.match(out[0], /XmhfTsProbe!$/, 'CPUID leaf rewritten by the hypapp');
+  assert.deepEqual(log.portWrites, [0x1234], 'OUT to a claimed port emulated (skipped at the platform)');
+  assert.equal(out[1], '0xc0ffee02', 'IN from a claimed port answered by the hypapp');
+  assert.ok(log.uartWrites > 0, 'UART writes chained to the platform (and still printed)');
+  assert.equal(out[2], 'int3=133', 'the #BP was delivered to the guest after the hypapp saw it (SIGTRAP)');
+  assert.deepEqual(log.exceptions.filter((e) => e.cpl === 3), [{ vector: 3, cpl: 3 }], 'the probe\'s own INT3');
+  assert.equal(out[3], '0x41 0x0', 'first protected write allowed once, second skipped');
+  assert.equal(log.violations.length, 2);
+  assert.deepEqual(log.violations.map((v) => [v.access, v.value, v.user]), [['write', 0x41n, true], ['write', 0x42n, true]]);
+  assert.equal(out[4], 'hits 0x3 sum 0x3', 'breakpoint hit on each call; the guest computed normally');
+  assert.equal(log.steps, 5, 'single-step reported five instructions after the first hit');
+  assert.equal(out[5], 'watch hits 0x2 value 0x2', 'watchpoint saw two writes to the watched bytes, not the one beside');
+  assert.equal(out[6], '0x600DCAFE', 'MMIO read answered by the hypapp');
+  assert.deepEqual(log.mmio.map((m) => [m.direction, m.gpa, m.value]), [['read', MMIO_BASE + 0x10, 0], ['write', MMIO_BASE + 0x20, 0x55aa]]);
+  assert.match(out[7], /^microcode\s*: 0xa001234$/, 'the kernel\'s RDMSR answered by the hypapp');
+  assert.ok(log.msrReads >= 1);
+  assert.equal(out[8], '11', 'hypercall read a string from guest-virtual memory');
+  assert.ok(log.cr3Writes > 20, `CR3 writes (${log.cr3Writes}): one per process switch`);
+  assert.ok(log.ticks > 10, `guest-time timer ticked ${log.ticks} times`);
+  assert.deepEqual(log.measurements, ['core:kernel', 'core:initrd', 'core:cmdline', 'core:hypapp probe']);
+  assert.equal(log.shutdown, 'stopped');
+});
+
+test('kguard: once armed, a new module cannot run in kernel mode and kernel code cannot be written; user work goes on', async () => {
+  const modules = join(cacheDir(), 'packages');
+  const image = readdirSync(modules).find((d) => d.startsWith('linux-image-') && d.endsWith('.d'));
+  assert.ok(image, 'the default guest is fetched');
+  const release = readdirSync(join(modules, image, 'lib', 'modules'))[0];
+  const module = readFileSync(join(modules, image, 'lib', 'modules', release, 'kernel', 'lib', 'ts_kmp.ko'));
+  const r = await runGuest({
+    hypapps: [await loadHypapp('kguard')],
+    files: [{ path: 'lib', mode: S_IFDIR | 0o755 }, { path: 'lib/ts_kmp.ko', mode: S_IFREG | 0o644, data: module }],
+    command: 'insmod /lib/ts_kmp.ko; echo insmod=$?; (echo 1 > /proc/sys/kernel/sched_schedstats); echo poked; ls /bin | wc -l; echo user-ok',
+  });
+  const armed = r.events.find((e) => e.event === 'armed');
+  assert.ok(armed && Number(armed.codePages) > 1000, 'armed over the kernel\'s code');
+  const exec = r.events.find((e) => e.event === 'exec-denied');
+  assert.ok(exec, `module init denied: ${r.logs.join('\n')}`);
+  assert.ok(BigInt(exec.gva as string) >= 0xffff_ffff_c000_0000n, `in the module area (${exec.gva})`);
+  const write = r.events.find((e) => e.event === 'write-denied');
+  assert.ok(write, 'the jump-label patch of kernel code denied');
+  const gpa = Number(BigInt(write.gpa as string));
+  assert.notEqual(r.vm.pc.machine.ram[gpa], Number(BigInt(write.value as string)), 'the write did not land');
+  const out = r.output.split('\n');
+  assert.ok(out.some((l) => /^insmod=\d+$/.test(l) && l !== 'insmod=0'), `insmod failed: ${r.output}`);
+  assert.ok(out.includes('poked') && out.includes('user-ok'), r.output);
+  assert.ok(Number(out[out.indexOf('user-ok') - 1]) > 200, 'user programs still run');
+});
