@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runGuest, buildGuestProgram } from './support/guest-run.js';
@@ -104,4 +104,18 @@ test('kguard: once armed, a new module cannot run in kernel mode and kernel code
   assert.ok(out.some((l) => /^insmod=\d+$/.test(l) && l !== 'insmod=0'), `insmod failed: ${r.output}`);
   assert.ok(out.includes('poked') && out.includes('user-ok'), r.output);
   assert.ok(Number(out[out.indexOf('user-ok') - 1]) > 200, 'user programs still run');
+});
+
+test('the README\'s hypapp template runs as documented', () => {
+  const readme = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+  const code = /<!-- template -->\n```ts\n([\s\S]*?)```\n<!-- \/template -->/.exec(readme)?.[1];
+  assert.ok(code, 'the README has a template block');
+  assert.ok(code.trim().split('\n').length < 30, 'under 30 lines');
+  const file = join(tmpdir(), `my-hypapp-${process.pid}.ts`);
+  writeFileSync(file, code);
+  const r = xmhf('run', '--hypapp', file, '--timeout', '150', '--exec', 'xmhf-hypercall greet 21');
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stdout.trim(), '42');
+  assert.match(r.stderr, /\{"hypapp":"my-hypapp","greeted":"0x15","cr3":"0x[0-9a-f]+"\}/);
+  assert.match(r.stderr, /\[my-hypapp\] guest ended \(stopped\) after \d+ CPUIDs/);
 });
