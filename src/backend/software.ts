@@ -151,10 +151,16 @@ class SoftwareVcpu implements Vcpu {
 
   run(budget: number): Exit {
     let r: number;
+    // Exits leave WebAssembly by a trap; a trap's error would capture a stack
+    // trace, which costs more than the exit itself.
+    const traceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     try {
       r = this.cpu.run(BigInt(Math.max(0, Math.floor(budget))));
     } catch (e) {
       r = this.afterTrap(e);
+    } finally {
+      Error.stackTraceLimit = traceLimit;
     }
     return r as Exit;
   }

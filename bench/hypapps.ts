@@ -1,0 +1,100 @@
+// The cost of hypapps: nanoseconds per event delivered to a hypapp
+// (hypercall, port-I/O exit, memory-protection violation), and the slowdown
+// of the default guest's boot and of a system-call-heavy command under the
+// shipped syscalls and kguard hypapps, against the same guest with none.
+// (QEMU has no hypapps; these ratios are against xmhf-ts itself.)
+import { join } from 'node:path';
+import { defineHypapp, Prot, type Hypapp } from '../src/hypapp/api.js';
+import { createVm } from '../src/xmhf/vm.js';
+import { loadHypapp } from '../src/xmhf/loader.js';
+import { defaultGuest, guestInitramfs, READY_MARKER } from '../src/guest/debian.js';
+import { BASE_CMDLINE } from '../src/cli/run.js';
+import { S_IFREG } from '../src/guest/cpio.js';
+import { buildGuestProgram } from '../test/support/guest-run.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const EVENTS = 20_000;
+const P_PROTECT = 0x5001, P_LOOP = 0x5006, PORT = 0x5a0;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+interface Marks { ready: number; marks: number[] }
+
+/** Boot the default guest with `hypapps` running `command`; host seconds at the readiness marker and at each "MARK" line. */
+async function boot(hypapps: Hypapp[], command: string, files: Parameters<typeof guestInitramfs>[3] = []): Promise<Marks> {
+  const g = defaultGuest();
+  const start = process.hrtime.bigint();
+  const now = () => Number(process.hrtime.bigint() - start) / 1e9;
+  const result: Marks = { ready: NaN, marks: [] };
+  let text = '';
+  const vm = await createVm({
+    kernel: g.kernel, initrd: guestInitramfs(g.busybox, command, g.hypercallTool, files),
+    cmdline: `${BASE_CMDLINE} quiet`, hypapps, log: () => {}, onEvent: () => {},
+    serialOutput: (b) => {
+      text += Buffer.from(b).toString('latin1');
+      let nl;
+      while ((nl = text.indexOf('\n')) >= 0) {
+        const line = text.slice(0, nl); text = text.slice(nl + 1);
+        if (line.startsWith(READY_MARKER)) result.ready = now();
+        else if (line.startsWith('MARK')) result.marks.push(now());
+        else if (line.startsWith('XMHF-EXIT')) vm.stop('done');
+      }
+    },
+  });
+  await vm.run(300_000);
+  return result;
+}
+
+/** A hypapp answering the event loop of guest-probe, timing the first to the last event. */
+function eventTimer(kind: 'hypercall' | 'port' | 'violation') {
+  const t = { first: 0n, last: 0n, n: 0 };
+  const tick = () => { const now = process.hrtime.bigint(); if (t.n++ === 0) t.first = now; t.last = now; };
+  const app = defineHypapp({
+    name: 'bench',
+    init(x) { if (kind === 'port') x.claimPorts(PORT, PORT + 3); },
+    onHypercall(x, { cpu, fn, args }) {
+      if (fn === P_LOOP) { tick(); return 0; }
+      if (fn === P_PROTECT) { x.setprot(cpu.translate(args[0]).gpa & ~0xfffn, 4096, Prot.READ | Prot.EXEC); return 0; }
+      return undefined;
+    },
+    onPortIo() { tick(); return 'skip'; },
+    onViolation() { tick(); return 'allow-once'; },
+  });
+  return { app, nsPerEvent: () => Number(t.last - t.first) / Math.max(1, t.n - 1) };
+}
+
+export async function benchHypapps(): Promise<void> {
+  const probe = buildGuestProgram(join(import.meta.dirname, '..', 'test', 'fixtures', 'guest-probe.c'));
+  const files = [{ path: 'bin/guest-probe', mode: S_IFREG | 0o755, data: probe }];
+  console.log(`| event delivered to a hypapp (${EVENTS} in a guest loop) | ns per event (median of ${RUNS}) |\n|---|---|`);
+  for (const kind of ['hypercall', 'port', 'violation'] as const) {
+    const ns: number[] = [];
+    for (let i = 0; i < RUNS; i++) {
+      const t = eventTimer(kind);
+      await boot([t.app], `guest-probe loop ${kind} ${EVENTS}`, files);
+      ns.push(t.nsPerEvent());
+    }
+    console.log(`| ${kind} | ${Math.round(median(ns))} |`);
+  }
+
+  const workload = 'echo MARK; dd if=/dev/zero of=/dev/null bs=1 count=20000 2>/dev/null; echo MARK';
+  const configs: Array<[string, () => Promise<Hypapp[]>]> = [
+    ['none', async () => []],
+    ['syscalls', async () => [(await loadHypapp('syscalls')).app]],
+    ['kguard', async () => [(await loadHypapp('kguard')).app]],
+  ];
+  const times = new Map<string, { ready: number[]; work: number[] }>(configs.map(([n]) => [n, { ready: [], work: [] }]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [name, make] of configs) { // interleaved
+      const m = await boot(await make(), workload);
+      times.get(name)!.ready.push(m.ready);
+      times.get(name)!.work.push(m.marks[1] - m.marks[0]);
+    }
+  }
+  const base = times.get('none')!;
+  console.log(`\n| hypapps | boot to marker (s) | ratio | 40,000 system calls (dd bs=1) (s) | ratio |\n|---|---|---|---|---|`);
+  for (const [name] of configs) {
+    const t = times.get(name)!;
+    const r = median(t.ready), w = median(t.work);
+    console.log(`| ${name} | ${r.toFixed(2)} | ${(r / median(base.ready)).toFixed(2)} | ${w.toFixed(2)} | ${(w / median(base.work)).toFixed(2)} |`);
+  }
+}
