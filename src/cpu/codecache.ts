@@ -3,8 +3,8 @@
 // mode it was decoded in. Pages that supplied code are marked in CODE_PAGES
 // and kept out of the write TLB, so every write to them takes the slow path,
 // which calls invalidateCode() before the bytes change.
-import { DCACHE, DCACHE_TAGS, DCACHE_ENTRIES, CODE_PAGES, RAM_BASE, TLB, TLB_SET_SIZE, TLB_ENTRIES } from './layout';
-import { T_WRITE, T_GPA } from './paging';
+import { DCACHE, DCACHE_TAGS, DCACHE_ENTRIES, CODE_PAGES, RAM_BASE } from './layout';
+import { tlbDropWrites } from './paging';
 
 const MASK: usize = <usize>DCACHE_ENTRIES - 1;
 
@@ -27,12 +27,7 @@ export function markCodePage(host: usize): void {
   if (load<u8>(CODE_PAGES + <usize>page) != 0) return;
   store<u8>(CODE_PAGES + <usize>page, 1);
   // Writes to this page must now go through the slow path: drop cached write permission.
-  const gpa = page << 12;
-  for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
-    for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
-      if ((load<i64>(set + T_GPA + (i << 3)) & ~0xfff) == gpa) store<i64>(set + T_WRITE + (i << 3), 0);
-    }
-  }
+  tlbDropWrites(page << 12);
 }
 
 /** Forget decoded code of the guest-physical page holding `gpa`, if any. */

@@ -26,6 +26,9 @@ export const TLB_ENTRIES: i32 = 1 << TLB_BITS;
 /** Bytes per TLB set: read tag, write tag, exec tag (i64 each), host page (i32), pad (i32), gpa (i64). */
 export const TLB_SET_SIZE: usize = <usize>TLB_ENTRIES * 40;
 
+/** The TLB entries filled since the last full flush, one u16 each (bit 12: user set); see paging.ts. */
+export const TLB_FILLED: usize = 0x180000;
+
 /** Nested page permissions: one byte of Access bits per 4 KiB guest-physical page below 4 GiB. */
 export const NPT: usize = 0x200000;
 /** One byte per guest-physical page below 4 GiB: non-zero if decoded code was taken from it. */

@@ -2,7 +2,7 @@
 // 4-level), the nested page permissions (memprot) and the TLB that caches
 // both. A TLB entry grants an access kind only if both the guest's tables and
 // the nested permissions allow it, so the fast path is one tag compare.
-import { TLB, TLB_ENTRIES, TLB_SET_SIZE, NPT, RAM_BASE, CONTROL } from './layout';
+import { TLB, TLB_ENTRIES, TLB_SET_SIZE, TLB_FILLED, TLB_BITS, NPT, RAM_BASE, CONTROL } from './layout';
 import {
   st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
   EFER_NXE, EFER_LMA, linearMask, cpl, needAttention, CR0_AM, STATE, O_FLAGS, F_AC,
@@ -21,6 +21,8 @@ export const T_HOST: usize = <usize>TLB_ENTRIES * 32;
 // Flag bits kept in the low bits of the T_GPA word.
 const G_GLOBAL: i64 = 1;
 const G_LARGE: i64 = 2;
+/** The entry is in the filled list (so is listed once however often it is refilled). */
+const G_LISTED: i64 = 4;
 
 /** Guest RAM size in bytes; guest-physical [0, ramSize) is RAM, the rest MMIO. */
 export let ramSize: u64 = 0;
@@ -61,17 +63,38 @@ export function nestedPerm(gpa: i64): i32 {
 export function tlbFlushAll(): void {
   needAttention();
   memory.fill(TLB, 0, TLB_SET_SIZE * 2);
+  filledCount = 0;
   largeCached = false;
 }
+
+/**
+ * Entries filled since the last full flush, each listed once (G_LISTED), so
+ * flushes and scans visit only those instead of all 2 x TLB_ENTRIES slots:
+ * the kernel reloads CR3 and runs INVLPG thousands of times while it boots.
+ */
+let filledCount: i32 = 0;
+// @ts-ignore: decorator
+@inline function filledSet(e: i32): usize { return TLB + (e >> TLB_BITS == 0 ? 0 : TLB_SET_SIZE); }
+// @ts-ignore: decorator
+@inline function filledIndex(e: i32): usize { return <usize>(e & (TLB_ENTRIES - 1)); }
 
 /** Flush everything but global translations (a CR3 write with CR4.PGE). */
 export function tlbFlushNonGlobal(): void {
   needAttention();
-  for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
-    for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
-      if ((load<i64>(set + T_GPA + (i << 3)) & G_GLOBAL) == 0) clearEntry(set, i);
+  let kept = 0;
+  for (let k = 0; k < filledCount; k++) {
+    const e = <i32>load<u16>(TLB_FILLED + (<usize>k << 1));
+    const set = filledSet(e), i = filledIndex(e);
+    const g = load<i64>(set + T_GPA + (i << 3));
+    if ((g & G_GLOBAL) == 0) {
+      clearEntry(set, i);
+      store<i64>(set + T_GPA + (i << 3), g & ~G_LISTED);
+    } else {
+      store<u16>(TLB_FILLED + (<usize>kept << 1), <u16>e);
+      kept++;
     }
   }
+  filledCount = kept;
 }
 
 function clearEntry(set: usize, i: usize): void {
@@ -86,18 +109,27 @@ export function tlbFlushPage(la: i64): void {
   if (largeCached) {
     // A 2 MiB or 1 GiB page may have left entries for its neighbours; clear
     // every slot whose tag lies in the same 1 GiB region.
-    for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
-      for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
-        const g = load<i64>(set + T_GPA + (i << 3));
-        if ((g & G_LARGE) == 0) continue;
-        const tag = load<i64>(set + T_READ + (i << 3)) | load<i64>(set + T_WRITE + (i << 3)) | load<i64>(set + T_EXEC + (i << 3));
-        if ((tag >>> 30) == (la >>> 30)) clearEntry(set, i);
-      }
+    for (let k = 0; k < filledCount; k++) {
+      const e = <i32>load<u16>(TLB_FILLED + (<usize>k << 1));
+      const set = filledSet(e), i = filledIndex(e);
+      const g = load<i64>(set + T_GPA + (i << 3));
+      if ((g & G_LARGE) == 0) continue;
+      const tag = load<i64>(set + T_READ + (i << 3)) | load<i64>(set + T_WRITE + (i << 3)) | load<i64>(set + T_EXEC + (i << 3));
+      if ((tag >>> 30) == (la >>> 30)) clearEntry(set, i);
     }
   }
   const i = tlbIndex(la);
   clearEntry(TLB, i);
   clearEntry(TLB + TLB_SET_SIZE, i);
+}
+
+/** Stop caching writes to guest-physical page `gpa` (it now holds decoded code). */
+export function tlbDropWrites(gpa: i64): void {
+  for (let k = 0; k < filledCount; k++) {
+    const e = <i32>load<u16>(TLB_FILLED + (<usize>k << 1));
+    const set = filledSet(e), i = filledIndex(e);
+    if ((load<i64>(set + T_GPA + (i << 3)) & ~0xfff) == gpa) store<i64>(set + T_WRITE + (i << 3), 0);
+  }
 }
 
 /** Host address of guest-physical RAM byte `gpa` (caller checked gpa < ramSize). */
@@ -302,7 +334,11 @@ export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
   store<i64>(set + T_READ + (i << 3), readOk ? tag : 0);
   store<i64>(set + T_WRITE + (i << 3), writeOk ? tag : 0);
   store<i64>(set + T_EXEC + (i << 3), execOk ? tag : 0);
-  store<i64>(set + T_GPA + (i << 3), page | (walkGlobal ? G_GLOBAL : 0) | (walkLarge ? G_LARGE : 0));
+  if ((load<i64>(set + T_GPA + (i << 3)) & G_LISTED) == 0) {
+    store<u16>(TLB_FILLED + (<usize>filledCount << 1), <u16>((user ? TLB_ENTRIES : 0) | <i32>i));
+    filledCount++;
+  }
+  store<i64>(set + T_GPA + (i << 3), page | (walkGlobal ? G_GLOBAL : 0) | (walkLarge ? G_LARGE : 0) | G_LISTED);
   store<u32>(set + T_HOST + (i << 2), isRam ? <u32>ramHost(page) : 0);
   if (walkLarge) largeCached = true;
   return gpa;
