@@ -26,8 +26,10 @@ export const TLB_ENTRIES: i32 = 1 << TLB_BITS;
 /** Bytes per TLB set: read tag, write tag, exec tag (i64 each), host page (i32), pad (i32), gpa (i64). */
 export const TLB_SET_SIZE: usize = <usize>TLB_ENTRIES * 40;
 
-/** The TLB entries filled since the last full flush, one u16 each (bit 12: user set); see paging.ts. */
+/** The TLB entries filled since the last full flush, one u16 each (bit 12: user set), up to 4 x TLB_ENTRIES; see paging.ts. */
 export const TLB_FILLED: usize = 0x180000;
+/** One bit per 2 MiB linear region (modulo 2^16) from whose large pages TLB entries were filled. */
+export const TLB_LARGE_REGIONS: usize = 0x188000;
 
 /** Nested page permissions: one byte of Access bits per 4 KiB guest-physical page below 4 GiB. */
 export const NPT: usize = 0x200000;
