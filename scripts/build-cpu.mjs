@@ -20,6 +20,8 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
   mkdirSync(join(root, 'build'), { recursive: true });
   const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
   const debug = process.argv.includes('--debug');
+  // --names keeps function names in the optimized wasm, for profiles (node --cpu-prof).
+  const names = process.argv.includes('--names') || process.env.XMHF_CPU_NAMES === '1';
   const raw = join(root, 'build', 'cpu.unoptimized.wasm');
   execFileSync(process.execPath, [asc, join(root, 'src', 'cpu', 'index.ts'),
     '--outFile', debug ? out : raw,
@@ -34,11 +36,11 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
     // i64.load32_s (AssemblyScript 0.28.20); Binaryen's wasm-opt does not, so
     // asc emits unoptimized code and wasm-opt optimizes it.
     '-O0',
-    ...(debug ? ['--debug'] : []),
+    ...(debug || names ? ['--debug'] : []),
   ], { stdio: 'inherit', cwd: root });
   if (!debug) {
     const wasmOpt = join(root, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
-    execFileSync(process.execPath, [wasmOpt, raw, '-O3', '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', '-o', out], { stdio: 'inherit', cwd: root });
+    execFileSync(process.execPath, [wasmOpt, raw, '-O3', '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', ...(names ? ['-g'] : []), '-o', out], { stdio: 'inherit', cwd: root });
   }
   console.log('built', out);
 }

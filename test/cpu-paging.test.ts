@@ -128,3 +128,74 @@ test('user mode cannot read supervisor pages', async () => {
   assert.equal(vcpu.exitField(ExitField.NUMBER), 14n);
   assert.equal(vcpu.exitField(ExitField.VALUE), 5n, 'present + user');
 });
+
+test('INVLPG anywhere in a 2 MiB or 1 GiB page drops the entries of the whole page', async () => {
+  const { machine, vcpu } = await testMachine();
+  const v = view(machine);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  const pml4 = guest64Layout(machine.ramSize).pml4;
+  const pdpt2 = 0x20000, pd2 = 0x21000;
+  v.setBigUint64(pml4 + 8, BigInt(pdpt2 | P | W), true);
+  v.setBigUint64(pdpt2, BigInt(pd2 | P | W), true);
+  v.setBigUint64(pd2 + 8, BigInt(0x400000 | P | W | PS), true);       // 0x8000200000: 2 MiB page
+  v.setBigUint64(pdpt2 + 8, BigInt(0 | P | W | PS), true);            // 0x8040000000: 1 GiB page
+  v.setUint32(0x401000, 1, true);
+  v.setUint32(0x601000, 2, true);
+  machine.ram.set(assemble(`
+    mov rbx, 0x8000200000
+    mov eax, [rbx + 0x1000]
+    mov qword ptr [${pd2 + 8}], ${0x600000 | P | W | PS}
+    invlpg [rbx + 0x5000]
+    mov edx, [rbx + 0x1000]
+    mov rbx, 0x8040000000
+    mov esi, [rbx + 0x401000]
+    mov qword ptr [${pdpt2 + 8}], 0
+    invlpg [rbx + 0x3000000]
+    mov edi, [rbx + 0x401000]
+    ud2`, { origin: CODE }), CODE);
+  vcpu.setExceptionBitmap((1 << 6) | (1 << 14));
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RAX), 1n);
+  assert.equal(vcpu.getReg(Reg.RDX), 2n, 'the 2 MiB page was re-read after INVLPG elsewhere in it');
+  assert.equal(vcpu.getReg(Reg.RSI), 1n);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 14n, 'the 1 GiB page is gone after INVLPG elsewhere in it');
+  assert.equal(vcpu.exitField(ExitField.GPA), 0x8040401000n);
+});
+
+test('CR3 reloads with CR4.PGE keep global entries only: a slot reused by a non-global page is flushed', async () => {
+  const { machine, vcpu } = await testMachine();
+  const v = view(machine);
+  enterLongMode(machine, vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
+  vcpu.setReg(Reg.CR4, vcpu.getReg(Reg.CR4) | 0x80n); // PGE
+  const G = 0x100;
+  const pml4 = guest64Layout(machine.ramSize).pml4;
+  const pdpt2 = 0x20000, pd2 = 0x21000, ptX = 0x22000, ptY = 0x23000;
+  v.setBigUint64(pml4 + 8, BigInt(pdpt2 | P | W), true);
+  v.setBigUint64(pdpt2, BigInt(pd2 | P | W), true);
+  v.setBigUint64(pd2, BigInt(ptX | P | W), true);          // X = 0x8000000000
+  v.setBigUint64(pd2 + 8 * 8, BigInt(ptY | P | W), true);  // Y = X + 16 MiB: the same TLB slot as X
+  v.setBigUint64(ptX, BigInt(0x260000 | P | W | G), true);
+  v.setBigUint64(ptY, BigInt(0x270000 | P | W), true);
+  v.setUint32(0x260000, 1, true);
+  v.setUint32(0x270000, 2, true);
+  v.setUint32(0x280000, 3, true);
+  machine.ram.set(assemble(`
+    mov rbx, 0x8000000000
+    mov rcx, 0x8001000000
+    mov r8, cr3
+    mov eax, [rbx]
+    mov cr3, r8
+    mov edx, [rcx]
+    mov qword ptr [${ptY}], ${0x280000 | P | W}
+    mov cr3, r8
+    mov esi, [rcx]
+    mov cr3, r8
+    mov edi, [rbx]
+    ud2`, { origin: CODE }), CODE);
+  vcpu.setExceptionBitmap(1 << 6);
+  assert.equal(vcpu.run(100), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RAX), 1n);
+  assert.equal(vcpu.getReg(Reg.RDX), 2n);
+  assert.equal(vcpu.getReg(Reg.RSI), 3n, 'the non-global entry was flushed');
+  assert.equal(vcpu.getReg(Reg.RDI), 1n);
+});

@@ -1,19 +1,101 @@
-// Decoded-instruction cache. A record is found by the host address of the
-// instruction's first byte (so by guest-physical address) and the code size
-// mode it was decoded in. Pages that supplied code are marked in CODE_PAGES
-// and kept out of the write TLB, so every write to them takes the slow path,
-// which calls invalidateCode() before the bytes change.
-import { DCACHE, DCACHE_TAGS, DCACHE_ENTRIES, CODE_PAGES, RAM_BASE, TLB, TLB_SET_SIZE, TLB_ENTRIES } from './layout';
-import { T_WRITE, T_GPA } from './paging';
+// Decoded-block cache. A block is the decoded records of consecutive
+// instructions from one page, up to a branch, the page end or BLOCK_MAX; it
+// is found by the host address of its first byte (so by guest-physical
+// address) and the code size mode it was decoded in. Pages that supplied code
+// are marked in CODE_PAGES and kept out of the write TLB, so every write to
+// them takes the slow path, which calls invalidateCode() before the bytes
+// change: that bumps the page's generation, and blocks from an older
+// generation are decoded again when next looked up.
+import {
+  CODE_PAGES, CODE_GEN, RAM_BASE, BLOCK_HASH, BLOCK_HASH_BITS, BLOCK_HASH_ENTRIES, BLOCK_ARENA, BLOCK_ARENA_END,
+} from './layout';
+import { tlbDropWrites } from './paging';
+import { needAttention } from './state';
+import {
+  decodeProbe, RECORD_SIZE, D_LEN, D_FAST, FAST_JCC, FAST_JMP, FAST_CALL, FAST_RET, FAST_CALL_IND, FAST_JMP_IND,
+} from './decode';
 
-const MASK: usize = <usize>DCACHE_ENTRIES - 1;
+// Block header; the records follow at B_RECORDS.
+export const B_COUNT: usize = 0;    // u8: instructions in the block
+export const B_RECORDS: usize = 32;
+/** Most instructions in one block. */
+export const BLOCK_MAX: i32 = 32;
+const BLOCK_BYTES_MAX: usize = B_RECORDS + <usize>BLOCK_MAX * RECORD_SIZE;
+
+// Hash entry: tag (i64), page generation (u32), block address (u32).
+const H_TAG: usize = 0;
+const H_GEN: usize = 8;
+const H_BLOCK: usize = 12;
+
+let arenaTop: usize = BLOCK_ARENA;
 
 // @ts-ignore: decorator
-@inline export function slotOf(host: usize): usize { return DCACHE + ((host & MASK) << 6); }
+@inline function hashEntry(host: usize): usize {
+  return BLOCK_HASH + (<usize>((<u32>host * 0x9e3779b1) >>> (32 - BLOCK_HASH_BITS)) << 4);
+}
 // @ts-ignore: decorator
-@inline export function tagAt(host: usize): usize { return DCACHE_TAGS + ((host & MASK) << 3); }
+@inline function blockTag(host: usize, modeBits: i32): i64 { return (<i64>host << 2) | <i64>modeBits | 0x1000000000000; }
 // @ts-ignore: decorator
-@inline export function tagFor(host: usize, modeBits: i32): i64 { return (<i64>host << 2) | <i64>modeBits | 0x1000000000000; }
+@inline function genAddr(host: usize): usize { return CODE_GEN + (((host - RAM_BASE) >> 12) << 2); }
+
+/**
+ * The block starting at host address `host` (linear address `la`) for code
+ * size `modeBits`, decoding it on a miss; 0 if its first instruction cannot be
+ * in a block (it runs into the next page, or is invalid: the careful path
+ * then decodes it and raises its fault).
+ */
+// @ts-ignore: decorator
+@inline export function lookupBlock(la: i64, host: usize, modeBits: i32): usize {
+  const e = hashEntry(host);
+  if (load<i64>(e + H_TAG) == blockTag(host, modeBits) && load<u32>(e + H_GEN) == load<u32>(genAddr(host))) {
+    return <usize>load<u32>(e + H_BLOCK);
+  }
+  return buildBlock(la, host, modeBits);
+}
+
+/** Does a fast form end its block (the next instruction is not the following one)? */
+// @ts-ignore: decorator
+@inline function endsBlock(fast: u8): bool {
+  return fast == FAST_JCC || fast == FAST_JMP || fast == FAST_CALL || fast == FAST_RET || fast == FAST_CALL_IND || fast == FAST_JMP_IND;
+}
+
+function buildBlock(la: i64, host: usize, modeBits: i32): usize {
+  if (arenaTop + BLOCK_BYTES_MAX > BLOCK_ARENA_END) dropAllBlocks();
+  const b = arenaTop;
+  const pageEnd = (host | 0xfff) + 1;
+  let h = host;
+  let n = 0;
+  while (n < BLOCK_MAX && h < pageEnd) {
+    const rec = b + B_RECORDS + <usize>n * RECORD_SIZE;
+    if (!decodeProbe(la + <i64>(h - host), h, rec)) break;
+    n++;
+    // General instructions may branch too; the run loop leaves the block when one does.
+    if (endsBlock(load<u8>(rec + D_FAST))) break;
+    h += <usize>load<u8>(rec + D_LEN);
+  }
+  if (n == 0) return 0;
+  markCodePage(host);
+  store<u8>(b + B_COUNT, <u8>n);
+  arenaTop = b + B_RECORDS + <usize>n * RECORD_SIZE;
+  const e = hashEntry(host);
+  store<i64>(e + H_TAG, blockTag(host, modeBits));
+  store<u32>(e + H_GEN, load<u32>(genAddr(host)));
+  store<u32>(e + H_BLOCK, <u32>b);
+  return b;
+}
+
+/** Instructions of block `b` before the one `offset` bytes after its start (to recount a block left midway). */
+export function recordsBefore(b: usize, offset: i64): i32 {
+  const n = <i32>load<u8>(b + B_COUNT);
+  let k = 0, at: i64 = 0;
+  while (k < n && at < offset) { at += <i64>load<u8>(b + B_RECORDS + <usize>k * RECORD_SIZE + D_LEN); k++; }
+  return k;
+}
+
+function dropAllBlocks(): void {
+  memory.fill(BLOCK_HASH, 0, <usize>BLOCK_HASH_ENTRIES << 4);
+  arenaTop = BLOCK_ARENA;
+}
 
 /** Is guest-physical page `page` (gpa >> 12, below 4 GiB) a source of cached code? */
 // @ts-ignore: decorator
@@ -27,12 +109,7 @@ export function markCodePage(host: usize): void {
   if (load<u8>(CODE_PAGES + <usize>page) != 0) return;
   store<u8>(CODE_PAGES + <usize>page, 1);
   // Writes to this page must now go through the slow path: drop cached write permission.
-  const gpa = page << 12;
-  for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
-    for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
-      if ((load<i64>(set + T_GPA + (i << 3)) & ~0xfff) == gpa) store<i64>(set + T_WRITE + (i << 3), 0);
-    }
-  }
+  tlbDropWrites(page << 12);
 }
 
 /** Forget decoded code of the guest-physical page holding `gpa`, if any. */
@@ -40,8 +117,10 @@ export function invalidateCode(gpa: i64): void {
   const page = gpa >>> 12;
   if (!isCodePage(page)) return;
   store<u8>(CODE_PAGES + <usize>page, 0);
-  // Cached instructions never cross a page (see run.ts), so the page's own slots suffice.
-  memory.fill(tagAt(RAM_BASE + <usize>(page << 12)), 0, 4096 << 3);
+  const g = CODE_GEN + (<usize>page << 2);
+  store<u32>(g, load<u32>(g) + 1);
+  // The block running now may come from this page: the run loop must look again.
+  needAttention();
 }
 
 /** Invalidate every code page touched by guest-physical [gpa, gpa + len). */
@@ -51,6 +130,6 @@ export function invalidateRange(gpa: i64, len: i64): void {
 }
 
 export function invalidateAllCode(): void {
-  memory.fill(DCACHE_TAGS, 0, <usize>DCACHE_ENTRIES << 3);
+  dropAllBlocks();
   memory.fill(CODE_PAGES, 0, 0x100000);
 }

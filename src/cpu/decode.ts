@@ -23,14 +23,14 @@ export const D_SCALE: usize = 12;   // u8: shift count 0..3
 export const D_REX: usize = 13;     // u8: the REX byte (0 if none)
 export const D_SEGOVR: usize = 14;  // u8: explicit segment override, or R_NONE
 export const D_SSE: usize = 15;     // u8: mandatory prefix for SSE maps: 0 none, 1 = 66, 2 = F3, 3 = F2
-export const D_DISP: usize = 16;    // i32
-export const D_IMM2: usize = 20;    // i32: second immediate (ENTER's level, far pointer selector)
+export const D_DISP: usize = 16;    // i32: displacement of the memory operand
+export const D_IMM2: usize = 16;    // i32: second immediate (ENTER's level, far pointer selector), forms without ModRM
+export const D_FAST: usize = 20;    // u8: FAST_* form the run loop executes inline (0 = general executor)
+export const D_FA: usize = 21;      // u8: fast form's destination register
+export const D_FB: usize = 22;      // u8: fast form's source register
+export const D_FK: usize = 23;      // u8: fast form's operation (ALU kind, condition, shift kind)
 export const D_IMM: usize = 24;     // i64
-export const D_FAST: usize = 32;    // u8: FAST_* form the run loop executes inline (0 = general executor)
-export const D_FA: usize = 33;      // u8: fast form's destination register
-export const D_FB: usize = 34;      // u8: fast form's source register
-export const D_FK: usize = 35;      // u8: fast form's operation (ALU kind, condition, shift kind)
-export const RECORD_SIZE: usize = 64;
+export const RECORD_SIZE: usize = 32;
 
 // Fast forms: common instructions with 32/64-bit operands, no LOCK, executed inline by run.ts.
 export const FAST_NONE: u8 = 0;
@@ -64,7 +64,6 @@ export const FAST_STORE_IMM: u8 = 27; // [mem] <- imm
 export const FAST_MOVSXD: u8 = 28;   // FA <- sign-extended 32-bit FB (register form)
 export const FAST_CALL_IND: u8 = 29; // CALL r/m64 (FF /2); FB register when FK = 1
 export const FAST_JMP_IND: u8 = 30;  // JMP r/m64 (FF /4); FB register when FK = 1
-export const FAST_RDTSC: u8 = 31;
 
 export const P_LOCK = 1;
 export const P_REP = 2;     // F3
@@ -166,10 +165,21 @@ let fetchLa: i64 = 0;      // linear address of the instruction's first byte
 let fetchHost: usize = 0;  // host address of that byte (0: fetch through the slow path)
 let fetchAvail: i32 = 0;   // bytes readable at fetchHost before the page ends
 let pos: i32 = 0;
+/**
+ * Decoding ahead of execution (a block's later instructions): an instruction
+ * that would fault or needs bytes beyond fetchAvail sets probeFailed instead
+ * (its fault, if any, belongs to the moment it executes).
+ */
+let probing = false;
+let probeFailed = false;
 
 function fb(): i32 {
-  if (pos >= 15) fault(13, 0); // longer than 15 bytes: #GP(0)
+  if (pos >= 15) { // longer than 15 bytes: #GP(0)
+    if (probing) { probeFailed = true; return 0; }
+    fault(13, 0);
+  }
   if (pos < fetchAvail) { const p = pos; pos++; return <i32>load<u8>(fetchHost + <usize>p); }
+  if (probing) { probeFailed = true; return 0; }
   return fetchSlow();
 }
 
@@ -197,11 +207,28 @@ const SEG_SS: u8 = 2;
  * Raises #PF for unmapped code, #UD for encodings that do not exist here.
  */
 export function decode(la: i64, rec: usize): void {
+  const h = codeHost(la);
+  decodeAt(la, h, h != 0 ? 0x1000 - (<i32>la & 0xfff) : 0, rec);
+}
+
+/**
+ * Decode the instruction at `la`, whose bytes are at host address `h` up to
+ * the end of its page, without faulting: false if it is invalid, too long or
+ * runs past the page (the record is then unusable).
+ */
+export function decodeProbe(la: i64, h: usize, rec: usize): bool {
+  probing = true;
+  probeFailed = false;
+  decodeAt(la, h, 0x1000 - (<i32>la & 0xfff), rec);
+  probing = false;
+  return !probeFailed;
+}
+
+function decodeAt(la: i64, h: usize, avail: i32, rec: usize): void {
   fetchLa = la;
   pos = 0;
-  const h = codeHost(la);
   fetchHost = h;
-  fetchAvail = h != 0 ? 0x1000 - (<i32>la & 0xfff) : 0;
+  fetchAvail = avail;
 
   let pfx = 0, segovr: u8 = R_NONE, rex = 0, sse: u8 = 0;
   let b = fb();
@@ -318,7 +345,10 @@ export function decode(la: i64, rec: usize): void {
     case I_V: imm = osize == 2 ? imm16() & 0xffff : osize == 4 ? imm32() & 0xffffffff : imm64(); break;
     case I_ENTER: imm = imm16() & 0xffff; imm2 = <i64>fb(); break;
     case I_FAR: {
-      if (mode64) fault(UD, -1);
+      if (mode64) {
+        if (probing) { probeFailed = true; return; }
+        fault(UD, -1);
+      }
       imm = osize == 2 ? imm16() & 0xffff : imm32() & 0xffffffff;
       imm2 = imm16() & 0xffff;
       break;
@@ -350,8 +380,8 @@ export function decode(la: i64, rec: usize): void {
   store<u8>(rec + D_REX, <u8>rex);
   store<u8>(rec + D_SEGOVR, segovr);
   store<u8>(rec + D_SSE, sse);
-  store<i32>(rec + D_DISP, <i32>disp);
-  store<i32>(rec + D_IMM2, <i32>imm2);
+  // D_IMM2 shares D_DISP's bytes: only forms without ModRM have a second immediate.
+  store<i32>(rec + D_DISP, (props & M) != 0 ? <i32>disp : <i32>imm2);
   store<i64>(rec + D_IMM, imm);
   classifyFast(rec, op, mod, reg, rm, osize, pfx, rex);
 }
@@ -416,7 +446,6 @@ function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i
     f = (reg & 7) == 2 ? FAST_CALL_IND : FAST_JMP_IND;
     if (mod == 3) { fb = rm; fk = 1; }
   }
-  if (f == FAST_NONE && op == 0x131) f = FAST_RDTSC;
   store<u8>(rec + D_FAST, locked ? FAST_NONE : f);
   if (imm >= 0) store<i64>(rec + D_IMM, imm);
   store<u8>(rec + D_FA, <u8>fa);

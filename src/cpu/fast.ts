@@ -7,10 +7,9 @@ import {
   FAST_MOV_RR, FAST_LOAD, FAST_STORE, FAST_ALU_RR, FAST_ALU_RI, FAST_ALU_RM, FAST_TEST_RR, FAST_JCC, FAST_JMP,
   FAST_LEA, FAST_INC, FAST_DEC, FAST_PUSH, FAST_POP, FAST_CALL, FAST_RET, FAST_SHIFT_RI, FAST_MOV_RI, FAST_NOP,
   FAST_IMUL_RRI, FAST_IMUL_RR, FAST_CMOV, FAST_STORE8, FAST_ALU_MR, FAST_ALU_MI, FAST_STORE_IMM, FAST_MOVSXD,
-  FAST_CALL_IND, FAST_JMP_IND, FAST_RDTSC,
+  FAST_CALL_IND, FAST_JMP_IND,
 } from './decode';
-import { reg64, setReg64, reg8, mode64, st64, O_CR4, CR4_TSD, cpl } from './state';
-import { tscValue } from './msr';
+import { reg64, setReg64, reg8, mode64 } from './state';
 import { setInsn, setNextRip, nextRip } from './operand';
 import { execute } from './exec';
 import { segLinear } from './operand';
@@ -150,13 +149,6 @@ export function execFast(f: u8, slot: usize, next: i64): i64 {
       return t;
     }
     case FAST_JMP_IND: return branchTarget(load<u8>(slot + D_FK) != 0 ? reg64(fb) : fastRead(fastLa(slot, next), 8));
-    case FAST_RDTSC: {
-      if ((st64(O_CR4) & CR4_TSD) != 0 && cpl != 0) return slowPath(slot, next);
-      const t = tscValue();
-      setReg64(0, t & 0xffffffff);
-      setReg64(2, t >>> 32);
-      return next;
-    }
     case FAST_INC: setW(fa, size, inc(size, getW(fa, size))); return next;
     case FAST_DEC: setW(fa, size, dec(size, getW(fa, size))); return next;
     case FAST_PUSH: { const sp = reg64(4) - 8; stackAccess(); fastWrite(sp, 8, reg64(fb)); setReg64(4, sp); return next; }

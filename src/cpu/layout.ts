@@ -26,6 +26,11 @@ export const TLB_ENTRIES: i32 = 1 << TLB_BITS;
 /** Bytes per TLB set: read tag, write tag, exec tag (i64 each), host page (i32), pad (i32), gpa (i64). */
 export const TLB_SET_SIZE: usize = <usize>TLB_ENTRIES * 40;
 
+/** The TLB entries filled since the last full flush, one u16 each (bit 12: user set), up to 4 x TLB_ENTRIES; see paging.ts. */
+export const TLB_FILLED: usize = 0x180000;
+/** One bit per 2 MiB linear region (modulo 2^16) from whose large pages TLB entries were filled. */
+export const TLB_LARGE_REGIONS: usize = 0x188000;
+
 /** Nested page permissions: one byte of Access bits per 4 KiB guest-physical page below 4 GiB. */
 export const NPT: usize = 0x200000;
 /** One byte per guest-physical page below 4 GiB: non-zero if decoded code was taken from it. */
@@ -34,11 +39,15 @@ export const CODE_PAGES: usize = 0x300000;
 /** Guest-physical address 0. */
 export const RAM_BASE: usize = 0x4000000;
 
-/** Decoded-instruction cache: DCACHE_ENTRIES records of 64 bytes (decode.ts RECORD_SIZE) then as many i64 tags. */
-export const DCACHE: usize = 0x400000;
-export const DCACHE_BITS: i32 = 18;
-export const DCACHE_ENTRIES: i32 = 1 << DCACHE_BITS;
-export const DCACHE_TAGS: usize = DCACHE + (<usize>DCACHE_ENTRIES << 6);
+/** Generation of each guest-physical page below 4 GiB (u32): bumped when decoded code from it is invalidated. */
+export const CODE_GEN: usize = 0x400000;
+/** Decoded blocks by host address of their first byte: BLOCK_HASH_ENTRIES of 16 bytes (codecache.ts). */
+export const BLOCK_HASH: usize = 0x800000;
+export const BLOCK_HASH_BITS: i32 = 16;
+export const BLOCK_HASH_ENTRIES: i32 = 1 << BLOCK_HASH_BITS;
+/** Decoded blocks themselves, allocated upwards and all dropped when the space runs out. */
+export const BLOCK_ARENA: usize = 0x2200000;
+export const BLOCK_ARENA_END: usize = 0x3f00000; // AssemblyScript's own data starts here (--memoryBase)
 
 /** Saved vCPUs (see vcpu.ts): VCPU_SLOT bytes each, up to MAX_VCPUS. */
 export const VCPU_SAVE: usize = 0x2000000;

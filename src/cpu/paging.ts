@@ -2,7 +2,7 @@
 // 4-level), the nested page permissions (memprot) and the TLB that caches
 // both. A TLB entry grants an access kind only if both the guest's tables and
 // the nested permissions allow it, so the fast path is one tag compare.
-import { TLB, TLB_ENTRIES, TLB_SET_SIZE, NPT, RAM_BASE, CONTROL } from './layout';
+import { TLB, TLB_ENTRIES, TLB_SET_SIZE, TLB_FILLED, TLB_LARGE_REGIONS, TLB_BITS, NPT, RAM_BASE, CONTROL } from './layout';
 import {
   st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
   EFER_NXE, EFER_LMA, linearMask, cpl, needAttention, CR0_AM, STATE, O_FLAGS, F_AC,
@@ -21,7 +21,14 @@ export const T_GPA: usize = <usize>TLB_ENTRIES * 24;
 export const T_HOST: usize = <usize>TLB_ENTRIES * 32;
 // Flag bits kept in the low bits of the T_GPA word.
 const G_GLOBAL: i64 = 1;
+/** From a page larger than 4 KiB. */
 const G_LARGE: i64 = 2;
+/** The slot is in the filled list's tail (filled since the last non-global flush). */
+const G_IN_TAIL: i64 = 4;
+/** The slot is in the filled list's prefix (held a global translation at a non-global flush). */
+const G_IN_PREFIX: i64 = 8;
+/** From a 1 GiB (or 32-bit 4 MiB) page: INVLPG then looks through the whole list. */
+const G_HUGE: i64 = 16;
 
 /** Guest RAM size in bytes; guest-physical [0, ramSize) is RAM, the rest MMIO. */
 export let ramSize: u64 = 0;
@@ -41,8 +48,6 @@ export function selectTlbSet(): void {
   tlbSet = cpl != 3 ? TLB : alignmentChecks ? EMPTY_SET : TLB + TLB_SET_SIZE;
 }
 
-/** Set when large-page translations may be cached (INVLPG must then clear a whole region). */
-let largeCached: bool = false;
 
 // @ts-ignore: decorator
 @inline export function tlbIndex(la: i64): usize { return <usize>((la >>> 12) & (TLB_ENTRIES - 1)); }
@@ -62,17 +67,63 @@ export function nestedPerm(gpa: i64): i32 {
 export function tlbFlushAll(): void {
   needAttention();
   memory.fill(TLB, 0, TLB_SET_SIZE * 2);
-  largeCached = false;
+  memory.fill(TLB_LARGE_REGIONS, 0, 0x2000);
+  filledCount = 0;
+  globalCount = 0;
+  hugeCached = false;
+}
+
+/*
+ * The slots filled since the last full flush, so flushes and scans visit
+ * those instead of all 2 x TLB_ENTRIES (the kernel reloads CR3 and runs
+ * INVLPG tens of thousands of times while it boots). The list is a prefix
+ * of slots that held global translations at the last non-global flush, then
+ * a tail of slots filled since; a slot is in each part at most once
+ * (G_IN_PREFIX, G_IN_TAIL), and any slot filled with a non-global
+ * translation is in the tail, so a non-global flush clears just the tail.
+ */
+let filledCount: i32 = 0;
+let globalCount: i32 = 0;
+/** Entries from 1 GiB or 4 MiB pages may be cached. */
+let hugeCached: bool = false;
+// @ts-ignore: decorator
+@inline function filledAt(k: i32): i32 { return <i32>load<u16>(TLB_FILLED + (<usize>k << 1)); }
+// @ts-ignore: decorator
+@inline function filledSet(e: i32): usize { return TLB + (e >> TLB_BITS == 0 ? 0 : TLB_SET_SIZE); }
+// @ts-ignore: decorator
+@inline function filledIndex(e: i32): usize { return <usize>(e & (TLB_ENTRIES - 1)); }
+// @ts-ignore: decorator
+@inline function gpaWord(set: usize, i: usize): usize { return set + T_GPA + (i << 3); }
+
+/** Record a fill of slot `i` of `set` (user: the user set) whose new T_GPA word is `g` without list bits. */
+function listFill(set: usize, i: usize, user: bool, g: i64): i64 {
+  const old = load<i64>(gpaWord(set, i)) & (G_IN_TAIL | G_IN_PREFIX);
+  let listed = old;
+  if ((old & G_IN_TAIL) == 0 && ((g & G_GLOBAL) == 0 || (old & G_IN_PREFIX) == 0)) {
+    store<u16>(TLB_FILLED + (<usize>filledCount << 1), <u16>((user ? TLB_ENTRIES : 0) | <i32>i));
+    filledCount++;
+    listed |= G_IN_TAIL;
+  }
+  return g | listed;
 }
 
 /** Flush everything but global translations (a CR3 write with CR4.PGE). */
 export function tlbFlushNonGlobal(): void {
   needAttention();
-  for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
-    for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
-      if ((load<i64>(set + T_GPA + (i << 3)) & G_GLOBAL) == 0) clearEntry(set, i);
+  const end = filledCount;
+  for (let k = globalCount; k < end; k++) {
+    const e = filledAt(k);
+    const set = filledSet(e), i = filledIndex(e);
+    let g = load<i64>(gpaWord(set, i)) & ~G_IN_TAIL;
+    if ((g & G_GLOBAL) == 0) clearEntry(set, i);
+    else if ((g & G_IN_PREFIX) == 0) {
+      store<u16>(TLB_FILLED + (<usize>globalCount << 1), <u16>e); // globalCount <= k: already read
+      globalCount++;
+      g |= G_IN_PREFIX;
     }
+    store<i64>(gpaWord(set, i), g);
   }
+  filledCount = globalCount;
 }
 
 function clearEntry(set: usize, i: usize): void {
@@ -81,24 +132,45 @@ function clearEntry(set: usize, i: usize): void {
   store<i64>(set + T_EXEC + (i << 3), 0);
 }
 
-/** INVLPG: drop the translation of `la` (and of its whole large page if any are cached). */
+/** The linear page an entry translates (its tags are the page | 1, or 0 for a kind not granted). */
+// @ts-ignore: decorator
+@inline function entryPage(set: usize, i: usize): i64 {
+  return load<i64>(set + T_READ + (i << 3)) | load<i64>(set + T_WRITE + (i << 3)) | load<i64>(set + T_EXEC + (i << 3));
+}
+
+/** INVLPG: drop the translation of `la`, and every entry from the large page holding it. */
 export function tlbFlushPage(la: i64): void {
   needAttention();
-  if (largeCached) {
-    // A 2 MiB or 1 GiB page may have left entries for its neighbours; clear
-    // every slot whose tag lies in the same 1 GiB region.
+  if (hugeCached) {
+    for (let k = 0; k < filledCount; k++) {
+      const e = filledAt(k);
+      const set = filledSet(e), i = filledIndex(e);
+      if ((load<i64>(gpaWord(set, i)) & G_HUGE) != 0 && (entryPage(set, i) >>> 30) == (la >>> 30)) clearEntry(set, i);
+    }
+  }
+  const region = la >>> 21;
+  const bit = <usize>(region & 0xffff);
+  if ((load<u8>(TLB_LARGE_REGIONS + (bit >> 3)) & (1 << <u8>(bit & 7))) != 0) {
+    // Entries from a 2 MiB page sit in one 512-slot block of each set.
+    const first = tlbIndex(la) & ~511;
     for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
-      for (let i: usize = 0; i < <usize>TLB_ENTRIES; i++) {
-        const g = load<i64>(set + T_GPA + (i << 3));
-        if ((g & G_LARGE) == 0) continue;
-        const tag = load<i64>(set + T_READ + (i << 3)) | load<i64>(set + T_WRITE + (i << 3)) | load<i64>(set + T_EXEC + (i << 3));
-        if ((tag >>> 30) == (la >>> 30)) clearEntry(set, i);
+      for (let i = first; i < first + 512; i++) {
+        if ((load<i64>(gpaWord(set, i)) & G_LARGE) != 0 && (entryPage(set, i) >>> 21) == region) clearEntry(set, i);
       }
     }
   }
   const i = tlbIndex(la);
   clearEntry(TLB, i);
   clearEntry(TLB + TLB_SET_SIZE, i);
+}
+
+/** Stop caching writes to guest-physical page `gpa` (it now holds decoded code). */
+export function tlbDropWrites(gpa: i64): void {
+  for (let k = 0; k < filledCount; k++) {
+    const e = filledAt(k);
+    const set = filledSet(e), i = filledIndex(e);
+    if ((load<i64>(gpaWord(set, i)) & ~0xfff) == gpa) store<i64>(set + T_WRITE + (i << 3), 0);
+  }
 }
 
 /** Host address of guest-physical RAM byte `gpa` (caller checked gpa < ramSize). */
@@ -161,6 +233,8 @@ let walkUser: bool = false;
 let walkNx: bool = false;
 let walkGlobal: bool = false;
 let walkLarge: bool = false;
+/** The page is 1 GiB (or 4 MiB in 32-bit paging): bigger than a 512-slot block of the TLB. */
+let walkHuge: bool = false;
 /** The leaf entry's dirty bit is set (now or before), so writes may be cached. */
 let walkDirty: bool = false;
 
@@ -191,6 +265,7 @@ function walk64(table: i64, level: i32, la: i64, dirty: bool, nxe: bool): bool {
       walkGpa = (e & ADDR_MASK & ~pageMask) | (la & pageMask & ~0xfff);
       walkGlobal = (e & PTE_G) != 0;
       walkLarge = level > 1;
+      walkHuge = level > 2;
       walkWritable = w; walkUser = u; walkNx = nx;
       return true;
     }
@@ -209,7 +284,7 @@ function walk(la: i64, dirty: bool): bool {
   const cr0 = st64(O_CR0);
   if ((cr0 & CR0_PG) == 0) {
     walkGpa = la & linearMask & ~0xfff;
-    walkWritable = true; walkUser = true; walkNx = false; walkGlobal = false; walkLarge = false; walkDirty = true;
+    walkWritable = true; walkUser = true; walkNx = false; walkGlobal = false; walkLarge = false; walkHuge = false; walkDirty = true;
     return true;
   }
   const cr4 = st64(O_CR4);
@@ -237,6 +312,7 @@ function walk(la: i64, dirty: bool): bool {
     walkGpa = (pde & 0xffc00000) | ((pde & 0x1fe000) << 19) | (la & 0x3ff000);
     walkGlobal = (pde & PTE_G) != 0;
     walkLarge = true;
+    walkHuge = true;
   } else {
     ptSetBits(pdeAddr, la, pde, PTE_A, false);
     const pteAddr = (pde & 0xfffff000) + (((la >>> 12) & 1023) << 2);
@@ -249,6 +325,7 @@ function walk(la: i64, dirty: bool): bool {
     walkGpa = pte & 0xfffff000;
     walkGlobal = (pte & PTE_G) != 0;
     walkLarge = false;
+    walkHuge = false;
   }
   walkWritable = w; walkUser = u; walkNx = false;
   return true;
@@ -314,9 +391,13 @@ export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
   store<i64>(set + T_READ + (i << 3), readOk ? tag : 0);
   store<i64>(set + T_WRITE + (i << 3), writeOk ? tag : 0);
   store<i64>(set + T_EXEC + (i << 3), execOk ? tag : 0);
-  store<i64>(set + T_GPA + (i << 3), page | (walkGlobal ? G_GLOBAL : 0) | (walkLarge ? G_LARGE : 0));
+  store<i64>(set + T_GPA + (i << 3), listFill(set, i, user, page | (walkGlobal ? G_GLOBAL : 0) | (walkLarge ? G_LARGE : 0) | (walkHuge ? G_HUGE : 0)));
   store<u32>(set + T_HOST + (i << 2), isRam ? <u32>ramHost(page) : 0);
-  if (walkLarge) largeCached = true;
+  if (walkHuge) hugeCached = true;
+  else if (walkLarge) {
+    const bit = <usize>((la >>> 21) & 0xffff);
+    store<u8>(TLB_LARGE_REGIONS + (bit >> 3), load<u8>(TLB_LARGE_REGIONS + (bit >> 3)) | (1 << <u8>(bit & 7)));
+  }
   return gpa;
 }
 

@@ -8,13 +8,13 @@ import {
 import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
 import { fault, DB } from './fault';
 import { setFlagBits } from './flags';
-import { decode, D_LEN, D_FAST, FAST_NONE } from './decode';
+import { decode, D_LEN, D_FAST, FAST_NONE, RECORD_SIZE } from './decode';
 import { execute } from './exec';
 import { execFast } from './fast';
 import { setNextRip, nextRip, setInsn } from './operand';
 import { codeHost } from './mem';
 import { ioCompletion } from './sysinsn';
-import { tagFor, tagAt, slotOf, markCodePage } from './codecache';
+import { lookupBlock, recordsBefore, B_COUNT, B_RECORDS } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, dataBreakpointTrap, controls, clearDelivering,
@@ -83,6 +83,11 @@ export function run(budget: i64): i32 {
 
 /** Continue after a trap out of run(): report the exit or deliver the fault. */
 export function resume(): i32 {
+  if (block != 0) {
+    // Left a block midway: count the instructions before the one that trapped.
+    icount = blockIcount + <i64>recordsBefore(block, rip() - blockRip);
+    block = 0;
+  }
   const cause = abortCause;
   clearAbort();
   if (cause == ABORT_EXIT) { clearDelivering(); return exitReason; }
@@ -97,20 +102,6 @@ export function resume(): i32 {
 /** Tag bits for the current code size (records decode differently per mode). */
 // @ts-ignore: decorator
 @inline function modeBits(): i32 { return (mode64 ? 2 : 0) | (codeDefault32 ? 1 : 0); }
-
-/** The cached record for the instruction whose first byte is at host address `h`, decoding it on a miss. */
-// @ts-ignore: decorator
-@inline function cachedRecord(la: i64, h: usize, bits: i32): usize {
-  const tag = tagFor(h, bits);
-  const t = tagAt(h);
-  const slot = slotOf(h);
-  if (load<i64>(t) != tag) {
-    decode(la, slot);
-    markCodePage(h);
-    store<i64>(t, tag);
-  }
-  return slot;
-}
 
 function linearRip(r: i64): i64 { return mode64 ? r : (segBase(SEG_CS) + r) & linearMask; }
 
@@ -128,13 +119,8 @@ function linearRip(r: i64): i64 { return mode64 ? r : (segBase(SEG_CS) + r) & li
 function stepCarefully(): i32 {
   const r = rip();
   const la = linearRip(r);
-  const h = codeHost(la);
-  let rec: usize;
-  if (h == 0 || (<i32>la & 0xfff) > 0xff0) {
-    // Code outside RAM, or an instruction that may cross into the next page: not cached.
-    decode(la, INSN);
-    rec = INSN;
-  } else rec = cachedRecord(la, h, modeBits());
+  decode(la, INSN);
+  const rec = INSN;
   setInsn(rec);
   setNextRip(nextRipAfter(r, rec));
   const tf = (load<i32>(STATE + O_FLAGS) & F_TF) != 0;
@@ -157,6 +143,12 @@ function stepCarefully(): i32 {
 /** Longest run of the fast path before events are looked at again. */
 const FAST_BURST: i64 = 4096;
 
+// The block being executed, for recounting instructions when one traps
+// midway (see resume()); 0 outside blocks.
+let block: usize = 0;
+let blockRip: i64 = 0;
+let blockIcount: i64 = 0;
+
 function loop(): i32 {
   while (true) {
     if (initPending || activity == 2) {
@@ -175,36 +167,77 @@ function loop(): i32 {
     if (icount >= budgetEnd) return Exit.BUDGET;
 
     const careful = interruptShadow != 0 || (load<i32>(STATE + O_FLAGS) & (F_TF | F_RF)) != 0 ||
-      (controls() & Control.MONITOR_TRAP_FLAG) != 0 || debugArmed;
-    let r = rip();
-    let la = linearRip(r);
-    const h: usize = careful ? 0 : codeHost(la);
-    if (h == 0 || (<i32>la & 0xfff) > 0xff0) {
-      const t = stepCarefully();
-      if (t >= 0) return t;
+      (controls() & Control.MONITOR_TRAP_FLAG) != 0 || debugArmed ||
+      // IP wraps within a page unless CS's base is page-aligned: blocks would run past the wrap.
+      (!mode64 && (segBase(SEG_CS) & 0xfff) != 0);
+    if (!careful) {
+      setBurstEnd(budgetEnd - icount < FAST_BURST ? budgetEnd : icount + FAST_BURST);
+      runBlocks();
+      if (burstEnd != 0 && icount < burstEnd) {
+        // Stopped at code that cannot be in a block: one careful step.
+        const t = stepCarefully();
+        if (t >= 0) return t;
+      }
       continue;
     }
+    const t = stepCarefully();
+    if (t >= 0) return t;
+  }
+}
 
-    // Fast path: stay on this code page, walking records by host address.
-    const pageLa = la & ~0xfff;
-    const pageHost = h - (<usize>la & 0xfff);
-    const csBase = segBase(SEG_CS);
-    const bits = modeBits();
-    setBurstEnd(budgetEnd - icount < FAST_BURST ? budgetEnd : icount + FAST_BURST);
-    while (true) {
-      const off = <usize>la & 0xfff;
-      if (off > 0xff0) break;
-      const slot = cachedRecord(la, pageHost + off, bits);
-      const next = nextRipAfter(r, slot);
-      const fast = load<u8>(slot + D_FAST);
-      setInsn(slot); // the current record, for exits that report the instruction length
-      if (fast != FAST_NONE) r = execFast(fast, slot, next); // fast forms read the record directly
-      else { setNextRip(next); execute(); r = nextRip; }
-      setRip(r);
-      icount++;
-      if (icount >= burstEnd) break;
-      la = mode64 ? r : (csBase + r) & 0xffffffff;
-      if ((la & ~0xfff) != pageLa) break;
+/**
+ * The fast path: run decoded blocks until the burst ends, something needs
+ * attention (burstEnd zeroed), or the code at RIP cannot be in a block (not
+ * RAM, or an instruction crossing into the next page).
+ */
+function runBlocks(): void {
+  const m64 = mode64;
+  const csBase = segBase(SEG_CS);
+  const laMask = linearMask;
+  const ripMask: i64 = m64 ? -1 : codeDefault32 ? 0xffffffff : 0xffff;
+  const bits = modeBits();
+  let r = rip();
+  let pageLa: i64 = -1;
+  let pageHost: usize = 0;
+  while (true) {
+    const la = m64 ? r : (csBase + r) & laMask;
+    if ((la & ~0xfff) != pageLa) {
+      const h = codeHost(la);
+      if (h == 0) return;
+      pageLa = la & ~0xfff;
+      pageHost = h - (<usize>la & 0xfff);
     }
+    const b = lookupBlock(la, pageHost + (<usize>la & 0xfff), bits);
+    if (b == 0) return;
+    let n = <i32>load<u8>(b + B_COUNT);
+    const left = burstEnd - icount;
+    if (left < <i64>n) n = <i32>left;
+    const base = icount;
+    block = b; blockRip = r; blockIcount = base;
+    let rec = b + B_RECORDS;
+    let k = 0;
+    while (true) {
+      const next = (r + <i64>load<u8>(rec + D_LEN)) & ripMask;
+      const fast = load<u8>(rec + D_FAST);
+      k++;
+      setInsn(rec); // the current record, for exits that report the instruction length
+      if (fast != FAST_NONE) {
+        r = execFast(fast, rec, next); // fast forms read the record directly
+        setRip(r);
+      } else {
+        icount = base + <i64>(k - 1);
+        setNextRip(next);
+        execute();
+        r = nextRip;
+        setRip(r);
+        // A general instruction that branched (or repeats, as a REP yielding) ends the block here.
+        if (r != next) break;
+      }
+      if (k == n || burstEnd == 0) break;
+      rec += RECORD_SIZE;
+    }
+    icount = base + <i64>k;
+    block = 0;
+    if (icount >= burstEnd) return;
   }
 }

@@ -5,9 +5,10 @@
 // instruction budget are honoured.
 import { dPfx, dAsize, dOsize, dSegOverride, setNextRip } from './operand';
 import { P_REP, P_REPNE, R_NONE } from './decode';
-import { reg64, setReg64, regN, setRegN, rip, SEG_DS, SEG_ES, F_DF, STATE, O_FLAGS } from './state';
+import { reg64, setReg64, regN, setRegN, rip, SEG_DS, SEG_ES, F_DF, STATE, O_FLAGS, mode64 } from './state';
 import { segLinear } from './operand';
-import { readN, writeN } from './mem';
+import { readN, writeN, hostFor } from './mem';
+import { tlbSet, T_READ, T_WRITE } from './paging';
 import { alu } from './alu';
 import { getZF } from './flags';
 import { portAccess, checkIoPermission } from './sysinsn';
@@ -27,6 +28,54 @@ function setIdx(r: i32, v: i64): void {
   else setReg64(r, (reg64(r) & ~0xffff) | (v & 0xffff));
 }
 
+/**
+ * REP STOS / REP MOVS forward with 64-bit addresses: as many iterations as
+ * fit in the current page(s) at once, straight on guest RAM, when the TLB
+ * grants the accesses (so no fault, watchpoint, MMIO or code page is
+ * involved; those take the element-by-element path). Commits RSI/RDI/RCX
+ * like that many single iterations; returns how many it did (0: none).
+ */
+function bulkIterations(kind: i32, size: i32, srcSeg: i32, limit: i32): i32 {
+  const count = reg64(1);
+  if (count == 0) return 0;
+  const di = reg64(7);
+  const dla = segLinear(SEG_ES, di);
+  let n = (0x1000 - (<i32>dla & 0xfff)) / size; // whole elements left in the destination page
+  if (<u64>n > <u64>count) n = <i32>count;
+  if (n > limit) n = limit;
+  if (n == 0) return 0;
+  const hd = hostFor(tlbSet, dla, T_WRITE);
+  if (hd == 0) return 0;
+  if (kind == 0xaa) { // STOS
+    const v = reg64(0);
+    if (size == 1 || v == 0) memory.fill(hd, <u8>v, <usize>(n * size));
+    else if (size == 8) for (let k = 0; k < n; k++) store<i64>(hd + (<usize>k << 3), v);
+    else if (size == 4) for (let k = 0; k < n; k++) store<i32>(hd + (<usize>k << 2), <i32>v);
+    else for (let k = 0; k < n; k++) store<u16>(hd + (<usize>k << 1), <u16>v);
+    setReg64(7, di + <i64>(n * size));
+  } else { // MOVS
+    const si = reg64(6);
+    const sla = segLinear(srcSeg, si);
+    const m = (0x1000 - (<i32>sla & 0xfff)) / size;
+    if (m < n) n = m;
+    if (n == 0) return 0;
+    const hs = hostFor(tlbSet, sla, T_READ);
+    if (hs == 0) return 0;
+    // A forward copy onto an overlapping destination above the source repeats
+    // the first bytes; copy at most the distance at a time, so each part is a plain copy.
+    if (hd > hs && hd < hs + <usize>(n * size)) {
+      const dist = <i32>(hd - hs);
+      if (dist < size) return 0;
+      n = dist / size;
+    }
+    memory.copy(hd, hs, <usize>(n * size));
+    setReg64(6, si + <i64>(n * size));
+    setReg64(7, di + <i64>(n * size));
+  }
+  setReg64(1, count - <i64>n);
+  return n;
+}
+
 export function execString(op: i32): void {
   const size = (op & 1) == 0 ? 1 : dOsize();
   const step: i64 = (load<i32>(STATE + O_FLAGS) & F_DF) != 0 ? -size : size;
@@ -40,7 +89,17 @@ export function execString(op: i32): void {
   // INS/OUTS check I/O permission before touching memory.
   if (kind == 0x6c || kind == 0x6e) checkIoPermission(<i32>reg64(2) & 0xffff, size > 4 ? 4 : size);
   let n = 0;
+  const bulk = rep && (kind == 0xaa || kind == 0xa4) && step > 0 && mode64 && dAsize() == 8;
   while (true) {
+    if (bulk) {
+      const k = bulkIterations(kind, size, srcSeg, CHUNK - n);
+      if (k > 0) {
+        n += k;
+        if (reg64(1) == 0) return;
+        if (n >= CHUNK) { setNextRip(rip()); return; }
+        continue;
+      }
+    }
     if (rep && counter() == 0) return;
     switch (kind) {
       case 0xa4: { // MOVS
