@@ -44,7 +44,7 @@ export async function loadHypapp(ref: string, options: Record<string, string> = 
   registerApiResolution();
   let mod: { default?: unknown; hypapp?: unknown };
   try {
-    mod = await import(pathToFileURL(file).href);
+    mod = await import(`${pathToFileURL(file).href}?xmhf-hypapp`);
   } catch (e) {
     throw new HypappLoadError(`--hypapp ${ref}: ${file} failed to load: ${e instanceof Error ? e.message : String(e)}`);
   }
