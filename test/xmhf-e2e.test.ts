@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { runGuest, buildGuestProgram } from './support/guest-run.js';
@@ -118,4 +118,30 @@ test('the README\'s hypapp template runs as documented', () => {
   assert.equal(r.stdout.trim(), '42');
   assert.match(r.stderr, /\{"hypapp":"my-hypapp","greeted":"0x15","cr3":"0x[0-9a-f]+"\}/);
   assert.match(r.stderr, /\[my-hypapp\] guest ended \(stopped\) after \d+ CPUIDs/);
+});
+
+test('a hypapp whose init throws stops the VM before the guest runs, naming the hypapp; bad hypapp flags are named too', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xmhf-bad-hypapp-'));
+  const bad = join(dir, 'bad.ts');
+  writeFileSync(bad, `export default { name: 'bad', init() { throw new Error('no TPM here'); } };\n`);
+  const r = xmhf('run', '--hypapp', 'hello', '--hypapp', bad, '--exec', 'echo never');
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /hypapp bad failed to start: no TPM here/);
+  assert.match(r.stderr, /\[hello\] guest ended \(error: hypapp bad failed to start\)/, 'hello was told why');
+  assert.equal(r.stdout, '', 'the guest never ran');
+
+  const config = join(dir, 'config.json');
+  writeFileSync(config, JSON.stringify({ hypapps: [{ hypapp: 'kguard', options: { arm: 'sometimes' } }] }));
+  const c = xmhf('run', '--hypapp-config', config, '--exec', 'echo never');
+  assert.equal(c.status, 2);
+  assert.match(c.stderr, /kguard\.arm=sometimes: expected ready, hypercall or after:MS/, 'options reach the hypapp from JSON');
+  for (const [flags, message] of [
+    [['--hypapp', 'no-such-hypapp'], /--hypapp no-such-hypapp: no such file, package or shipped hypapp/],
+    [['--hypapp', 'hello', '--hypapp-opt', 'hello'], /--hypapp-opt hello: expected NAME\.key=value/],
+    [['--hypapp-opt', 'kguard.arm=ready'], /--hypapp-opt names kguard, which no --hypapp loads/],
+  ] as const) {
+    const e = xmhf('run', ...flags, '--exec', 'true');
+    assert.equal(e.status, 2, flags.join(' '));
+    assert.match(e.stderr, message);
+  }
 });
