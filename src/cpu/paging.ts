@@ -11,7 +11,7 @@ import { pageFault, gp, fault, exitNow, setExitField } from './fault';
 import { Access, Exit, ExitField, Control } from '../backend/abi';
 import { isCodePage, invalidateCode } from './codecache';
 import { pageWatched } from './debug';
-import { dLen } from './operand';
+import { currentInstructionLength } from './run';
 
 // Offsets inside one TLB set.
 export const T_READ: usize = 0;
@@ -188,7 +188,7 @@ function nestedFault(gpa: i64, la: i64, access: i32, size: i32): void {
   const store = access == Access.WRITE && writeLa == la;
   setExitField(ExitField.VALUE, store ? writeValue : 0);
   setExitField(ExitField.FLAGS, store ? 1 : 0);
-  setExitField(ExitField.INSTR_LEN, (access & (Access.EXEC_SUPER | Access.EXEC_USER)) != 0 ? 0 : <i64>dLen());
+  setExitField(ExitField.INSTR_LEN, (access & (Access.EXEC_SUPER | Access.EXEC_USER)) != 0 ? 0 : <i64>currentInstructionLength());
   writeLa = -1;
   setExitField(ExitField.GPA, gpa);
   setExitField(ExitField.GVA, la);

@@ -11,7 +11,7 @@ import { setFlagBits } from './flags';
 import { decode, D_LEN, D_FAST, FAST_NONE, RECORD_SIZE } from './decode';
 import { execute } from './exec';
 import { execFast } from './fast';
-import { setNextRip, nextRip, setInsn } from './operand';
+import { setNextRip, nextRip, setInsn, dLen } from './operand';
 import { codeHost } from './mem';
 import { ioCompletion } from './sysinsn';
 import { lookupBlock, recordsBefore, B_COUNT, B_RECORDS } from './codecache';
@@ -79,6 +79,17 @@ export function run(budget: i64): i32 {
   clearAbort();
   if (hasPendingInjection()) { activity = 0; deliverInjected(); }
   return loop();
+}
+
+/**
+ * Length of the instruction being executed, for exits that report it. Fast
+ * forms inside a block run without making their record current, so find it
+ * from the block (a cold path, kept out of the block loop).
+ */
+export function currentInstructionLength(): i32 {
+  if (block == 0) return dLen();
+  const k = recordsBefore(block, rip() - blockRip);
+  return <i32>load<u8>(block + B_RECORDS + <usize>k * RECORD_SIZE + D_LEN);
 }
 
 /** Continue after a trap out of run(): report the exit or deliver the fault. */
@@ -220,12 +231,12 @@ function runBlocks(): void {
       const next = (r + <i64>load<u8>(rec + D_LEN)) & ripMask;
       const fast = load<u8>(rec + D_FAST);
       k++;
-      setInsn(rec); // the current record, for exits that report the instruction length
       if (fast != FAST_NONE) {
         r = execFast(fast, rec, next); // fast forms read the record directly
         setRip(r);
       } else {
         icount = base + <i64>(k - 1);
+        setInsn(rec);
         setNextRip(next);
         execute();
         r = nextRip;
