@@ -5,12 +5,10 @@
 // (QEMU has no hypapps; these ratios are against xmhf-ts itself.)
 import { join } from 'node:path';
 import { defineHypapp, Prot, type Hypapp } from '../src/hypapp/api.js';
-import { createVm } from '../src/xmhf/vm.js';
 import { loadHypapp } from '../src/xmhf/loader.js';
-import { defaultGuest, guestInitramfs, READY_MARKER } from '../src/guest/debian.js';
-import { BASE_CMDLINE } from '../src/cli/run.js';
-import { S_IFREG } from '../src/guest/cpio.js';
-import { buildGuestProgram } from '../test/support/guest-run.js';
+import { READY_MARKER } from '../src/guest/debian.js';
+import { S_IFREG, type CpioEntry } from '../src/guest/cpio.js';
+import { buildGuestProgram, runGuest } from '../test/support/guest-run.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const EVENTS = 20_000;
@@ -20,27 +18,17 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 interface Marks { ready: number; marks: number[] }
 
 /** Boot the default guest with `hypapps` running `command`; host seconds at the readiness marker and at each "MARK" line. */
-async function boot(hypapps: Hypapp[], command: string, files: Parameters<typeof guestInitramfs>[3] = []): Promise<Marks> {
-  const g = defaultGuest();
+async function boot(hypapps: Hypapp[], command: string, files: CpioEntry[] = []): Promise<Marks> {
   const start = process.hrtime.bigint();
   const now = () => Number(process.hrtime.bigint() - start) / 1e9;
   const result: Marks = { ready: NaN, marks: [] };
-  let text = '';
-  const vm = await createVm({
-    kernel: g.kernel, initrd: guestInitramfs(g.busybox, command, g.hypercallTool, files),
-    cmdline: `${BASE_CMDLINE} quiet`, hypapps, log: () => {}, onEvent: () => {},
-    serialOutput: (b) => {
-      text += Buffer.from(b).toString('latin1');
-      let nl;
-      while ((nl = text.indexOf('\n')) >= 0) {
-        const line = text.slice(0, nl); text = text.slice(nl + 1);
-        if (line.startsWith(READY_MARKER)) result.ready = now();
-        else if (line.startsWith('MARK')) result.marks.push(now());
-        else if (line.startsWith('XMHF-EXIT')) vm.stop('done');
-      }
+  await runGuest({
+    hypapps, command, files, timeoutMs: 300_000,
+    onLine: (line) => {
+      if (line.startsWith(READY_MARKER)) result.ready = now();
+      else if (line.startsWith('MARK')) result.marks.push(now());
     },
   });
-  await vm.run(300_000);
   return result;
 }
 

@@ -139,6 +139,8 @@ test('a hypapp whose init throws stops the VM before the guest runs, naming the 
     [['--hypapp', 'no-such-hypapp'], /--hypapp no-such-hypapp: no such file, package or shipped hypapp/],
     [['--hypapp', 'hello', '--hypapp-opt', 'hello'], /--hypapp-opt hello: expected NAME\.key=value/],
     [['--hypapp-opt', 'kguard.arm=ready'], /--hypapp-opt names kguard, which no --hypapp loads/],
+    [['--hypapp', join(import.meta.dirname, '..', 'hypapps', 'kguard.ts'), '--hypapp-opt', 'kguard.arm=never'],
+      /kguard\.arm=never: expected ready/], // options by the file's name reach a hypapp loaded by path
   ] as const) {
     const e = xmhf('run', ...flags, '--exec', 'true');
     assert.equal(e.status, 2, flags.join(' '));

@@ -1,6 +1,7 @@
 // xmhf run: boot a kernel (by default Debian's, with a busybox initramfs) on
 // the PC platform with the serial console on stdout.
 import { readFileSync, openSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
 import type { PcMachine } from '../platform/pc.js';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../guest/debian.js';
 import { createVm, type HypappSpec } from '../xmhf/vm.js';
@@ -22,20 +23,21 @@ export interface RunOptions {
   events?: string;
 }
 
-/** Load the hypapps the flags name, each with its options. */
+/**
+ * Load the hypapps the flags name, each with its options. `--hypapp-opt`
+ * names a hypapp by its reference or by that reference's file name without
+ * extension (`kguard` for `--hypapp ./hypapps/kguard.ts`).
+ */
 async function loadHypapps(o: RunOptions): Promise<HypappSpec[]> {
   const wanted = (o.hypapps ?? []).map((ref) => ({ ref, options: {} as Record<string, string> }));
   if (o.hypappConfig) wanted.push(...readHypappConfig(o.hypappConfig));
   const flags = parseHypappOptions(o.hypappOptions ?? []);
   const specs: HypappSpec[] = [];
   for (const w of wanted) {
-    const spec = await loadHypapp(w.ref, { ...w.options, ...flags.get(w.ref) });
-    flags.delete(w.ref);
-    if (spec.app.name !== w.ref) {
-      const byName = flags.get(spec.app.name);
-      if (byName) { spec.options = { ...spec.options, ...byName }; flags.delete(spec.app.name); }
-    }
-    specs.push(spec);
+    const keys = [w.ref, basename(w.ref).replace(/\.[cm]?[jt]s$/, '')];
+    const options = Object.assign({ ...w.options }, ...keys.map((k) => flags.get(k) ?? {}));
+    for (const k of keys) flags.delete(k);
+    specs.push(await loadHypapp(w.ref, options));
   }
   if (flags.size > 0) throw new HypappLoadError(`--hypapp-opt names ${[...flags.keys()].join(', ')}, which no --hypapp loads`);
   return specs;

@@ -65,6 +65,12 @@ export interface DefaultGuest {
 
 const HYPERCALL_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'xmhf-hypercall.c');
 
+/** Compile a libc-free guest program (its own _start and syscalls) into a static binary at `out`. */
+export function buildFreestanding(source: string, out: string): ReturnType<typeof spawnSync> {
+  return spawnSync('gcc', ['-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
+    '-fno-stack-protector', '-fno-pie', '-no-pie', '-O2', '-o', out, source], { encoding: 'utf8' });
+}
+
 /**
  * The guest's hypercall tool (xmhf-hypercall.c), built once with the host's
  * gcc as a static, libc-free binary. Without gcc the guest runs without it.
@@ -74,10 +80,9 @@ export function hypercallTool(log: (line: string) => void = () => {}): Uint8Arra
   const out = join(cacheDir(), `xmhf-hypercall-${createHash('sha256').update(source).digest('hex').slice(0, 16)}`);
   if (existsSync(out)) return new Uint8Array(readFileSync(out));
   mkdirSync(cacheDir(), { recursive: true });
-  const r = spawnSync('gcc', ['-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
-    '-fno-stack-protector', '-fno-pie', '-no-pie', '-O2', '-o', out + '.tmp', HYPERCALL_SOURCE], { encoding: 'utf8' });
+  const r = buildFreestanding(HYPERCALL_SOURCE, out + '.tmp');
   if (r.error || r.status !== 0) {
-    log(`the guest will have no xmhf-hypercall tool: building it needs gcc (apt-get install gcc)${r.stderr ? `: ${r.stderr.trim()}` : ''}`);
+    log(`the guest will have no xmhf-hypercall tool: building it needs gcc (apt-get install gcc)${r.stderr ? `: ${String(r.stderr).trim()}` : ''}`);
     return undefined;
   }
   renameSync(out + '.tmp', out);

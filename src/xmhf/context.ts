@@ -26,7 +26,6 @@ export interface CoreServices {
 
 export function createContext(core: CoreServices, index: number, name: string, options: Record<string, string>): HypappContext {
   const { intercepts, memprot, debug, mem } = core;
-  const timers = new Set<TimerHandle>();
   const ctx: HypappContext = {
     name,
     options: Object.freeze({ ...options }),
@@ -73,9 +72,7 @@ export function createContext(core: CoreServices, index: number, name: string, o
         });
       };
       arm();
-      const t = { cancel: () => { live = false; handle?.cancel(); timers.delete(t); } };
-      timers.add(t);
-      return t;
+      return { cancel: () => { live = false; handle?.cancel(); } };
     },
     stopVm: (detail) => core.stop(detail),
     measure: (label, data): Measurement => core.measurements.extend(name, label, data),

@@ -32,7 +32,7 @@ export class DebugPoints {
   constructor(private readonly memprot: Memprot) {}
 
   addBreakpoint(owner: string, gva: bigint, gpa: bigint): number {
-    const page = Number(gpa) / PAGE | 0;
+    const page = Math.floor(Number(gpa) / PAGE);
     const bp = { id: this.nextId++, owner, gva: BigInt.asUintN(64, gva), page };
     this.memprot.withhold(page, Prot.EXEC);
     this.breakpoints.set(bp.id, bp);

@@ -251,12 +251,7 @@ export class EventHub {
     const memprot = this.d.memprot;
 
     if (access === 'execute') {
-      const rip = vcpu.getReg(Reg.RIP);
-      for (const bp of this.d.debug.breakpointsOn(page)) {
-        if (bp.gva !== rip) continue;
-        const a = this.d.apps.find((x) => x.app.name === bp.owner);
-        if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }));
-      }
+      this.fireBreakpoints(cpu, page, vcpu.getReg(Reg.RIP));
     } else {
       for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write')) {
         const a = this.d.apps.find((x) => x.app.name === w.owner);
@@ -296,6 +291,15 @@ export class EventHub {
     if (verdict.inject.vector === PF) vcpu.setReg(Reg.CR2, gva);
     cpu.injectException(verdict.inject.vector, verdict.inject.errorCode);
     return;
+  }
+
+  /** Tell the owners of breakpoints on guest-physical `page` at `rip` that execution reached them. */
+  private fireBreakpoints(cpu: GuestCpu, page: number, rip: bigint): void {
+    for (const bp of this.d.debug.breakpointsOn(page)) {
+      if (bp.gva !== rip) continue;
+      const a = this.d.apps.find((x) => x.app.name === bp.owner);
+      if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }));
+    }
   }
 
   /** Let one instruction through with `rights` added on `page`, then take them back. */
@@ -343,7 +347,6 @@ export class EventHub {
     const exec = Prot.EXEC & this.d.memprot.getprot(page * PAGE);
     if (this.stepping) { this.d.memprot.grant(page, exec); return; }
     const cpu = this.d.cpus[vcpu.index];
-    const bps = this.d.debug.breakpointsOn(page);
     const virtualPage = gva >> 12n;
     this.d.memprot.grant(page, exec);
     this.stepping = true;
@@ -351,13 +354,7 @@ export class EventHub {
       for (let n = 0; n < MAX_PAGE_STEPS; n++) {
         const rip = vcpu.getReg(Reg.RIP);
         if (n > 0 && rip >> 12n !== virtualPage) return;
-        if (n > 0) {
-          for (const bp of bps) {
-            if (bp.gva !== rip) continue;
-            const a = this.d.apps.find((x) => x.app.name === bp.owner);
-            if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }));
-          }
-        }
+        if (n > 0) this.fireBreakpoints(cpu, page, rip);
         const before = vcpu.getReg(Reg.INSTRET);
         const exit = vcpu.run(1);
         if (exit === Exit.HALTED || exit === Exit.STOPPED) return;

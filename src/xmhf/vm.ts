@@ -105,8 +105,7 @@ export async function createVm(o: VmOptions): Promise<Vm> {
     names.add(s.app.name);
   }
 
-  let hub: EventHub | undefined;
-  let core: CoreServices | undefined;
+  let hub: EventHub | undefined; // the exit handler is wired before the hub exists
   const pc = await PcMachine.create({
     ramSize: o.mem ?? 256 * 1024 * 1024,
     serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
@@ -124,13 +123,13 @@ export async function createVm(o: VmOptions): Promise<Vm> {
   const cpus: GuestCpu[] = pc.machine.vcpus.map((v) => new GuestCpuImpl(v, mem));
   const measurements = new MeasurementLog();
   const counts = new Map<string, number>();
-  core = {
+  const core: CoreServices = {
     cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot),
     log, emit: onEvent,
     stop: (message) => pc.stop({ kind: 'halted-by-core', message }),
   };
-  const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core!, i, s.app.name, s.options ?? {}) }));
+  const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));
   hub = new EventHub({
     apps, cpus, memprot, debug: core.debug, intercepts,
     portIn: (p, size) => pc.portIn(p, size),
@@ -147,7 +146,7 @@ export async function createVm(o: VmOptions): Promise<Vm> {
       try {
         r = a.app.onMmio(a.ctx, { vcpu, gpa, size, direction, value });
       } catch (e) {
-        core!.stop(`hypapp ${a.app.name} failed in onMmio: ${e instanceof Error ? e.message : String(e)}`);
+        core.stop(`hypapp ${a.app.name} failed in onMmio: ${e instanceof Error ? e.message : String(e)}`);
         return direction === 'read' ? 0xffffffff : 0;
       }
       if (r === undefined) continue;

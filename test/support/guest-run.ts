@@ -1,10 +1,9 @@
 // Boots the default Debian guest under the XMHF core with given hypapps and a
 // shell command, for end-to-end tests of hypapps through the programmatic API.
-import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../../src/guest/debian.js';
+import { defaultGuest, guestInitramfs, buildFreestanding, READY_MARKER, EXIT_MARKER } from '../../src/guest/debian.js';
 import type { CpioEntry } from '../../src/guest/cpio.js';
 import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/xmhf/vm.js';
 import { BASE_CMDLINE } from '../../src/cli/run.js';
@@ -25,17 +24,27 @@ export async function runGuest(opts: {
   command: string;
   files?: CpioEntry[];
   timeoutMs?: number;
+  /** Called with each console line as it arrives (for timing). */
+  onLine?: (line: string) => void;
 }): Promise<GuestRun> {
   const g = defaultGuest();
   const initrd = guestInitramfs(g.busybox, opts.command, g.hypercallTool, opts.files);
-  let console = '';
+  let console = '', partial = '';
   const events: Array<Record<string, unknown>> = [];
   const logs: string[] = [];
   const vm = await createVm({
     kernel: g.kernel, initrd, cmdline: `${BASE_CMDLINE} quiet`, hypapps: opts.hypapps,
     serialOutput: (b) => {
-      console += Buffer.from(b).toString('latin1');
-      if (console.includes(`${EXIT_MARKER} `) && /XMHF-EXIT \d+\r?\n/.test(console)) vm.stop('command finished');
+      const text = Buffer.from(b).toString('latin1');
+      console += text;
+      partial += text;
+      let nl: number;
+      while ((nl = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, nl).replace(/\r$/, '');
+        partial = partial.slice(nl + 1);
+        opts.onLine?.(line);
+        if (line.startsWith(`${EXIT_MARKER} `)) vm.stop('command finished');
+      }
     },
     log: (line) => logs.push(line),
     onEvent: (app, r) => events.push({ hypapp: app, ...r }),
@@ -52,8 +61,7 @@ export async function runGuest(opts: {
 /** Compile a freestanding guest program (like xmhf-hypercall) with the host's gcc. */
 export function buildGuestProgram(source: string): Uint8Array {
   const out = join(tmpdir(), `xmhf-guest-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const r = spawnSync('gcc', ['-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
-    '-fno-stack-protector', '-fno-pie', '-no-pie', '-O2', '-o', out, source], { encoding: 'utf8' });
+  const r = buildFreestanding(source, out);
   if (r.status !== 0) throw new Error(`gcc failed on ${source}: ${r.stderr ?? r.error}`);
   return new Uint8Array(readFileSync(out));
 }
