@@ -56,7 +56,7 @@ let arenaTop: usize = BLOCK_ARENA;
 /** Does a fast form end its block (the next instruction is not the following one)? */
 // @ts-ignore: decorator
 @inline function endsBlock(fast: u8): bool {
-  return fast == FAST_JCC || fast == FAST_JMP || fast == FAST_CALL || fast == FAST_RET || fast == FAST_CALL_IND || fast == FAST_JMP_IND;
+  return (fast >= FAST_JCC && fast < FAST_JCC + 8) || (fast >= FAST_CALL && fast <= FAST_JMP_IND);
 }
 
 function buildBlock(la: i64, host: usize, modeBits: i32): usize {

@@ -19,6 +19,12 @@ export const LF_MUL = 11;   // aux = CF and OF (overflow)
 /** CF and OF explicit in aux (bit 0 CF, bit 11 OF), AF 0, ZF/SF/PF from the result. */
 export const LF_CFOF = 12;
 
+/*
+ * The operation's result and operands are kept sign-extended from the
+ * operation size to 64 bits: the flag getters below mask them to the size,
+ * and the common conditions need no size at all (ZF: res == 0, SF: res < 0,
+ * after SUB/CMP: B is a <u b, L is a <s b; sign extension keeps both orders).
+ */
 export let lfOp: i32 = LF_NONE;
 export let lfSize: i32 = 4;
 export let lfRes: i64 = 0;
@@ -30,14 +36,24 @@ export let lfAux: i32 = 0;
 @inline export function sizeMask(size: i32): i64 { return size == 8 ? -1 : (<i64>1 << (<i64>size << 3)) - 1; }
 // @ts-ignore: decorator
 @inline export function signShift(size: i32): i64 { return (<i64>size << 3) - 1; }
+/** `v` sign-extended from its low `size` bytes. */
+// @ts-ignore: decorator
+@inline export function signExtend(v: i64, size: i32): i64 {
+  return size == 8 ? v : size == 4 ? <i64><i32>v : size == 2 ? <i64><i16>v : <i64><i8>v;
+}
 
 // @ts-ignore: decorator
 @inline export function setLazy(op: i32, size: i32, res: i64, a: i64, b: i64): void {
-  lfOp = op; lfSize = size; lfRes = res; lfA = a; lfB = b;
+  lfOp = op; lfSize = size; lfRes = signExtend(res, size); lfA = signExtend(a, size); lfB = signExtend(b, size);
 }
 // @ts-ignore: decorator
 @inline export function setLazyAux(op: i32, size: i32, res: i64, a: i64, b: i64, aux: i32): void {
-  lfOp = op; lfSize = size; lfRes = res; lfA = a; lfB = b; lfAux = aux;
+  setLazy(op, size, res, a, b); lfAux = aux;
+}
+/** setLazy for operands already sign-extended from `size` (the fast forms). */
+// @ts-ignore: decorator
+@inline export function setLazyExtended(op: i32, size: i32, res: i64, a: i64, b: i64): void {
+  lfOp = op; lfSize = size; lfRes = res; lfA = a; lfB = b;
 }
 
 function storedFlags(): i32 { return load<i32>(STATE + O_FLAGS); }
@@ -133,42 +149,33 @@ export function setFlagBits(mask: i32, value: i32): void {
   store<i32>(STATE + O_FLAGS, (storedFlags() & ~mask) | (value & mask));
 }
 
-/** Evaluate condition code cc (the low nibble of Jcc/SETcc/CMOVcc). */
+/** Evaluate condition code cc (the low nibble of Jcc/SETcc/CMOVcc); folds to one test when cc is a constant. */
 // @ts-ignore: decorator
 @inline export function condition(cc: i32): bool {
-  // ZF and SF come from the result for every lazy operation (JNZ after DEC, JS after ADD).
-  if (lfOp != LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
-    const r = lfRes & sizeMask(lfSize);
-    const t = (cc >> 1) == 2 ? r == 0 : ((r >>> signShift(lfSize)) & 1) != 0;
-    return (cc & 1) != 0 ? !t : t;
-  }
-  // The common case, a branch on CMP/SUB or a logic result, straight from the operands.
-  if (lfOp == LF_SUB || lfOp == LF_LOGIC) {
-    const m = sizeMask(lfSize);
-    const a = lfA & m, b = lfB & m, r = lfRes & m;
-    const sh = signShift(lfSize);
-    const logic = lfOp == LF_LOGIC;
-    let t: bool;
-    switch (cc >> 1) {
-      case 1: t = !logic && <u64>a < <u64>b; break;                     // B / AE
-      case 2: t = r == 0; break;                                          // E / NE
-      case 3: t = (!logic && <u64>a < <u64>b) || r == 0; break;          // BE / A
-      case 4: t = ((r >>> sh) & 1) != 0; break;                           // S / NS
-      case 6: { // L / GE: SF != OF
-        const sf = ((r >>> sh) & 1) != 0;
-        const ovf = !logic && (((a ^ b) & (a ^ r)) >>> sh & 1) != 0;
-        t = sf != ovf; break;
-      }
-      case 7: { // LE / G
-        const sf = ((r >>> sh) & 1) != 0;
-        const ovf = !logic && (((a ^ b) & (a ^ r)) >>> sh & 1) != 0;
-        t = r == 0 || sf != ovf; break;
-      }
-      default: return conditionSlow(cc);
-    }
-    return (cc & 1) != 0 ? !t : t;
-  }
-  return conditionSlow(cc);
+  const op = lfOp;
+  const family = cc >> 1;
+  let t: bool;
+  if (op == LF_SUB) {
+    // A branch on CMP/SUB, straight from the operands.
+    if (family == 1) t = <u64>lfA < <u64>lfB;        // B
+    else if (family == 2) t = lfRes == 0;            // E
+    else if (family == 3) t = <u64>lfA <= <u64>lfB;  // BE
+    else if (family == 4) t = lfRes < 0;             // S
+    else if (family == 6) t = lfA < lfB;             // L
+    else if (family == 7) t = lfA <= lfB;            // LE
+    else return conditionSlow(cc);
+  } else if (op == LF_LOGIC) {
+    // CF = OF = 0.
+    if (family == 1) t = false;
+    else if (family == 2 || family == 3) t = lfRes == 0;
+    else if (family == 4 || family == 6) t = lfRes < 0;
+    else if (family == 7) t = lfRes <= 0;
+    else return conditionSlow(cc);
+  } else if (op != LF_NONE && (family == 2 || family == 4)) {
+    // ZF and SF come from the result for every lazy operation (JNZ after DEC, JS after ADD).
+    t = family == 2 ? lfRes == 0 : lfRes < 0;
+  } else return conditionSlow(cc);
+  return (cc & 1) != 0 ? !t : t;
 }
 
 function conditionSlow(cc: i32): bool {

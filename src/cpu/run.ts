@@ -218,7 +218,7 @@ function runBlocks(): void {
       const fast = load<u8>(rec + D_FAST);
       k++;
       if (fast != FAST_NONE) {
-        r = execFast(fast, rec, next); // fast forms read the record directly
+        r = execFast(<i32>fast, rec, next); // fast forms read the record directly
         setRip(r);
       } else {
         icount = base + <i64>(k - 1);

@@ -7,6 +7,7 @@ export { STATE };
 export const O_GPR: usize = 0;          // 16 x i64
 export const O_RIP: usize = 128;
 export const O_FLAGS: usize = 136;      // RFLAGS with the arithmetic flags possibly stale (see flags.ts)
+export const O_ZERO: usize = 144;       // i64 0: register slot 18 (decode.ts R_ZERO), an address's missing base or index
 export const O_SEG: usize = 256;        // 8 x { base i64, limit u32, sel u16, attr u16 }
 export const O_GDTR_BASE: usize = 384;
 export const O_GDTR_LIMIT: usize = 392;
