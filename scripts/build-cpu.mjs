@@ -40,7 +40,10 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
   ], { stdio: 'inherit', cwd: root });
   if (!debug) {
     const wasmOpt = join(root, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
-    execFileSync(process.execPath, [wasmOpt, raw, '-O3', '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', ...(names ? ['-g'] : []), '-o', out], { stdio: 'inherit', cwd: root });
+    // Constants reach wasm-opt as immutable globals (asc -O0): propagate them
+    // first, so the instruction switches become one dense br_table each
+    // rather than a chain of range checks over several.
+    execFileSync(process.execPath, [wasmOpt, raw, '--simplify-globals-optimizing', '-O3', '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', ...(names ? ['-g'] : []), '-o', out], { stdio: 'inherit', cwd: root });
   }
   console.log('built', out);
 }

@@ -30,7 +30,8 @@ export const D_FA: usize = 21;      // u8: fast form's destination register
 export const D_FB: usize = 22;      // u8: fast form's source register
 export const D_FK: usize = 23;      // u8: fast form's operation (ALU kind, condition, shift kind)
 export const D_IMM: usize = 24;     // i64
-export const RECORD_SIZE: usize = 32;
+export const RECORD_SHIFT: usize = 5;
+export const RECORD_SIZE: usize = 1 << RECORD_SHIFT;
 
 // Fast forms: the common instructions, no LOCK, executed inline by the run
 // loop (fast.ts), each specialized by operation and size so it runs as

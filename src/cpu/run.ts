@@ -8,11 +8,12 @@ import {
 import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
 import { fault, DB } from './fault';
 import { setFlagBits } from './flags';
-import { decode, D_LEN, D_FAST, FAST_NONE, RECORD_SIZE } from './decode';
+import { decode, D_LEN, D_FAST, FAST_NONE, RECORD_SIZE, RECORD_SHIFT } from './decode';
 import { execute } from './exec';
 import { execFast } from './fast';
 import { setNextRip, nextRip, setInsn } from './operand';
-import { codeHost } from './mem';
+import { codeHost, hostFor } from './mem';
+import { tlbSet, T_EXEC } from './paging';
 import { lookupBlock, recordsBefore, B_COUNT, B_RECORDS } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
@@ -199,42 +200,44 @@ function runBlocks(): void {
   while (true) {
     const la = m64 ? r : (csBase + r) & laMask;
     if ((la & ~0xfff) != pageLa) {
-      const h = codeHost(la);
+      let h = hostFor(tlbSet, la, T_EXEC);
+      if (h == 0) h = codeHost(la);
       if (h == 0) return;
       pageLa = la & ~0xfff;
       pageHost = h - (<usize>la & 0xfff);
     }
     const b = lookupBlock(la, pageHost + (<usize>la & 0xfff), bits);
     if (b == 0) return;
-    let n = <i32>load<u8>(b + B_COUNT);
-    const left = burstEnd - icount;
-    if (left < <i64>n) n = <i32>left;
+    const first = b + B_RECORDS;
+    let end = first + (<usize>load<u8>(b + B_COUNT) << RECORD_SHIFT);
+    // The budget is exact; the burst (a bound on the time between looks at events) may overshoot by a block.
+    const left = budgetEnd - icount;
+    if (left < <i64>((end - first) >> RECORD_SHIFT)) end = first + (<usize>left << RECORD_SHIFT);
     const base = icount;
     block = b; blockRip = r; blockIcount = base;
-    let rec = b + B_RECORDS;
-    let k = 0;
-    while (true) {
-      const next = (r + <i64>load<u8>(rec + D_LEN)) & ripMask;
+    let rec = first;
+    // Within a block, RIP does not wrap (the block lies in one page, and IP wraps at page boundaries
+    // here, see loop()): `next` needs ripMask only after the block's last instruction.
+    do {
+      const next = r + <i64>load<u8>(rec + D_LEN);
       const fast = load<u8>(rec + D_FAST);
-      k++;
       if (fast != FAST_NONE) {
         r = execFast(<i32>fast, rec, next); // fast forms read the record directly
-        setRip(r);
       } else {
-        icount = base + <i64>(k - 1);
+        icount = base + <i64>((rec - first) >> RECORD_SHIFT);
         setInsn(rec);
-        setNextRip(next);
+        const n = next & ripMask;
+        setNextRip(n);
         execute();
         r = nextRip;
-        setRip(r);
-        // A general instruction that branched (or repeats, as a REP yielding) ends the block here.
-        if (r != next) break;
+        if (r != n) { setRip(r); rec += RECORD_SIZE; break; } // it branched, or repeats (a REP yielding)
       }
-      if (k == n || burstEnd == 0) break;
+      setRip(r);
       rec += RECORD_SIZE;
-    }
-    icount = base + <i64>k;
+    } while (rec < end && burstEnd != 0);
+    icount = base + <i64>((rec - first) >> RECORD_SHIFT);
     block = 0;
+    if (!m64) { r &= ripMask; setRip(r); }
     if (icount >= burstEnd) return;
   }
 }
