@@ -98,6 +98,8 @@ export const FAST_CMP8_RI: u8 = 118;
 export const FAST_CMP8_MI: u8 = 119;
 export const FAST_CMP8_RM: u8 = 120;  // byte register FA - [mem]
 export const FAST_ALU8_RR: u8 = 121;  // byte registers FA <- FA (FK) FB
+/** FAST_ROT whose flags a later instruction of its block overwrites unread (codecache.ts): no flag update. */
+export const FAST_ROT_NF: u8 = 122;   // .. 125
 
 export const P_LOCK = 1;
 export const P_REP = 2;     // F3

@@ -213,7 +213,7 @@ function readForWriteMiss(la: i64, size: i32, seg: i32): i64 {
 
 /** ROL (k 0), ROR (1) of register FA: CF and OF change, the other flags stay. */
 // @ts-ignore: decorator
-@inline function rotateOp(rec: usize, k: i32, size: i32): void {
+@inline function rotateOp(rec: usize, k: i32, size: i32, flags: bool): void {
   const d = fa(rec);
   const a = getR(d, size);
   const bits = size << 3;
@@ -232,7 +232,7 @@ function readForWriteMiss(la: i64, size: i32, seg: i32): i64 {
     cf = <i32>((r >>> s) & 1);
     ovf = cf ^ <i32>((r >>> (s - 1)) & 1);
   }
-  setFlagBits(F_CF | F_OF, cf | (ovf << 11));
+  if (flags) setFlagBits(F_CF | F_OF, cf | (ovf << 11));
   setR(d, size, r);
 }
 
@@ -407,10 +407,15 @@ export function execFast(f: i32, rec: usize, next: i64): i64 {
     case 102: shiftOp(rec, 2, 4, <i32>load<u8>(STATE + O_GPR + 8)); return next;
     case 103: shiftOp(rec, 2, 8, <i32>load<u8>(STATE + O_GPR + 8)); return next;
     // FAST_ROT + {ROL 0, ROR 2} + (size == 8)
-    case 104: rotateOp(rec, 0, 4); return next;
-    case 105: rotateOp(rec, 0, 8); return next;
-    case 106: rotateOp(rec, 1, 4); return next;
-    case 107: rotateOp(rec, 1, 8); return next;
+    case 104: rotateOp(rec, 0, 4, true); return next;
+    case 105: rotateOp(rec, 0, 8, true); return next;
+    case 106: rotateOp(rec, 1, 4, true); return next;
+    case 107: rotateOp(rec, 1, 8, true); return next;
+    // FAST_ROT_NF: the same without flags
+    case 122: rotateOp(rec, 0, 4, false); return next;
+    case 123: rotateOp(rec, 0, 8, false); return next;
+    case 124: rotateOp(rec, 1, 4, false); return next;
+    case 125: rotateOp(rec, 1, 8, false); return next;
     case FAST_NOT32: { const d = fa(rec); setReg64(d, ~reg64(d) & 0xffffffff); return next; }
     case FAST_NOT64: { const d = fa(rec); setReg64(d, ~reg64(d)); return next; }
     case FAST_IMUL_RRI: {
@@ -453,12 +458,13 @@ export function execFast(f: i32, rec: usize, next: i64): i64 {
     case FAST_CMP8_RI: aluOp(7, 1, getB(fa(rec)), imm(rec)); return next;
     case FAST_CMP8_MI: aluOp(7, 1, memRead(rec, next, 1), imm(rec)); return next;
     case FAST_CMP8_RM: aluOp(7, 1, getB(fa(rec)), memRead(rec, next, 1)); return next;
-    default: { // FAST_ALU8_RR
+    case FAST_ALU8_RR: {
       const k = <i32>load<u8>(rec + D_FK);
       const d = fa(rec);
       const v = alu(k, 1, getB(d), getB(fb(rec)));
       if (k != 7) setB(d, v);
       return next;
     }
+    default: unreachable(); return next; // decode.ts makes no other id
   }
 }

@@ -58,7 +58,18 @@ export let lfAux: i32 = 0;
 
 function storedFlags(): i32 { return load<i32>(STATE + O_FLAGS); }
 
-export function getCF(): bool {
+/** CF, straight from the operands after the common operations (INC/DEC and ADC/SBB read it). */
+// @ts-ignore: decorator
+@inline export function getCF(): bool {
+  const op = lfOp;
+  if (op == LF_SUB) return <u64>lfA < <u64>lfB;   // sign extension keeps the unsigned order
+  if (op == LF_LOGIC) return false;
+  if (op == LF_ADD) return <u64>lfRes < <u64>lfA;
+  if (op == LF_INC || op == LF_DEC) return (lfAux & 1) != 0;
+  return getCFSlow();
+}
+
+function getCFSlow(): bool {
   const m = sizeMask(lfSize);
   switch (lfOp) {
     case LF_NONE: return (storedFlags() & F_CF) != 0;

@@ -209,10 +209,11 @@ function runBlocks(): void {
     const b = lookupBlock(la, pageHost + (<usize>la & 0xfff), bits);
     if (b == 0) return;
     const first = b + B_RECORDS;
-    let end = first + (<usize>load<u8>(b + B_COUNT) << RECORD_SHIFT);
-    // The budget is exact; the burst (a bound on the time between looks at events) may overshoot by a block.
-    const left = budgetEnd - icount;
-    if (left < <i64>((end - first) >> RECORD_SHIFT)) end = first + (<usize>left << RECORD_SHIFT);
+    const end = first + (<usize>load<u8>(b + B_COUNT) << RECORD_SHIFT);
+    // The budget is exact; the burst (a bound on the time between looks at events) may overshoot
+    // by a block. A block the budget cuts short runs carefully: its records may leave flags to a
+    // later instruction of the block (codecache.ts dropDeadFlags).
+    if (budgetEnd - icount < <i64>((end - first) >> RECORD_SHIFT)) return;
     const base = icount;
     block = b; blockRip = r; blockIcount = base;
     let rec = first;
@@ -223,6 +224,7 @@ function runBlocks(): void {
       const fast = load<u8>(rec + D_FAST);
       if (fast != FAST_NONE) {
         r = execFast(<i32>fast, rec, next); // fast forms read the record directly
+        if (r != next) { setRip(r); rec += RECORD_SIZE; break; } // a taken branch leaves the block
       } else {
         icount = base + <i64>((rec - first) >> RECORD_SHIFT);
         setInsn(rec);
