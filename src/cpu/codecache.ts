@@ -21,6 +21,19 @@ import {
 
 // Block header; the records follow at B_RECORDS.
 export const B_COUNT: usize = 0;    // u8: instructions in the block
+/**
+ * Links to the blocks that followed this one in the same page, by page
+ * offset (u16, NO_LINK if none) and block address (u32): the run loop's way
+ * past the hash lookup. A link never needs checking: blocks of one page are
+ * invalidated together (and invalidation stops the run loop before it
+ * follows another link), and links live in the arena with their targets.
+ */
+export const B_LINK_NEXT: usize = 1; // u8: the slot the next new link replaces
+export const B_LINK0_OFF: usize = 2;
+export const B_LINK1_OFF: usize = 4;
+export const B_LINK0: usize = 8;
+export const B_LINK1: usize = 12;
+export const NO_LINK: u16 = 0xffff;
 export const B_RECORDS: usize = 32;
 /** Most instructions in one block. */
 export const BLOCK_MAX: i32 = 32;
@@ -32,6 +45,16 @@ const H_GEN: usize = 8;
 const H_BLOCK: usize = 12;
 
 let arenaTop: usize = BLOCK_ARENA;
+/** Counts arena resets: a block address taken before a lookup is dead if this changed. */
+export let arenaEpoch: i32 = 0;
+
+/** Link block `b` to block `next` starting at page offset `off` (after a lookup that left the arena alone). */
+export function linkBlock(b: usize, off: i32, next: usize): void {
+  const slot = <usize>load<u8>(b + B_LINK_NEXT);
+  store<u16>(b + B_LINK0_OFF + (slot << 1), <u16>off);
+  store<u32>(b + B_LINK0 + (slot << 2), <u32>next);
+  store<u8>(b + B_LINK_NEXT, <u8>(slot ^ 1));
+}
 
 // @ts-ignore: decorator
 @inline function hashEntry(host: usize): usize {
@@ -82,6 +105,9 @@ function buildBlock(la: i64, host: usize, modeBits: i32): usize {
   dropDeadFlags(b + B_RECORDS, n);
   markCodePage(host);
   store<u8>(b + B_COUNT, <u8>n);
+  store<u8>(b + B_LINK_NEXT, 0);
+  store<u16>(b + B_LINK0_OFF, NO_LINK);
+  store<u16>(b + B_LINK1_OFF, NO_LINK);
   arenaTop = b + B_RECORDS + <usize>n * RECORD_SIZE;
   const e = hashEntry(host);
   store<i64>(e + H_TAG, blockTag(host, modeBits));
@@ -154,6 +180,7 @@ export function recordsBefore(b: usize, offset: i64): i32 {
 function dropAllBlocks(): void {
   memory.fill(BLOCK_HASH, 0, <usize>BLOCK_HASH_ENTRIES << 4);
   arenaTop = BLOCK_ARENA;
+  arenaEpoch++;
 }
 
 /** Is guest-physical page `page` (gpa >> 12, below 4 GiB) a source of cached code? */

@@ -14,7 +14,7 @@ import { execFast } from './fast';
 import { setNextRip, nextRip, setInsn } from './operand';
 import { codeHost, hostFor } from './mem';
 import { tlbSet, T_EXEC } from './paging';
-import { lookupBlock, recordsBefore, B_COUNT, B_RECORDS } from './codecache';
+import { lookupBlock, recordsBefore, linkBlock, arenaEpoch, B_COUNT, B_RECORDS, B_LINK0_OFF, B_LINK1_OFF, B_LINK0, B_LINK1 } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, dataBreakpointTrap, controls, clearDelivering,
@@ -197,17 +197,30 @@ function runBlocks(): void {
   let r = rip();
   let pageLa: i64 = -1;
   let pageHost: usize = 0;
+  let b: usize = 0;
   while (true) {
     const la = m64 ? r : (csBase + r) & laMask;
-    if ((la & ~0xfff) != pageLa) {
+    const off = <i32>la & 0xfff;
+    if ((la & ~0xfff) == pageLa) {
+      // The same page as the last block: follow its link, or look up and link.
+      if (<i32>load<u16>(b + B_LINK0_OFF) == off) b = <usize>load<u32>(b + B_LINK0);
+      else if (<i32>load<u16>(b + B_LINK1_OFF) == off) b = <usize>load<u32>(b + B_LINK1);
+      else {
+        const epoch = arenaEpoch;
+        const next = lookupBlock(la, pageHost + <usize>off, bits);
+        if (next == 0) return;
+        if (arenaEpoch == epoch) linkBlock(b, off, next);
+        b = next;
+      }
+    } else {
       let h = hostFor(tlbSet, la, T_EXEC);
       if (h == 0) h = codeHost(la);
       if (h == 0) return;
       pageLa = la & ~0xfff;
-      pageHost = h - (<usize>la & 0xfff);
+      pageHost = h - <usize>off;
+      b = lookupBlock(la, h, bits);
+      if (b == 0) return;
     }
-    const b = lookupBlock(la, pageHost + (<usize>la & 0xfff), bits);
-    if (b == 0) return;
     const first = b + B_RECORDS;
     const end = first + (<usize>load<u8>(b + B_COUNT) << RECORD_SHIFT);
     // The budget is exact; the burst (a bound on the time between looks at events) may overshoot
