@@ -13,7 +13,7 @@ import {
   FAST_IMUL_RRI, FAST_IMUL_RR, FAST_ALU_RM, FAST_ALU_MR, FAST_ALU_MI, FAST_TEST8_RR, FAST_TEST8_RI,
   FAST_TEST8_MI, FAST_CMP8_RI, FAST_CMP8_MI, FAST_CMP8_RM, FAST_ALU8_RR,
 } from './decode';
-import { reg64, setReg64, mode64, segBase, linearMask, STATE, O_GPR, F_CF, F_OF } from './state';
+import { reg64, setReg64, mode64, segBase, linearMask, STATE, O_GPR, F_CF, F_OF, setBlockEnd } from './state';
 import { read8, read16, read32, read64, write8, write16, write32, write64, readForWrite } from './mem';
 import { tlbSet, tlbIndex, T_READ, T_WRITE, T_HOST, segmentAccess, stackAccess } from './paging';
 import { alu, imulTrunc } from './alu';
@@ -253,7 +253,9 @@ function readForWriteMiss(la: i64, size: i32, seg: i32): i64 {
 }
 // @ts-ignore: decorator
 @inline function jcc(rec: usize, next: i64, family: i32): i64 {
-  return cc(rec, family) ? branchTarget(next + imm(rec)) : next;
+  if (!cc(rec, family)) return next;
+  setBlockEnd(0); // taken: leave the block (run.ts)
+  return branchTarget(next + imm(rec));
 }
 // @ts-ignore: decorator
 @inline function cmov(rec: usize, family: i32): void {

@@ -3,7 +3,7 @@
 import { INSN } from './layout';
 import {
   rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF,
-  burstEnd, setBurstEnd, needAttention,
+  burstEnd, setBurstEnd, needAttention, blockEnd, setBlockEnd,
 } from './state';
 import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
 import { fault, DB } from './fault';
@@ -229,15 +229,16 @@ function runBlocks(): void {
     if (budgetEnd - icount < <i64>((end - first) >> RECORD_SHIFT)) return;
     const base = icount;
     block = b; blockRip = r; blockIcount = base;
+    setBlockEnd(end);
     let rec = first;
     // Within a block, RIP does not wrap (the block lies in one page, and IP wraps at page boundaries
-    // here, see loop()): `next` needs ripMask only after the block's last instruction.
+    // here, see loop()): `next` needs ripMask only after the block's last instruction. A taken
+    // branch, and anything that needs attention, zero blockEnd to leave the block.
     do {
       const next = r + <i64>load<u8>(rec + D_LEN);
       const fast = load<u8>(rec + D_FAST);
       if (fast != FAST_NONE) {
         r = execFast(<i32>fast, rec, next); // fast forms read the record directly
-        if (r != next) { setRip(r); rec += RECORD_SIZE; break; } // a taken branch leaves the block
       } else {
         icount = base + <i64>((rec - first) >> RECORD_SHIFT);
         setInsn(rec);
@@ -245,11 +246,11 @@ function runBlocks(): void {
         setNextRip(n);
         execute();
         r = nextRip;
-        if (r != n) { setRip(r); rec += RECORD_SIZE; break; } // it branched, or repeats (a REP yielding)
+        if (r != n) setBlockEnd(0); // it branched, or repeats (a REP yielding)
       }
       setRip(r);
       rec += RECORD_SIZE;
-    } while (rec < end && burstEnd != 0);
+    } while (rec < blockEnd);
     icount = base + <i64>((rec - first) >> RECORD_SHIFT);
     block = 0;
     if (!m64) { r &= ripMask; setRip(r); }
