@@ -23,6 +23,8 @@ export const D_SCALE: usize = 12;   // u8: shift count 0..3
 export const D_REX: usize = 13;     // u8: the REX byte (0 if none)
 export const D_SEGOVR: usize = 14;  // u8: explicit segment override, or R_NONE
 export const D_SSE: usize = 15;     // u8: mandatory prefix for SSE maps: 0 none, 1 = 66, 2 = F3, 3 = F2
+/** In fast forms' records (which no SSE instruction is): 1 if the memory operand's linear address is its offset. */
+export const D_FLAT: usize = 15;
 export const D_DISP: usize = 16;    // i32: displacement of the memory operand
 export const D_IMM2: usize = 16;    // i32: second immediate (ENTER's level, far pointer selector), forms without ModRM
 export const D_FAST: usize = 20;    // u8: FAST_* form the run loop executes inline (0 = general executor)
@@ -542,6 +544,10 @@ function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i
     f = FAST_IMUL_RR; fa = reg; fb = rm;
   }
   store<u8>(rec + D_FAST, f);
+  if (f != FAST_NONE) {
+    // 64-bit addressing through ES/CS/SS/DS: no segment base, no wrap.
+    store<u8>(rec + D_FLAT, mode64 && load<u8>(rec + D_ASIZE) == 8 && load<u8>(rec + D_SEG) < 4 ? 1 : 0);
+  }
   store<i64>(rec + D_IMM, newImm);
   store<u8>(rec + D_FA, <u8>fa);
   store<u8>(rec + D_FB, <u8>fb);

@@ -4,7 +4,7 @@
 // constants, so every case compiles to straight-line code), with operand
 // addresses and TLB hits computed in line and the slow paths out of line.
 import {
-  D_IMM, D_FA, D_FB, D_FK, D_DISP, D_BASE, D_INDEX, D_SCALE, D_ASIZE, D_SEG, D_OSIZE, R_RIP,
+  D_IMM, D_FA, D_FB, D_FK, D_DISP, D_BASE, D_INDEX, D_SCALE, D_ASIZE, D_SEG, D_OSIZE, D_FLAT, R_RIP,
   FAST_MOV_RR32, FAST_MOV_RR64, FAST_LOAD32, FAST_LOAD64, FAST_STORE32, FAST_STORE64, FAST_MOV_RI,
   FAST_STORE_IMM32, FAST_STORE_IMM64, FAST_LEA32, FAST_LEA64, FAST_MOVSXD, FAST_MOVSXD_M, FAST_MOVZX8,
   FAST_MOVZX8_R, FAST_MOVZX16, FAST_STORE8, FAST_STORE8_IMM, FAST_STORE16, FAST_NOP, FAST_PUSH, FAST_POP,
@@ -39,6 +39,11 @@ import { gp } from './fault';
 /** Linear address of the record's memory operand (operand.ts memLa, inlined). */
 // @ts-ignore: decorator
 @inline function fastLa(rec: usize, next: i64): i64 {
+  if (load<u8>(rec + D_FLAT) != 0) {
+    const base = <i32>load<u8>(rec + D_BASE);
+    return <i64>load<i32>(rec + D_DISP) + (base == R_RIP ? next : reg64(base)) +
+      (reg64(load<u8>(rec + D_INDEX)) << <i64>load<u8>(rec + D_SCALE));
+  }
   const ea = fastEa(rec, next);
   const seg = <i32>load<u8>(rec + D_SEG);
   if (mode64) return seg >= 4 ? segBase(seg) + ea : ea;

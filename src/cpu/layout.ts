@@ -43,7 +43,7 @@ export const RAM_BASE: usize = 0x4000000;
 export const CODE_GEN: usize = 0x400000;
 /** Decoded blocks by host address of their first byte: BLOCK_HASH_ENTRIES of 16 bytes (codecache.ts). */
 export const BLOCK_HASH: usize = 0x800000;
-export const BLOCK_HASH_BITS: i32 = 16;
+export const BLOCK_HASH_BITS: i32 = 18;
 export const BLOCK_HASH_ENTRIES: i32 = 1 << BLOCK_HASH_BITS;
 /** Decoded blocks themselves, allocated upwards and all dropped when the space runs out. */
 export const BLOCK_ARENA: usize = 0x2200000;
