@@ -124,3 +124,12 @@ test('a rotate whose flags a later instruction overwrites still shows them at a 
   assert.equal(t.vcpu.run(1000), Exit.EXCEPTION);
   assert.equal(t.vcpu.getReg(Reg.RFLAGS) & 0x8d5n, 0n, 'then ADD of 0 + 1 clears CF, OF, ZF, SF, PF... (PF: 1 has odd parity)');
 });
+
+test('the platform sees the exact instruction count from inside an MMIO access in the middle of a block', async () => {
+  const { vcpu, bus } = await guest('nop\nnop\nnop\nmov rcx, 0xfee00000\nmov eax, [rcx]\nnop\nud2');
+  let seen = -1n;
+  bus.mmioRead = () => { seen = vcpu.getReg(Reg.INSTRET); return 0x1234; };
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(seen, 4n, 'four instructions retired before the load');
+  assert.equal(vcpu.getReg(Reg.RAX), 0x1234n);
+});

@@ -8,6 +8,7 @@ import { cpl } from './state';
 import { mmioRead, mmioWrite } from './bus';
 import { invalidateCode } from './codecache';
 import { checkWatchpoints } from './debug';
+import { syncIcount } from './run';
 
 // ---- physical access (page walks are in paging.ts; this is for the core and devices) ----
 export function physRead(gpa: i64, size: i32): i64 {
@@ -18,6 +19,7 @@ export function physRead(gpa: i64, size: i32): i64 {
     if (size == 4) return <i64>load<u32>(h);
     return load<i64>(h);
   }
+  syncIcount();
   if (size == 8) {
     return (<i64><u32>mmioRead(<f64>gpa, 4)) | (<i64><u32>mmioRead(<f64>(gpa + 4), 4) << 32);
   }
@@ -35,6 +37,7 @@ export function physWrite(gpa: i64, size: i32, v: i64): void {
     else store<i64>(h, v);
     return;
   }
+  syncIcount();
   if (size == 8) {
     mmioWrite(<f64>gpa, 4, <i32>v);
     mmioWrite(<f64>(gpa + 4), 4, <i32>(v >>> 32));

@@ -149,6 +149,14 @@ let block: usize = 0;
 let blockRip: i64 = 0;
 let blockIcount: i64 = 0;
 
+/**
+ * Make icount exact in the middle of a block (it is kept per block), before
+ * the platform gets control from inside an instruction (MMIO).
+ */
+export function syncIcount(): void {
+  if (block != 0) icount = blockIcount + <i64>recordsBefore(block, rip() - blockRip);
+}
+
 function loop(): i32 {
   while (true) {
     if (initPending || activity == 2) {
