@@ -7,6 +7,7 @@
 // them takes the slow path, which calls invalidateCode() before the bytes
 // change: that bumps the page's generation, and blocks from an older
 // generation are decoded again when next looked up.
+import { countEvent, P_BLOCK_BUILT, P_CODE_INVALIDATED } from './profile';
 import {
   CODE_PAGES, CODE_GEN, RAM_BASE, BLOCK_HASH, BLOCK_HASH_BITS, BLOCK_HASH_ENTRIES, BLOCK_ARENA, BLOCK_ARENA_END,
 } from './layout';
@@ -88,6 +89,7 @@ export function linkBlock(b: usize, off: i32, next: usize): void {
 @inline function endsBlock(fast: u8): bool { return fast >= FAST_CALL && fast <= FAST_JMP_IND; }
 
 function buildBlock(la: i64, host: usize, modeBits: i32): usize {
+  countEvent(P_BLOCK_BUILT);
   if (arenaTop + BLOCK_BYTES_MAX > BLOCK_ARENA_END) dropAllBlocks();
   const b = arenaTop;
   const pageEnd = (host | 0xfff) + 1;
@@ -205,6 +207,7 @@ export function invalidateCode(gpa: i64): void {
   store<u8>(CODE_PAGES + <usize>page, 0);
   const g = CODE_GEN + (<usize>page << 2);
   store<u32>(g, load<u32>(g) + 1);
+  countEvent(P_CODE_INVALIDATED);
   // The block running now may come from this page: the run loop must look again.
   needAttention();
 }

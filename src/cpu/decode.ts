@@ -2,6 +2,7 @@
 // immediates into a fixed-layout record, which the executor reads. Records
 // hold no decoded register values, only register numbers, so a record stays
 // valid as long as the code bytes it came from do.
+import { countEvent, P_INSN_DECODED } from './profile';
 import { codeHost } from './mem';
 import { read8 } from './mem';
 import { mode64, codeDefault32 } from './state';
@@ -265,6 +266,7 @@ export function decodeProbe(la: i64, h: usize, rec: usize): bool {
 }
 
 function decodeAt(la: i64, h: usize, avail: i32, rec: usize): void {
+  countEvent(P_INSN_DECODED);
   fetchLa = la;
   pos = 0;
   fetchHost = h;

@@ -1,5 +1,6 @@
 // Lazy arithmetic flags: an ALU instruction records its operation, operands
 // and result; CF/PF/AF/ZF/SF/OF are derived only when something reads them.
+import { countEvent, P_FLAGS_MATERIALIZED, P_CONDITION_SLOW } from './profile';
 import { STATE } from './layout';
 import { O_FLAGS, F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF, F_ARITH, F_IF, F_TF, F_AC, needAttention } from './state';
 import { selectTlbSet } from './paging';
@@ -131,6 +132,7 @@ export function getOF(): bool {
 export function getFlags(): i32 {
   const f = storedFlags();
   if (lfOp == LF_NONE) return f;
+  countEvent(P_FLAGS_MATERIALIZED);
   let a = f & ~F_ARITH;
   if (getCF()) a |= F_CF;
   if (getPF()) a |= F_PF;
@@ -190,6 +192,7 @@ export function setFlagBits(mask: i32, value: i32): void {
 }
 
 function conditionSlow(cc: i32): bool {
+  countEvent(P_CONDITION_SLOW);
   let r: bool;
   switch (cc >> 1) {
     case 0: r = getOF(); break;

@@ -19,6 +19,9 @@ export const INSN: usize = 0x6800;
 export const CPUID_TABLE: usize = 0x7000;
 export const CPUID_MAX_ENTRIES: i32 = 64;
 
+/** Profiling builds' event counters (profile.ts), i64 each. */
+export const PROFILE_COUNTERS: usize = 0x10000;
+
 /** TLB: sets of TLB_ENTRIES entries: supervisor, user, and an always-empty one (paging.ts). */
 export const TLB: usize = 0x100000;
 export const TLB_BITS: i32 = 12;

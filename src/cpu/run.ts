@@ -1,5 +1,6 @@
 // The run loop: deliver pending events, then decode and execute instructions
 // until the budget runs out or something exits to the hypervisor.
+import { countEvent, countGeneral, P_FAST, P_BLOCK_LENGTH, P_BLOCK_LINKED, P_PAGE_CHANGE, P_BLOCK_RUN, P_CAREFUL_STEP } from './profile';
 import { INSN } from './layout';
 import {
   rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF,
@@ -117,6 +118,7 @@ function linearRip(r: i64): i64 { return mode64 ? r : (segBase(SEG_CS) + r) & li
  * monitor trap, code that is not cached. Returns an exit reason or -1.
  */
 function stepCarefully(): i32 {
+  countEvent(P_CAREFUL_STEP);
   const r = rip();
   const la = linearRip(r);
   decode(la, INSN);
@@ -211,8 +213,8 @@ function runBlocks(): void {
     const off = <i32>la & 0xfff;
     if ((la & ~0xfff) == pageLa) {
       // The same page as the last block: follow its link, or look up and link.
-      if (<i32>load<u16>(b + B_LINK0_OFF) == off) b = <usize>load<u32>(b + B_LINK0);
-      else if (<i32>load<u16>(b + B_LINK1_OFF) == off) b = <usize>load<u32>(b + B_LINK1);
+      if (<i32>load<u16>(b + B_LINK0_OFF) == off) { b = <usize>load<u32>(b + B_LINK0); countEvent(P_BLOCK_LINKED); }
+      else if (<i32>load<u16>(b + B_LINK1_OFF) == off) { b = <usize>load<u32>(b + B_LINK1); countEvent(P_BLOCK_LINKED); }
       else {
         const epoch = arenaEpoch;
         const next = lookupBlock(la, pageHost + <usize>off, bits);
@@ -221,6 +223,7 @@ function runBlocks(): void {
         b = next;
       }
     } else {
+      countEvent(P_PAGE_CHANGE);
       let h = hostFor(tlbSet, la, T_EXEC);
       if (h == 0) h = codeHost(la);
       if (h == 0) return;
@@ -229,6 +232,7 @@ function runBlocks(): void {
       b = lookupBlock(la, h, bits);
       if (b == 0) return;
     }
+    countEvent(P_BLOCK_RUN);
     const first = b + B_RECORDS;
     const end = first + (<usize>load<u8>(b + B_COUNT) << RECORD_SHIFT);
     // The budget is exact; the burst (a bound on the time between looks at events) may overshoot
@@ -246,9 +250,11 @@ function runBlocks(): void {
       const next = r + <i64>load<u8>(rec + D_LEN);
       const fast = load<u8>(rec + D_FAST);
       if (fast != FAST_NONE) {
+        countEvent(P_FAST + <i32>fast);
         r = execFast(<i32>fast, rec, next); // fast forms read the record directly
       } else {
         icount = base + <i64>((rec - first) >> RECORD_SHIFT);
+        countGeneral(rec);
         setInsn(rec);
         const n = next & ripMask;
         setNextRip(n);
@@ -260,6 +266,7 @@ function runBlocks(): void {
       rec += RECORD_SIZE;
     } while (rec < blockEnd);
     icount = base + <i64>((rec - first) >> RECORD_SHIFT);
+    countEvent(P_BLOCK_LENGTH + <i32>((rec - first) >> RECORD_SHIFT));
     block = 0;
     if (!m64) { r &= ripMask; setRip(r); }
     if (icount >= burstEnd) return;
