@@ -168,7 +168,11 @@ export function setFlagBits(mask: i32, value: i32): void {
   const op = lfOp;
   const family = cc >> 1;
   let t: bool;
-  if (op == LF_SUB) {
+  if (family == 2 || family == 4) {
+    // ZF and SF come from the result for every lazy operation (JNZ after DEC, JS after ADD).
+    if (op == LF_NONE) return conditionSlow(cc);
+    t = family == 2 ? lfRes == 0 : lfRes < 0;
+  } else if (op == LF_SUB) {
     // A branch on CMP/SUB, straight from the operands.
     if (family == 1) t = <u64>lfA < <u64>lfB;        // B
     else if (family == 2) t = lfRes == 0;            // E
@@ -184,9 +188,6 @@ export function setFlagBits(mask: i32, value: i32): void {
     else if (family == 4 || family == 6) t = lfRes < 0;
     else if (family == 7) t = lfRes <= 0;
     else return conditionSlow(cc);
-  } else if (op != LF_NONE && (family == 2 || family == 4)) {
-    // ZF and SF come from the result for every lazy operation (JNZ after DEC, JS after ADD).
-    t = family == 2 ? lfRes == 0 : lfRes < 0;
   } else return conditionSlow(cc);
   return (cc & 1) != 0 ? !t : t;
 }
