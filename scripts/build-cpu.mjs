@@ -6,7 +6,9 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const out = join(root, 'build', 'cpu.wasm');
+// --profile builds a CPU that counts events (src/cpu/profile.ts) into build/cpu-profile.wasm.
+const profile = process.argv.includes('--profile');
+const out = join(root, 'build', profile ? 'cpu-profile.wasm' : 'cpu.wasm');
 const sources = [join(root, 'src', 'backend', 'abi.ts')];
 (function walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -22,7 +24,7 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
   const debug = process.argv.includes('--debug');
   // --names keeps function names in the optimized wasm, for profiles (node --cpu-prof).
   const names = process.argv.includes('--names') || process.env.XMHF_CPU_NAMES === '1';
-  const raw = join(root, 'build', 'cpu.unoptimized.wasm');
+  const raw = join(root, 'build', profile ? 'cpu-profile.unoptimized.wasm' : 'cpu.unoptimized.wasm');
   execFileSync(process.execPath, [asc, join(root, 'src', 'cpu', 'index.ts'),
     '--outFile', debug ? out : raw,
     '--runtime', 'stub',
@@ -37,10 +39,14 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
     // asc emits unoptimized code and wasm-opt optimizes it.
     '-O0',
     ...(debug || names ? ['--debug'] : []),
+    ...(profile ? ['--use', 'XMHF_PROFILE=1'] : []),
   ], { stdio: 'inherit', cwd: root });
   if (!debug) {
     const wasmOpt = join(root, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
-    execFileSync(process.execPath, [wasmOpt, raw, '-O3', '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', ...(names ? ['-g'] : []), '-o', out], { stdio: 'inherit', cwd: root });
+    // Constants reach wasm-opt as immutable globals (asc -O0): propagate them
+    // first, so the instruction switches become one dense br_table each
+    // rather than a chain of range checks over several.
+    execFileSync(process.execPath, [wasmOpt, raw, '--simplify-globals-optimizing', '-O3', '--enable-bulk-memory', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', ...(names ? ['-g'] : []), '-o', out], { stdio: 'inherit', cwd: root });
   }
   console.log('built', out);
 }

@@ -103,3 +103,33 @@ test('an instruction that crosses into the next page runs between blocks', async
   assert.equal(vcpu.getReg(Reg.RBX), 0x0807060504030201n);
   assert.equal(vcpu.getReg(Reg.RIP), BigInt(DATA + 6));
 });
+
+test('a rotate whose flags a later instruction overwrites still shows them at a fault, an exit or a budget stop in between', async () => {
+  // ROL EAX, 1 of 0x80000000 sets CF and OF; ADD later overwrites both.
+  const { vcpu } = await guest(`
+    mov eax, 0x80000000
+    xor edx, edx
+    rol eax, 1
+    mov rcx, 0x7fff00000000
+    mov ebx, [rcx]
+    add edx, 1
+    ud2`);
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(vcpu.exitField(ExitField.NUMBER), 14n);
+  assert.equal(vcpu.getReg(Reg.RFLAGS) & 0x801n, 0x801n, 'CF and OF from the rotate at the fault');
+
+  const t = await guest('mov eax, 0x80000000\nxor edx, edx\nrol eax, 1\nadd edx, 1\nud2');
+  assert.equal(t.vcpu.run(3), Exit.BUDGET);
+  assert.equal(t.vcpu.getReg(Reg.RFLAGS) & 0x801n, 0x801n, 'CF and OF from the rotate after a budget stop');
+  assert.equal(t.vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(t.vcpu.getReg(Reg.RFLAGS) & 0x8d5n, 0n, 'then ADD of 0 + 1 clears CF, OF, ZF, SF, PF... (PF: 1 has odd parity)');
+});
+
+test('the platform sees the exact instruction count from inside an MMIO access in the middle of a block', async () => {
+  const { vcpu, bus } = await guest('nop\nnop\nnop\nmov rcx, 0xfee00000\nmov eax, [rcx]\nnop\nud2');
+  let seen = -1n;
+  bus.mmioRead = () => { seen = vcpu.getReg(Reg.INSTRET); return 0x1234; };
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(seen, 4n, 'four instructions retired before the load');
+  assert.equal(vcpu.getReg(Reg.RAX), 0x1234n);
+});

@@ -71,16 +71,12 @@ function cpuModule(): Promise<WebAssembly.Module> {
   compiled ??= readFile(path).then((bytes) => {
     // The run loop is entered once and runs for millions of instructions;
     // WebAssembly has no on-stack replacement, so V8's baseline tier would
-    // keep it at half speed. Compile this module with the optimizing tier,
-    // eagerly: lazily compiled functions would be compiled on first call,
-    // after the flags below are restored, so with the baseline tier.
-    // Compile synchronously so the flags are in force for the whole compilation.
+    // keep it at half speed. Compile this module with the optimizing tier.
+    // Compile synchronously so the flag is in force for the whole compilation.
     setFlagsFromString('--no-liftoff');
-    setFlagsFromString('--no-wasm-lazy-compilation');
     try {
       return new WebAssembly.Module(bytes);
     } finally {
-      setFlagsFromString('--wasm-lazy-compilation');
       setFlagsFromString('--liftoff');
     }
   });

@@ -2,6 +2,7 @@
 // immediates into a fixed-layout record, which the executor reads. Records
 // hold no decoded register values, only register numbers, so a record stays
 // valid as long as the code bytes it came from do.
+import { countEvent, P_INSN_DECODED } from './profile';
 import { codeHost } from './mem';
 import { read8 } from './mem';
 import { mode64, codeDefault32 } from './state';
@@ -17,12 +18,14 @@ export const D_SEG: usize = 6;      // u8: segment of the memory operand
 export const D_MOD: usize = 7;      // u8: ModRM.mod (3 = register operand)
 export const D_REG: usize = 8;      // u8: ModRM.reg with REX.R
 export const D_RM: usize = 9;       // u8: ModRM.rm with REX.B (the register when mod == 3)
-export const D_BASE: usize = 10;    // u8: base register, R_RIP, or R_NONE
-export const D_INDEX: usize = 11;   // u8: index register or R_NONE
+export const D_BASE: usize = 10;    // u8: base register, R_RIP, or R_ZERO
+export const D_INDEX: usize = 11;   // u8: index register or R_ZERO
 export const D_SCALE: usize = 12;   // u8: shift count 0..3
 export const D_REX: usize = 13;     // u8: the REX byte (0 if none)
 export const D_SEGOVR: usize = 14;  // u8: explicit segment override, or R_NONE
 export const D_SSE: usize = 15;     // u8: mandatory prefix for SSE maps: 0 none, 1 = 66, 2 = F3, 3 = F2
+/** In fast forms' records (which no SSE instruction is): 1 if the memory operand's linear address is its offset. */
+export const D_FLAT: usize = 15;
 export const D_DISP: usize = 16;    // i32: displacement of the memory operand
 export const D_IMM2: usize = 16;    // i32: second immediate (ENTER's level, far pointer selector), forms without ModRM
 export const D_FAST: usize = 20;    // u8: FAST_* form the run loop executes inline (0 = general executor)
@@ -30,40 +33,76 @@ export const D_FA: usize = 21;      // u8: fast form's destination register
 export const D_FB: usize = 22;      // u8: fast form's source register
 export const D_FK: usize = 23;      // u8: fast form's operation (ALU kind, condition, shift kind)
 export const D_IMM: usize = 24;     // i64
-export const RECORD_SIZE: usize = 32;
+export const RECORD_SHIFT: usize = 5;
+export const RECORD_SIZE: usize = 1 << RECORD_SHIFT;
 
-// Fast forms: common instructions with 32/64-bit operands, no LOCK, executed inline by run.ts.
+// Fast forms: the common instructions, no LOCK, executed inline by the run
+// loop (fast.ts), each specialized by operation and size so it runs as
+// straight-line code. FA/FB are register numbers, or for byte registers the
+// byte offset of the register in the register file (AH..BH resolved).
 export const FAST_NONE: u8 = 0;
-export const FAST_MOV_RR: u8 = 1;   // FA <- FB
-export const FAST_LOAD: u8 = 2;     // FA <- [mem]
-export const FAST_STORE: u8 = 3;    // [mem] <- FB
-export const FAST_ALU_RR: u8 = 4;   // FA <- FA (FK) FB
-export const FAST_ALU_RI: u8 = 5;   // FA <- FA (FK) imm
-export const FAST_TEST_RR: u8 = 6;
-export const FAST_JCC: u8 = 7;      // FK = condition
-export const FAST_JMP: u8 = 8;
-export const FAST_LEA: u8 = 9;
-export const FAST_INC: u8 = 10;
-export const FAST_DEC: u8 = 11;
-export const FAST_PUSH: u8 = 12;    // 64-bit mode only
-export const FAST_POP: u8 = 13;
-export const FAST_CALL: u8 = 14;
-export const FAST_RET: u8 = 15;
-export const FAST_SHIFT_RI: u8 = 16; // FK = group-2 kind (SHL/SHR/SAR only)
-export const FAST_ALU_RM: u8 = 17;  // FA <- FA (FK) [mem]
-export const FAST_MOVZX8: u8 = 18;  // FA <- zero-extended byte at [mem]
-export const FAST_MOV_RI: u8 = 19;  // FA <- imm
+export const FAST_MOV_RR32: u8 = 1;   // FA <- FB
+export const FAST_MOV_RR64: u8 = 2;
+export const FAST_LOAD32: u8 = 3;     // FA <- [mem]
+export const FAST_LOAD64: u8 = 4;
+export const FAST_STORE32: u8 = 5;    // [mem] <- FB
+export const FAST_STORE64: u8 = 6;
+export const FAST_MOV_RI: u8 = 7;     // FA <- imm (zero-extended for 32-bit forms)
+export const FAST_STORE_IMM32: u8 = 8; // [mem] <- imm
+export const FAST_STORE_IMM64: u8 = 9;
+export const FAST_LEA32: u8 = 10;
+export const FAST_LEA64: u8 = 11;
+export const FAST_MOVSXD: u8 = 12;    // FA <- sign-extended 32-bit FB
+export const FAST_MOVSXD_M: u8 = 13;  // FA <- sign-extended 32-bit [mem]
+export const FAST_MOVZX8: u8 = 14;    // FA <- zero-extended byte [mem]
+export const FAST_MOVZX8_R: u8 = 15;  // FA <- zero-extended byte register FB
+export const FAST_MOVZX16: u8 = 16;   // FA <- zero-extended word [mem]
+export const FAST_STORE8: u8 = 17;    // [mem] <- byte register FB
+export const FAST_STORE8_IMM: u8 = 18;
+export const FAST_STORE16: u8 = 19;   // [mem] <- low word of FB
 export const FAST_NOP: u8 = 20;
-export const FAST_IMUL_RRI: u8 = 21; // FA <- FB * imm (69/6B register form)
-export const FAST_IMUL_RR: u8 = 22;  // FA <- FA * FB (0F AF register form)
-export const FAST_CMOV: u8 = 23;     // if FK: FA <- FB (register form)
-export const FAST_STORE8: u8 = 24;   // [mem] <- byte register FB
-export const FAST_ALU_MR: u8 = 25;   // [mem] <- [mem] (FK) FB
-export const FAST_ALU_MI: u8 = 26;   // [mem] <- [mem] (FK) imm
-export const FAST_STORE_IMM: u8 = 27; // [mem] <- imm
-export const FAST_MOVSXD: u8 = 28;   // FA <- sign-extended 32-bit FB (register form)
-export const FAST_CALL_IND: u8 = 29; // CALL r/m64 (FF /2); FB register when FK = 1
-export const FAST_JMP_IND: u8 = 30;  // JMP r/m64 (FF /4); FB register when FK = 1
+export const FAST_PUSH: u8 = 21;      // 64-bit mode only, as the stack forms below
+export const FAST_POP: u8 = 22;
+export const FAST_CALL: u8 = 23;
+export const FAST_RET: u8 = 24;
+export const FAST_JMP: u8 = 25;
+export const FAST_CALL_IND: u8 = 26;  // CALL r/m64 (FF /2); FB register when FK = 1
+export const FAST_JMP_IND: u8 = 27;   // JMP r/m64 (FF /4); FB register when FK = 1
+/** Jcc, CMOVcc, SETcc: one id per condition pair (cc >> 1); FK bit 0 negates. */
+export const FAST_JCC: u8 = 28;       // .. 35
+export const FAST_CMOV: u8 = 36;      // .. 43: if cc: FA <- FB (register forms)
+export const FAST_SETCC: u8 = 44;     // .. 51: byte register FA <- cc
+/** ALU kinds (the /digit order ADD OR ADC SBB AND SUB XOR CMP) x 32/64-bit: + kind * 2 + (size == 8). */
+export const FAST_ALU_RR: u8 = 52;    // .. 67: FA <- FA (kind) FB
+export const FAST_ALU_RI: u8 = 68;    // .. 83: FA <- FA (kind) imm (masked to the size)
+export const FAST_TEST_RR32: u8 = 84;
+export const FAST_TEST_RR64: u8 = 85;
+export const FAST_TEST_RI32: u8 = 86;
+export const FAST_TEST_RI64: u8 = 87;
+export const FAST_INC32: u8 = 88;
+export const FAST_INC64: u8 = 89;
+export const FAST_DEC32: u8 = 90;
+export const FAST_DEC64: u8 = 91;
+/** SHL SHR SAR x 32/64-bit, count in the immediate (+0..5) or in CL (+6..11). */
+export const FAST_SHIFT: u8 = 92;     // .. 103
+/** ROL ROR x 32/64-bit, count in the immediate. */
+export const FAST_ROT: u8 = 104;      // .. 107
+export const FAST_NOT32: u8 = 108;
+export const FAST_NOT64: u8 = 109;
+export const FAST_IMUL_RRI: u8 = 110; // FA <- FB * imm
+export const FAST_IMUL_RR: u8 = 111;  // FA <- FA * FB
+export const FAST_ALU_RM: u8 = 112;   // FA <- FA (FK) [mem]
+export const FAST_ALU_MR: u8 = 113;   // [mem] <- [mem] (FK) FB
+export const FAST_ALU_MI: u8 = 114;   // [mem] <- [mem] (FK) imm
+export const FAST_TEST8_RR: u8 = 115; // byte registers FA & FB
+export const FAST_TEST8_RI: u8 = 116;
+export const FAST_TEST8_MI: u8 = 117;
+export const FAST_CMP8_RI: u8 = 118;
+export const FAST_CMP8_MI: u8 = 119;
+export const FAST_CMP8_RM: u8 = 120;  // byte register FA - [mem]
+export const FAST_ALU8_RR: u8 = 121;  // byte registers FA <- FA (FK) FB
+/** FAST_ROT whose flags a later instruction of its block overwrites unread (codecache.ts): no flag update. */
+export const FAST_ROT_NF: u8 = 122;   // .. 125
 
 export const P_LOCK = 1;
 export const P_REP = 2;     // F3
@@ -74,6 +113,8 @@ export const P_REX = 32;    // a REX prefix is present (byte registers SPL..DIL)
 export const P_REXW = 64;
 
 export const R_RIP: u8 = 16;
+/** "No base" or "no index" in an address: a register slot that always holds 0 (state.ts). */
+export const R_ZERO: u8 = 18;
 export const R_NONE: u8 = 0xff;
 
 // Opcode properties: bit 7 = has ModRM, low bits = immediate kind.
@@ -225,6 +266,7 @@ export function decodeProbe(la: i64, h: usize, rec: usize): bool {
 }
 
 function decodeAt(la: i64, h: usize, avail: i32, rec: usize): void {
+  countEvent(P_INSN_DECODED);
   fetchLa = la;
   pos = 0;
   fetchHost = h;
@@ -283,7 +325,7 @@ function decodeAt(la: i64, h: usize, avail: i32, rec: usize): void {
   }
 
   let mod = 3, reg = 0, rm = 0;
-  let base: u8 = R_NONE, index: u8 = R_NONE, scale = 0, disp: i64 = 0;
+  let base: u8 = R_ZERO, index: u8 = R_ZERO, scale = 0, disp: i64 = 0;
   let seg: u8 = SEG_DS;
   if ((props & M) != 0) {
     const modrm = fb();
@@ -303,7 +345,7 @@ function decodeAt(la: i64, h: usize, avail: i32, rec: usize): void {
         case 3: base = 5; index = 7; seg = SEG_SS; break;
         case 4: base = 6; break;
         case 5: base = 7; break;
-        case 6: if (mod == 0) base = R_NONE; else { base = 5; seg = SEG_SS; } break;
+        case 6: if (mod == 0) base = R_ZERO; else { base = 5; seg = SEG_SS; } break;
         default: base = 3; break;
       }
       if (mod == 0 && rm == 6) disp = imm16() & 0xffff;
@@ -317,14 +359,14 @@ function decodeAt(la: i64, h: usize, avail: i32, rec: usize): void {
         if (idx != 4) index = <u8>idx;
         const bs = sib & 7;
         if (bs == 5 && mod == 0) {
-          base = R_NONE;
+          base = R_ZERO;
           disp = imm32();
         } else {
           base = <u8>(bs | ((rex & 1) << 3));
           if (base == 4 || base == 5) seg = SEG_SS; // RSP and RBP, not R12 and R13
         }
       } else if (rm == 5 && mod == 0) {
-        base = mode64 ? R_RIP : R_NONE;
+        base = mode64 ? R_RIP : R_ZERO;
         disp = imm32();
       } else {
         base = <u8>(rm | ((rex & 1) << 3));
@@ -386,68 +428,129 @@ function decodeAt(la: i64, h: usize, avail: i32, rec: usize): void {
   classifyFast(rec, op, mod, reg, rm, osize, pfx, rex);
 }
 
+/** Byte offset in the register file of byte register `r` (AH..BH without REX). */
+function byteReg(r: i32, rex: i32): i32 { return rex == 0 && r >= 4 && r < 8 ? ((r - 4) << 3) + 1 : r << 3; }
+
 /** Pick the fast form for the decoded instruction, if it has one. */
 function classifyFast(rec: usize, op: i32, mod: i32, reg: i32, rm: i32, osize: i32, pfx: i32, rex: i32): void {
   let f: u8 = FAST_NONE, fa = 0, fb = 0, fk = 0;
-  let imm: i64 = -1; // replaces D_IMM when a form needs an implied immediate
+  const imm = load<i64>(rec + D_IMM);
+  let newImm = imm;
   // LOCK needs the executor's validity check (#UD on most forms).
-  const locked = (pfx & P_LOCK) != 0;
-  const wide = osize >= 4 && !locked;
-  if (op < 0x40 && (op & 7) < 4 && (op & 1) == 1 && wide) {
-    // ALU Ev,Gv (01 09 ... 39) and Gv,Ev (03 0B ... 3B)
-    fk = op >> 3;
-    if (mod == 3) {
-      f = FAST_ALU_RR;
-      if ((op & 2) == 0) { fa = rm; fb = reg; } else { fa = reg; fb = rm; }
-    } else if ((op & 2) != 0) { f = FAST_ALU_RM; fa = reg; }
-  } else if ((op == 0x81 || op == 0x83) && mod == 3 && wide) {
-    f = FAST_ALU_RI; fa = rm; fk = reg & 7;
+  if ((pfx & P_LOCK) != 0) { store<u8>(rec + D_FAST, FAST_NONE); return; }
+  const wide = osize >= 4;
+  const w64: u8 = osize == 8 ? 1 : 0;
+  const m32: i64 = osize == 8 ? -1 : 0xffffffff;
+  const r3 = reg & 7;
+  // Near branches and the stack forms: 64-bit operand size in 64-bit mode, 32-bit elsewhere.
+  const nearOk = mode64 ? (pfx & P_OPSZ) == 0 : osize == 4;
+  const stack64 = mode64 && (pfx & P_OPSZ) == 0;
+  if (op < 0x40 && (op & 7) < 6) {
+    const kind = op >> 3;
+    const form = op & 7;
+    if (form == 1 && wide) {          // Ev, Gv
+      if (mod == 3) { f = FAST_ALU_RR + <u8>(kind << 1) + w64; fa = rm; fb = reg; }
+      else { f = FAST_ALU_MR; fb = reg; fk = kind; }
+    } else if (form == 3 && wide) {   // Gv, Ev
+      if (mod == 3) { f = FAST_ALU_RR + <u8>(kind << 1) + w64; fa = reg; fb = rm; }
+      else { f = FAST_ALU_RM; fa = reg; fk = kind; }
+    } else if (form == 5 && wide) {   // eAX, imm
+      f = FAST_ALU_RI + <u8>(kind << 1) + w64; fa = 0; newImm = imm & m32;
+    } else if (form == 0 && mod == 3) { // Eb, Gb
+      f = FAST_ALU8_RR; fa = byteReg(rm, rex); fb = byteReg(reg, rex); fk = kind;
+    } else if (form == 2 && mod == 3) { // Gb, Eb
+      f = FAST_ALU8_RR; fa = byteReg(reg, rex); fb = byteReg(rm, rex); fk = kind;
+    } else if (form == 2 && kind == 7) { // CMP Gb, [mem]
+      f = FAST_CMP8_RM; fa = byteReg(reg, rex);
+    } else if (form == 4 && kind == 7) { // CMP AL, imm8
+      f = FAST_CMP8_RI; fa = 0; newImm = imm & 0xff;
+    }
+  } else if ((op == 0x81 || op == 0x83) && wide) {
+    if (mod == 3) { f = FAST_ALU_RI + <u8>(r3 << 1) + w64; fa = rm; newImm = imm & m32; }
+    else { f = FAST_ALU_MI; fk = r3; newImm = imm & m32; }
+  } else if (op == 0x80 && r3 == 7) {
+    if (mod == 3) { f = FAST_CMP8_RI; fa = byteReg(rm, rex); } else f = FAST_CMP8_MI;
+    newImm = imm & 0xff;
   } else if (op == 0x85 && mod == 3 && wide) {
-    f = FAST_TEST_RR; fa = rm; fb = reg;
+    f = w64 != 0 ? FAST_TEST_RR64 : FAST_TEST_RR32; fa = rm; fb = reg;
+  } else if (op == 0x84 && mod == 3) {
+    f = FAST_TEST8_RR; fa = byteReg(rm, rex); fb = byteReg(reg, rex);
+  } else if (op == 0xa8) {
+    f = FAST_TEST8_RI; fa = 0; newImm = imm & 0xff;
+  } else if (op == 0xa9 && wide) {
+    f = w64 != 0 ? FAST_TEST_RI64 : FAST_TEST_RI32; fa = 0; newImm = imm & m32;
+  } else if (op == 0xf6 && r3 < 2) {
+    if (mod == 3) { f = FAST_TEST8_RI; fa = byteReg(rm, rex); } else f = FAST_TEST8_MI;
+    newImm = imm & 0xff;
+  } else if (op == 0xf7 && mod == 3 && wide) {
+    if (r3 < 2) { f = w64 != 0 ? FAST_TEST_RI64 : FAST_TEST_RI32; fa = rm; newImm = imm & m32; }
+    else if (r3 == 2) { f = w64 != 0 ? FAST_NOT64 : FAST_NOT32; fa = rm; }
   } else if ((op == 0x89 || op == 0x8b) && wide) {
-    if (mod == 3) { f = FAST_MOV_RR; if (op == 0x89) { fa = rm; fb = reg; } else { fa = reg; fb = rm; } }
-    else if (op == 0x8b) { f = FAST_LOAD; fa = reg; }
-    else { f = FAST_STORE; fb = reg; }
+    if (mod == 3) { f = w64 != 0 ? FAST_MOV_RR64 : FAST_MOV_RR32; if (op == 0x89) { fa = rm; fb = reg; } else { fa = reg; fb = rm; } }
+    else if (op == 0x8b) { f = w64 != 0 ? FAST_LOAD64 : FAST_LOAD32; fa = reg; }
+    else { f = w64 != 0 ? FAST_STORE64 : FAST_STORE32; fb = reg; }
+  } else if (op == 0x89 && osize == 2 && mod != 3) {
+    f = FAST_STORE16; fb = reg;
+  } else if (op == 0x88 && mod != 3) {
+    f = FAST_STORE8; fb = byteReg(reg, rex);
+  } else if (op == 0xc6 && mod != 3 && r3 == 0) {
+    f = FAST_STORE8_IMM; newImm = imm & 0xff;
+  } else if (op == 0xc7 && r3 == 0 && wide) {
+    if (mod == 3) { f = FAST_MOV_RI; fa = rm; } else f = w64 != 0 ? FAST_STORE_IMM64 : FAST_STORE_IMM32;
+    newImm = imm & m32;
+  } else if (op >= 0xb8 && op <= 0xbf && wide) {
+    f = FAST_MOV_RI; fa = (op & 7) | ((rex & 1) << 3); newImm = imm & m32;
   } else if (op == 0x8d && mod != 3 && wide) {
-    f = FAST_LEA; fa = reg;
+    f = w64 != 0 ? FAST_LEA64 : FAST_LEA32; fa = reg;
+  } else if (op == 0x63 && mode64 && osize == 8) {
+    if (mod == 3) { f = FAST_MOVSXD; fa = reg; fb = rm; } else { f = FAST_MOVSXD_M; fa = reg; }
+  } else if (op == 0x1b6 && wide) {
+    if (mod == 3) { f = FAST_MOVZX8_R; fa = reg; fb = byteReg(rm, rex); } else { f = FAST_MOVZX8; fa = reg; }
+  } else if (op == 0x1b7 && wide && mod != 3) {
+    f = FAST_MOVZX16; fa = reg;
   } else if ((op >= 0x70 && op <= 0x7f) || (op >= 0x180 && op <= 0x18f)) {
-    if (mode64 ? (pfx & P_OPSZ) == 0 : osize == 4) { f = FAST_JCC; fk = op & 15; }
+    if (nearOk) { f = FAST_JCC + <u8>((op & 15) >> 1); fk = op & 1; }
+  } else if (op >= 0x140 && op <= 0x14f && mod == 3 && wide) {
+    f = FAST_CMOV + <u8>((op & 15) >> 1); fk = op & 1; fa = reg; fb = rm;
+  } else if (op >= 0x190 && op <= 0x19f && mod == 3) {
+    f = FAST_SETCC + <u8>((op & 15) >> 1); fk = op & 1; fa = byteReg(rm, rex);
   } else if (op == 0xe9 || op == 0xeb) {
-    if (mode64 ? (pfx & P_OPSZ) == 0 : osize == 4) f = FAST_JMP;
-  } else if (op == 0xff && mod == 3 && wide && (reg & 7) < 2) {
-    f = (reg & 7) == 0 ? FAST_INC : FAST_DEC; fa = rm;
-  } else if (mode64 && (pfx & P_OPSZ) == 0) {
-    if (op >= 0x50 && op <= 0x57) { f = FAST_PUSH; fb = (op & 7) | ((rex & 1) << 3); }
-    else if (op >= 0x58 && op <= 0x5f) { f = FAST_POP; fa = (op & 7) | ((rex & 1) << 3); }
-    else if (op == 0xe8) f = FAST_CALL;
-    else if (op == 0xc3) f = FAST_RET; // REP RET is RET
-  }
-  if (f == FAST_NONE && op == 0xc1 && mod == 3 && wide && ((reg & 7) == 4 || (reg & 7) == 5 || (reg & 7) == 7)) {
-    f = FAST_SHIFT_RI; fa = rm; fk = reg & 7;
-  }
-  if (f == FAST_NONE && op == 0x1b6 && mod != 3 && wide) { f = FAST_MOVZX8; fa = reg; }
-  if (f == FAST_NONE && op >= 0xb8 && op <= 0xbf && osize >= 4) { f = FAST_MOV_RI; fa = (op & 7) | ((rex & 1) << 3); }
-  if (f == FAST_NONE && op == 0xc7 && mod == 3 && (reg & 7) == 0 && osize >= 4) { f = FAST_MOV_RI; fa = rm; }
-  if (f == FAST_NONE && ((op == 0x90 && (rex & 1) == 0) || op == 0x11f)) f = FAST_NOP;
-  if (f == FAST_NONE && wide) {
-    if ((op == 0x69 || op == 0x6b) && mod == 3) { f = FAST_IMUL_RRI; fa = reg; fb = rm; }
-    else if (op == 0x1af && mod == 3) { f = FAST_IMUL_RR; fa = reg; fb = rm; }
-    else if (op >= 0x140 && op <= 0x14f && mod == 3) { f = FAST_CMOV; fa = reg; fb = rm; fk = op & 15; }
-    else if (op < 0x40 && (op & 7) == 1 && mod != 3) { f = FAST_ALU_MR; fb = reg; fk = op >> 3; }
-    else if ((op == 0x81 || op == 0x83) && mod != 3) { f = FAST_ALU_MI; fk = reg & 7; }
-    else if (op == 0xc7 && mod != 3 && (reg & 7) == 0) f = FAST_STORE_IMM;
-    else if (op == 0x63 && mode64 && osize == 8 && mod == 3) { f = FAST_MOVSXD; fa = reg; fb = rm; }
-  }
-  if (f == FAST_NONE && op == 0x88 && mod != 3 && !locked) { f = FAST_STORE8; fb = reg; }
-  if (f == FAST_NONE && op == 0xd1 && mod == 3 && wide && ((reg & 7) == 4 || (reg & 7) == 5 || (reg & 7) == 7)) {
-    f = FAST_SHIFT_RI; fa = rm; fk = reg & 7; imm = 1; // shift by one: the immediate form with count 1
-  }
-  if (f == FAST_NONE && op == 0xff && mode64 && (pfx & P_OPSZ) == 0 && !locked && ((reg & 7) == 2 || (reg & 7) == 4)) {
-    f = (reg & 7) == 2 ? FAST_CALL_IND : FAST_JMP_IND;
+    if (nearOk) f = FAST_JMP;
+  } else if (op == 0xff && mod == 3 && wide && r3 < 2) {
+    f = r3 == 0 ? (w64 != 0 ? FAST_INC64 : FAST_INC32) : (w64 != 0 ? FAST_DEC64 : FAST_DEC32); fa = rm;
+  } else if (op == 0xff && stack64 && (r3 == 2 || r3 == 4)) {
+    f = r3 == 2 ? FAST_CALL_IND : FAST_JMP_IND;
     if (mod == 3) { fb = rm; fk = 1; }
+  } else if (stack64 && op >= 0x50 && op <= 0x57) {
+    f = FAST_PUSH; fb = (op & 7) | ((rex & 1) << 3);
+  } else if (stack64 && op >= 0x58 && op <= 0x5f) {
+    f = FAST_POP; fa = (op & 7) | ((rex & 1) << 3);
+  } else if (stack64 && op == 0xe8) {
+    f = FAST_CALL;
+  } else if (stack64 && op == 0xc3) {
+    f = FAST_RET; // REP RET is RET
+  } else if ((op == 0xc1 || op == 0xd1 || op == 0xd3) && mod == 3 && wide) {
+    const count = op == 0xc1 ? 0 : op == 0xd1 ? 1 : 2;
+    if (r3 == 4 || r3 == 5 || r3 == 7) {
+      f = FAST_SHIFT + <u8>((r3 == 4 ? 0 : r3 == 5 ? 2 : 4) + (count == 2 ? 6 : 0)) + w64; fa = rm;
+      if (count == 1) newImm = 1; // shift by one: the immediate form with count 1
+    } else if (r3 < 2 && count != 2) {
+      f = FAST_ROT + <u8>(r3 << 1) + w64; fa = rm;
+      if (count == 1) newImm = 1;
+    }
+  } else if ((op == 0x90 && (rex & 1) == 0) || op == 0x11f) {
+    f = FAST_NOP;
+  } else if ((op == 0x69 || op == 0x6b) && mod == 3 && wide) {
+    f = FAST_IMUL_RRI; fa = reg; fb = rm;
+  } else if (op == 0x1af && mod == 3 && wide) {
+    f = FAST_IMUL_RR; fa = reg; fb = rm;
   }
-  store<u8>(rec + D_FAST, locked ? FAST_NONE : f);
-  if (imm >= 0) store<i64>(rec + D_IMM, imm);
+  store<u8>(rec + D_FAST, f);
+  if (f != FAST_NONE) {
+    // 64-bit addressing through ES/CS/SS/DS: no segment base, no wrap.
+    store<u8>(rec + D_FLAT, mode64 && load<u8>(rec + D_ASIZE) == 8 && load<u8>(rec + D_SEG) < 4 ? 1 : 0);
+  }
+  store<i64>(rec + D_IMM, newImm);
   store<u8>(rec + D_FA, <u8>fa);
   store<u8>(rec + D_FB, <u8>fb);
   store<u8>(rec + D_FK, <u8>fk);

@@ -1,5 +1,6 @@
 // Lazy arithmetic flags: an ALU instruction records its operation, operands
 // and result; CF/PF/AF/ZF/SF/OF are derived only when something reads them.
+import { countEvent, P_FLAGS_MATERIALIZED, P_CONDITION_SLOW } from './profile';
 import { STATE } from './layout';
 import { O_FLAGS, F_CF, F_PF, F_AF, F_ZF, F_SF, F_OF, F_ARITH, F_IF, F_TF, F_AC, needAttention } from './state';
 import { selectTlbSet } from './paging';
@@ -19,6 +20,12 @@ export const LF_MUL = 11;   // aux = CF and OF (overflow)
 /** CF and OF explicit in aux (bit 0 CF, bit 11 OF), AF 0, ZF/SF/PF from the result. */
 export const LF_CFOF = 12;
 
+/*
+ * The operation's result and operands are kept sign-extended from the
+ * operation size to 64 bits: the flag getters below mask them to the size,
+ * and the common conditions need no size at all (ZF: res == 0, SF: res < 0,
+ * after SUB/CMP: B is a <u b, L is a <s b; sign extension keeps both orders).
+ */
 export let lfOp: i32 = LF_NONE;
 export let lfSize: i32 = 4;
 export let lfRes: i64 = 0;
@@ -30,19 +37,40 @@ export let lfAux: i32 = 0;
 @inline export function sizeMask(size: i32): i64 { return size == 8 ? -1 : (<i64>1 << (<i64>size << 3)) - 1; }
 // @ts-ignore: decorator
 @inline export function signShift(size: i32): i64 { return (<i64>size << 3) - 1; }
+/** `v` sign-extended from its low `size` bytes. */
+// @ts-ignore: decorator
+@inline export function signExtend(v: i64, size: i32): i64 {
+  return size == 8 ? v : size == 4 ? <i64><i32>v : size == 2 ? <i64><i16>v : <i64><i8>v;
+}
 
 // @ts-ignore: decorator
 @inline export function setLazy(op: i32, size: i32, res: i64, a: i64, b: i64): void {
-  lfOp = op; lfSize = size; lfRes = res; lfA = a; lfB = b;
+  lfOp = op; lfSize = size; lfRes = signExtend(res, size); lfA = signExtend(a, size); lfB = signExtend(b, size);
 }
 // @ts-ignore: decorator
 @inline export function setLazyAux(op: i32, size: i32, res: i64, a: i64, b: i64, aux: i32): void {
-  lfOp = op; lfSize = size; lfRes = res; lfA = a; lfB = b; lfAux = aux;
+  setLazy(op, size, res, a, b); lfAux = aux;
+}
+/** setLazy for operands already sign-extended from `size` (the fast forms). */
+// @ts-ignore: decorator
+@inline export function setLazyExtended(op: i32, size: i32, res: i64, a: i64, b: i64): void {
+  lfOp = op; lfSize = size; lfRes = res; lfA = a; lfB = b;
 }
 
 function storedFlags(): i32 { return load<i32>(STATE + O_FLAGS); }
 
-export function getCF(): bool {
+/** CF, straight from the operands after the common operations (INC/DEC and ADC/SBB read it). */
+// @ts-ignore: decorator
+@inline export function getCF(): bool {
+  const op = lfOp;
+  if (op == LF_SUB) return <u64>lfA < <u64>lfB;   // sign extension keeps the unsigned order
+  if (op == LF_LOGIC) return false;
+  if (op == LF_ADD) return <u64>lfRes < <u64>lfA;
+  if (op == LF_INC || op == LF_DEC) return (lfAux & 1) != 0;
+  return getCFSlow();
+}
+
+function getCFSlow(): bool {
   const m = sizeMask(lfSize);
   switch (lfOp) {
     case LF_NONE: return (storedFlags() & F_CF) != 0;
@@ -104,6 +132,7 @@ export function getOF(): bool {
 export function getFlags(): i32 {
   const f = storedFlags();
   if (lfOp == LF_NONE) return f;
+  countEvent(P_FLAGS_MATERIALIZED);
   let a = f & ~F_ARITH;
   if (getCF()) a |= F_CF;
   if (getPF()) a |= F_PF;
@@ -133,45 +162,38 @@ export function setFlagBits(mask: i32, value: i32): void {
   store<i32>(STATE + O_FLAGS, (storedFlags() & ~mask) | (value & mask));
 }
 
-/** Evaluate condition code cc (the low nibble of Jcc/SETcc/CMOVcc). */
+/** Evaluate condition code cc (the low nibble of Jcc/SETcc/CMOVcc); folds to one test when cc is a constant. */
 // @ts-ignore: decorator
 @inline export function condition(cc: i32): bool {
-  // ZF and SF come from the result for every lazy operation (JNZ after DEC, JS after ADD).
-  if (lfOp != LF_NONE && ((cc >> 1) == 2 || (cc >> 1) == 4)) {
-    const r = lfRes & sizeMask(lfSize);
-    const t = (cc >> 1) == 2 ? r == 0 : ((r >>> signShift(lfSize)) & 1) != 0;
-    return (cc & 1) != 0 ? !t : t;
-  }
-  // The common case, a branch on CMP/SUB or a logic result, straight from the operands.
-  if (lfOp == LF_SUB || lfOp == LF_LOGIC) {
-    const m = sizeMask(lfSize);
-    const a = lfA & m, b = lfB & m, r = lfRes & m;
-    const sh = signShift(lfSize);
-    const logic = lfOp == LF_LOGIC;
-    let t: bool;
-    switch (cc >> 1) {
-      case 1: t = !logic && <u64>a < <u64>b; break;                     // B / AE
-      case 2: t = r == 0; break;                                          // E / NE
-      case 3: t = (!logic && <u64>a < <u64>b) || r == 0; break;          // BE / A
-      case 4: t = ((r >>> sh) & 1) != 0; break;                           // S / NS
-      case 6: { // L / GE: SF != OF
-        const sf = ((r >>> sh) & 1) != 0;
-        const ovf = !logic && (((a ^ b) & (a ^ r)) >>> sh & 1) != 0;
-        t = sf != ovf; break;
-      }
-      case 7: { // LE / G
-        const sf = ((r >>> sh) & 1) != 0;
-        const ovf = !logic && (((a ^ b) & (a ^ r)) >>> sh & 1) != 0;
-        t = r == 0 || sf != ovf; break;
-      }
-      default: return conditionSlow(cc);
-    }
-    return (cc & 1) != 0 ? !t : t;
-  }
-  return conditionSlow(cc);
+  const op = lfOp;
+  const family = cc >> 1;
+  let t: bool;
+  if (family == 2 || family == 4) {
+    // ZF and SF come from the result for every lazy operation (JNZ after DEC, JS after ADD).
+    if (op == LF_NONE) return conditionSlow(cc);
+    t = family == 2 ? lfRes == 0 : lfRes < 0;
+  } else if (op == LF_SUB) {
+    // A branch on CMP/SUB, straight from the operands.
+    if (family == 1) t = <u64>lfA < <u64>lfB;        // B
+    else if (family == 2) t = lfRes == 0;            // E
+    else if (family == 3) t = <u64>lfA <= <u64>lfB;  // BE
+    else if (family == 4) t = lfRes < 0;             // S
+    else if (family == 6) t = lfA < lfB;             // L
+    else if (family == 7) t = lfA <= lfB;            // LE
+    else return conditionSlow(cc);
+  } else if (op == LF_LOGIC) {
+    // CF = OF = 0.
+    if (family == 1) t = false;
+    else if (family == 2 || family == 3) t = lfRes == 0;
+    else if (family == 4 || family == 6) t = lfRes < 0;
+    else if (family == 7) t = lfRes <= 0;
+    else return conditionSlow(cc);
+  } else return conditionSlow(cc);
+  return (cc & 1) != 0 ? !t : t;
 }
 
 function conditionSlow(cc: i32): bool {
+  countEvent(P_CONDITION_SLOW);
   let r: bool;
   switch (cc >> 1) {
     case 0: r = getOF(); break;

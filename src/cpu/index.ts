@@ -185,3 +185,6 @@ export function sendInit(): void { signalInit(); }
 export function sendSipi(vector: i32): void { signalSipi(vector); }
 /** Guest RAM at [gpa, gpa+len) was written by someone other than the guest (DMA, the loader). */
 export function ramWritten(gpa: f64, len: f64): void { invalidateRange(<i64>gpa, <i64>len); }
+
+/** Profiling builds' event counters (profile.ts), or 0. */
+export { profileCounters } from './profile';

@@ -19,6 +19,9 @@ export const INSN: usize = 0x6800;
 export const CPUID_TABLE: usize = 0x7000;
 export const CPUID_MAX_ENTRIES: i32 = 64;
 
+/** Profiling builds' event counters (profile.ts), i64 each. */
+export const PROFILE_COUNTERS: usize = 0x10000;
+
 /** TLB: sets of TLB_ENTRIES entries: supervisor, user, and an always-empty one (paging.ts). */
 export const TLB: usize = 0x100000;
 export const TLB_BITS: i32 = 12;
@@ -43,7 +46,7 @@ export const RAM_BASE: usize = 0x4000000;
 export const CODE_GEN: usize = 0x400000;
 /** Decoded blocks by host address of their first byte: BLOCK_HASH_ENTRIES of 16 bytes (codecache.ts). */
 export const BLOCK_HASH: usize = 0x800000;
-export const BLOCK_HASH_BITS: i32 = 16;
+export const BLOCK_HASH_BITS: i32 = 18;
 export const BLOCK_HASH_ENTRIES: i32 = 1 << BLOCK_HASH_BITS;
 /** Decoded blocks themselves, allocated upwards and all dropped when the space runs out. */
 export const BLOCK_ARENA: usize = 0x2200000;

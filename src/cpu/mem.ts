@@ -1,6 +1,7 @@
 // Guest memory access by linear address: a TLB hit is a tag compare and a
 // load from guest RAM; everything else (misses, page-crossing accesses, MMIO)
 // takes the slow path through translate().
+import { countEvent, P_READ_SLOW, P_WRITE_SLOW } from './profile';
 import { TLB, TLB_SET_SIZE, RAM_BASE } from './layout';
 import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC, segmentAccess, alignmentChecks, noteWrite } from './paging';
 import { fault } from './fault';
@@ -8,6 +9,7 @@ import { cpl } from './state';
 import { mmioRead, mmioWrite } from './bus';
 import { invalidateCode } from './codecache';
 import { checkWatchpoints } from './debug';
+import { syncIcount } from './run';
 
 // ---- physical access (page walks are in paging.ts; this is for the core and devices) ----
 export function physRead(gpa: i64, size: i32): i64 {
@@ -18,6 +20,7 @@ export function physRead(gpa: i64, size: i32): i64 {
     if (size == 4) return <i64>load<u32>(h);
     return load<i64>(h);
   }
+  syncIcount();
   if (size == 8) {
     return (<i64><u32>mmioRead(<f64>gpa, 4)) | (<i64><u32>mmioRead(<f64>(gpa + 4), 4) << 32);
   }
@@ -35,6 +38,7 @@ export function physWrite(gpa: i64, size: i32, v: i64): void {
     else store<i64>(h, v);
     return;
   }
+  syncIcount();
   if (size == 8) {
     mmioWrite(<f64>gpa, 4, <i32>v);
     mmioWrite(<f64>(gpa + 4), 4, <i32>(v >>> 32));
@@ -49,6 +53,7 @@ function checkAlignment(la: i64, size: i32, user: bool): void {
 }
 
 function readSlow(la: i64, size: i32, user: bool): i64 {
+  countEvent(P_READ_SLOW);
   checkAlignment(la, size, user);
   if ((<i32>la & 0xfff) + size > 0x1000) {
     // Crosses a page: byte by byte, each byte translated (reads have no side effects on RAM).
@@ -62,6 +67,7 @@ function readSlow(la: i64, size: i32, user: bool): i64 {
 }
 
 function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
+  countEvent(P_WRITE_SLOW);
   checkAlignment(la, size, user);
   const off = <i32>la & 0xfff;
   if (off + size > 0x1000) {

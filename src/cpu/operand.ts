@@ -3,7 +3,7 @@
 import { INSN } from './layout';
 import {
   D_OP, D_LEN, D_PFX, D_OSIZE, D_ASIZE, D_SEG, D_MOD, D_REG, D_RM, D_BASE, D_INDEX, D_SCALE,
-  D_SEGOVR, D_SSE, D_DISP, D_IMM, D_IMM2, D_REX, R_RIP, R_NONE, P_REX, P_OPSZ,
+  D_SEGOVR, D_SSE, D_DISP, D_IMM, D_IMM2, D_REX, R_RIP, P_REX, P_OPSZ,
 } from './decode';
 import { reg64, setReg64, regN, setRegN, segBase, mode64, linearMask, stackSize, SEG_SS } from './state';
 import { readN, writeN } from './mem';
@@ -58,11 +58,10 @@ export function stackOpSize(): i32 {
 
 /** Effective address (offset within the segment), wrapped to the address size. */
 export function effAddr(): i64 {
-  let a: i64 = <i64>load<i32>(insn + D_DISP);
+  // A missing base or index is R_ZERO, a register that always holds 0.
   const base = load<u8>(insn + D_BASE);
-  if (base != R_NONE) a += base == R_RIP ? nextRip : reg64(base);
-  const index = load<u8>(insn + D_INDEX);
-  if (index != R_NONE) a += reg64(index) << <i64>load<u8>(insn + D_SCALE);
+  const a = <i64>load<i32>(insn + D_DISP) + (base == R_RIP ? nextRip : reg64(base)) +
+    (reg64(load<u8>(insn + D_INDEX)) << <i64>load<u8>(insn + D_SCALE));
   const as = dAsize();
   if (as == 4) return a & 0xffffffff;
   if (as == 2) return a & 0xffff;

@@ -2,6 +2,7 @@
 // 4-level), the nested page permissions (memprot) and the TLB that caches
 // both. A TLB entry grants an access kind only if both the guest's tables and
 // the nested permissions allow it, so the fast path is one tag compare.
+import { countEvent, P_TLB_FILL } from './profile';
 import { TLB, TLB_ENTRIES, TLB_SET_SIZE, TLB_FILLED, TLB_LARGE_REGIONS, TLB_BITS, NPT, RAM_BASE, CONTROL } from './layout';
 import {
   st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
@@ -350,6 +351,7 @@ function checkCanonical(la: i64, kind: i32): void {
  * fill the TLB. Returns the guest-physical address of the byte.
  */
 export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
+  countEvent(P_TLB_FILL);
   checkCanonical(la, kind);
   const write = kind == ACC_WRITE;
   if (!walk(la, write)) {

@@ -1,20 +1,22 @@
 // The run loop: deliver pending events, then decode and execute instructions
 // until the budget runs out or something exits to the hypervisor.
+import { countEvent, countGeneral, P_FAST, P_BLOCK_LENGTH, P_BLOCK_LINKED, P_PAGE_CHANGE, P_BLOCK_RUN, P_CAREFUL_STEP } from './profile';
 import { INSN } from './layout';
 import {
   rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF,
-  burstEnd, setBurstEnd, needAttention,
+  burstEnd, setBurstEnd, needAttention, blockEnd, setBlockEnd,
 } from './state';
 import { debugArmed, instructionBreakpoint, watchHits, clearWatchHits } from './debug';
 import { fault, DB } from './fault';
 import { setFlagBits } from './flags';
-import { decode, D_LEN, D_FAST, FAST_NONE, RECORD_SIZE } from './decode';
+import { decode, D_LEN, D_FAST, FAST_NONE, RECORD_SIZE, RECORD_SHIFT } from './decode';
 import { execute } from './exec';
 import { execFast } from './fast';
 import { setNextRip, nextRip, setInsn, dLen } from './operand';
-import { codeHost } from './mem';
+import { codeHost, hostFor } from './mem';
+import { tlbSet, T_EXEC } from './paging';
 import { ioCompletion } from './sysinsn';
-import { lookupBlock, recordsBefore, B_COUNT, B_RECORDS } from './codecache';
+import { lookupBlock, recordsBefore, linkBlock, arenaEpoch, B_COUNT, B_RECORDS, B_LINK0_OFF, B_LINK1_OFF, B_LINK0, B_LINK1 } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, dataBreakpointTrap, controls, clearDelivering,
@@ -128,6 +130,7 @@ function linearRip(r: i64): i64 { return mode64 ? r : (segBase(SEG_CS) + r) & li
  * monitor trap, code that is not cached. Returns an exit reason or -1.
  */
 function stepCarefully(): i32 {
+  countEvent(P_CAREFUL_STEP);
   const r = rip();
   const la = linearRip(r);
   decode(la, INSN);
@@ -159,6 +162,14 @@ const FAST_BURST: i64 = 4096;
 let block: usize = 0;
 let blockRip: i64 = 0;
 let blockIcount: i64 = 0;
+
+/**
+ * Make icount exact in the middle of a block (it is kept per block), before
+ * the platform gets control from inside an instruction (MMIO).
+ */
+export function syncIcount(): void {
+  if (block != 0) icount = blockIcount + <i64>recordsBefore(block, rip() - blockRip);
+}
 
 function loop(): i32 {
   while (true) {
@@ -210,45 +221,68 @@ function runBlocks(): void {
   let r = rip();
   let pageLa: i64 = -1;
   let pageHost: usize = 0;
+  let b: usize = 0;
   while (true) {
     const la = m64 ? r : (csBase + r) & laMask;
-    if ((la & ~0xfff) != pageLa) {
-      const h = codeHost(la);
+    const off = <i32>la & 0xfff;
+    if ((la & ~0xfff) == pageLa) {
+      // The same page as the last block: follow its link, or look up and link.
+      if (<i32>load<u16>(b + B_LINK0_OFF) == off) { b = <usize>load<u32>(b + B_LINK0); countEvent(P_BLOCK_LINKED); }
+      else if (<i32>load<u16>(b + B_LINK1_OFF) == off) { b = <usize>load<u32>(b + B_LINK1); countEvent(P_BLOCK_LINKED); }
+      else {
+        const epoch = arenaEpoch;
+        const next = lookupBlock(la, pageHost + <usize>off, bits);
+        if (next == 0) return;
+        if (arenaEpoch == epoch) linkBlock(b, off, next);
+        b = next;
+      }
+    } else {
+      countEvent(P_PAGE_CHANGE);
+      let h = hostFor(tlbSet, la, T_EXEC);
+      if (h == 0) h = codeHost(la);
       if (h == 0) return;
       pageLa = la & ~0xfff;
-      pageHost = h - (<usize>la & 0xfff);
+      pageHost = h - <usize>off;
+      b = lookupBlock(la, h, bits);
+      if (b == 0) return;
     }
-    const b = lookupBlock(la, pageHost + (<usize>la & 0xfff), bits);
-    if (b == 0) return;
-    let n = <i32>load<u8>(b + B_COUNT);
-    const left = burstEnd - icount;
-    if (left < <i64>n) n = <i32>left;
+    countEvent(P_BLOCK_RUN);
+    const first = b + B_RECORDS;
+    const end = first + (<usize>load<u8>(b + B_COUNT) << RECORD_SHIFT);
+    // The budget is exact; the burst (a bound on the time between looks at events) may overshoot
+    // by a block. A block the budget cuts short runs carefully: its records may leave flags to a
+    // later instruction of the block (codecache.ts dropDeadFlags).
+    if (budgetEnd - icount < <i64>((end - first) >> RECORD_SHIFT)) return;
     const base = icount;
     block = b; blockRip = r; blockIcount = base;
-    let rec = b + B_RECORDS;
-    let k = 0;
-    while (true) {
-      const next = (r + <i64>load<u8>(rec + D_LEN)) & ripMask;
+    setBlockEnd(end);
+    let rec = first;
+    // Within a block, RIP does not wrap (the block lies in one page, and IP wraps at page boundaries
+    // here, see loop()): `next` needs ripMask only after the block's last instruction. A taken
+    // branch, and anything that needs attention, zero blockEnd to leave the block.
+    do {
+      const next = r + <i64>load<u8>(rec + D_LEN);
       const fast = load<u8>(rec + D_FAST);
-      k++;
       if (fast != FAST_NONE) {
-        r = execFast(fast, rec, next); // fast forms read the record directly
-        setRip(r);
+        countEvent(P_FAST + <i32>fast);
+        r = execFast(<i32>fast, rec, next); // fast forms read the record directly
       } else {
-        icount = base + <i64>(k - 1);
+        icount = base + <i64>((rec - first) >> RECORD_SHIFT);
+        countGeneral(rec);
         setInsn(rec);
-        setNextRip(next);
+        const n = next & ripMask;
+        setNextRip(n);
         execute();
         r = nextRip;
-        setRip(r);
-        // A general instruction that branched (or repeats, as a REP yielding) ends the block here.
-        if (r != next) break;
+        if (r != n) setBlockEnd(0); // it branched, or repeats (a REP yielding)
       }
-      if (k == n || burstEnd == 0) break;
+      setRip(r);
       rec += RECORD_SIZE;
-    }
-    icount = base + <i64>k;
+    } while (rec < blockEnd);
+    icount = base + <i64>((rec - first) >> RECORD_SHIFT);
+    countEvent(P_BLOCK_LENGTH + <i32>((rec - first) >> RECORD_SHIFT));
     block = 0;
+    if (!m64) { r &= ripMask; setRip(r); }
     if (icount >= burstEnd) return;
   }
 }

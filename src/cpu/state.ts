@@ -7,6 +7,7 @@ export { STATE };
 export const O_GPR: usize = 0;          // 16 x i64
 export const O_RIP: usize = 128;
 export const O_FLAGS: usize = 136;      // RFLAGS with the arithmetic flags possibly stale (see flags.ts)
+export const O_ZERO: usize = 144;       // i64 0: register slot 18 (decode.ts R_ZERO), an address's missing base or index
 export const O_SEG: usize = 256;        // 8 x { base i64, limit u32, sel u16, attr u16 }
 export const O_GDTR_BASE: usize = 384;
 export const O_GDTR_LIMIT: usize = 392;
@@ -201,8 +202,15 @@ export const F_ARITH: i32 = F_CF | F_PF | F_AF | F_ZF | F_SF | F_OF;
  * instruction boundary: one compare serves both purposes.
  */
 export let burstEnd: i64 = 0;
-export function needAttention(): void { burstEnd = 0; }
+/**
+ * End of the records of the block being run (run.ts): zeroed with burstEnd,
+ * and by a taken branch, so the block loop tests one value per instruction.
+ */
+export let blockEnd: usize = 0;
+export function needAttention(): void { burstEnd = 0; blockEnd = 0; }
 export function setBurstEnd(v: i64): void { burstEnd = v; }
+// @ts-ignore: decorator
+@inline export function setBlockEnd(v: usize): void { blockEnd = v; }
 
 // ---- cached mode, recomputed by updateMode() ----
 /** Current privilege level. */
@@ -219,7 +227,7 @@ export let protectedMode: bool = false;
 export let linearMask: i64 = 0xffffffff;
 
 export function updateMode(): void {
-  burstEnd = 0;
+  needAttention();
   const cr0 = st64(O_CR0);
   protectedMode = (cr0 & CR0_PE) != 0;
   const lma = (st64(O_EFER) & EFER_LMA) != 0;

@@ -3,6 +3,7 @@
 // REP leaves a state the instruction restarts from. Long REPs yield after a
 // chunk of iterations (RIP stays on the instruction) so interrupts and the
 // instruction budget are honoured.
+import { countEvent, countEvents, P_STRING_ELEMENT, P_STRING_BULK } from './profile';
 import { dPfx, dAsize, dOsize, dSegOverride, setNextRip } from './operand';
 import { P_REP, P_REPNE, R_NONE } from './decode';
 import { reg64, setReg64, regN, setRegN, rip, SEG_DS, SEG_ES, F_DF, STATE, O_FLAGS, mode64 } from './state';
@@ -93,6 +94,7 @@ export function execString(op: i32): void {
   while (true) {
     if (bulk) {
       const k = bulkIterations(kind, size, srcSeg, CHUNK - n);
+      countEvents(P_STRING_BULK, <i64>k);
       if (k > 0) {
         n += k;
         if (reg64(1) == 0) return;
@@ -101,6 +103,7 @@ export function execString(op: i32): void {
       }
     }
     if (rep && counter() == 0) return;
+    countEvent(P_STRING_ELEMENT);
     switch (kind) {
       case 0xa4: { // MOVS
         const v = readN(segLinear(srcSeg, getIdx(6)), size);

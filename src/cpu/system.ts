@@ -1,5 +1,6 @@
 // Protected-mode machinery: descriptor loads and checks, far transfers,
 // interrupt and exception delivery in real, protected and long mode, IRET.
+import { countEvent, P_EVENT_DELIVERED } from './profile';
 import {
   reg64, setReg64, rip, setRip, segBase, setSegBase, segLimit, setSegLimit, segSel, setSegSel, segAttr, setSegAttr,
   st64, O_GDTR_BASE, O_GDTR_LIMIT, O_CR2, O_EFER, EFER_LMA, STATE, O_FLAGS,
@@ -258,6 +259,7 @@ function loadOuterStack(ss: i32, newCpl: i32, sp: i64, size: i32): void {
  * `ret` is the RIP pushed as the return address.
  */
 export function deliverEvent(vector: i32, error: i32, software: i32, ret: i64): void {
+  countEvent(P_EVENT_DELIVERED);
   materializeFlags();
   if (!protectedMode) { deliverReal(vector, ret); return; }
   const errCodeExt = software == 0 ? 1 : 0; // EXT bit for errors during delivery of external events

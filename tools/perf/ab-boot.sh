@@ -1,0 +1,3 @@
+#!/bin/bash
+# A/B on the Debian boot: tools/perf/ab-boot.sh ROUNDS a.wasm b.wasm ...
+exec "$(dirname "$0")/ab.sh" "$1" tools/perf/boot.ts "${@:2}"
