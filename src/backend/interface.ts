@@ -81,6 +81,8 @@ export interface Vcpu {
   setIoIntercept(port: number, intercept: boolean): void;
   setMsrIntercept(index: number, read: boolean, write: boolean): void;
   setCpuid(entries: CpuidEntry[]): void;
+  /** Add or replace these CPUID entries, keeping the rest of the table (a platform adds its own leaves). */
+  updateCpuid(entries: CpuidEntry[]): void;
 }
 
 export interface Machine {
