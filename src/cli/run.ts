@@ -14,7 +14,7 @@ export interface RunOptions {
   timeoutMs?: number;
 }
 
-const BASE_CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
+const BASE_CMDLINE = 'console=ttyS0 cryptomgr.notests';
 const EXIT_LINE = new RegExp(`^${EXIT_MARKER} (\\d+)`);
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
@@ -66,7 +66,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
     }
   };
   pc = await PcMachine.create({ ramSize: o.mem, serialOutput: output });
-  loadLinux(pc.machine, pc.vcpu, { kernel, initrd, cmdline });
+  loadLinux(pc.machine, pc.vcpu, { kernel, initrd, cmdline, rsdpAddr: pc.rsdpAddr });
   const detach = o.exec === undefined ? attachConsoleInput(pc) : () => {};
   const stop = await pc.run(o.timeoutMs).finally(detach);
   if (stop.kind === 'triple-fault') {
