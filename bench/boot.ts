@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../src/guest/debian.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests';
+const CMDLINE = 'console=ttyS0 cryptomgr.notests';
 const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
 
 interface Timing { readyS: number; exitS: number }
@@ -45,7 +45,7 @@ async function withGuestFiles<T>(command: string, use: (kernel: string, initrd: 
   try {
     const kernel = join(dir, 'vmlinux'), initrd = join(dir, 'initrd');
     writeFileSync(kernel, g.kernel);
-    writeFileSync(initrd, guestInitramfs(g.busybox, command));
+    writeFileSync(initrd, guestInitramfs(g.busybox, command, g.modules));
     return await use(kernel, initrd, g.version);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -87,7 +87,7 @@ function cpuSeconds(pid: number): number {
 export async function benchIdle(): Promise<void> {
   await withGuestFiles('sleep 10', async (kernel, initrd) => {
     const result = await new Promise<{ cpu: number; wall: number }>((resolve, reject) => {
-      const child = spawn(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', 'acpi=off noapic nolapic cryptomgr.notests'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', 'cryptomgr.notests'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let seen = '', startCpu = NaN, startWall = 0n;
       child.stdout.on('data', (b: Buffer) => {
         seen = (seen + b.toString('latin1')).slice(-4096);

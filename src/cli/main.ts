@@ -15,7 +15,8 @@ commands:
                                exit with its status
               --timeout SECS   give up after SECS seconds of host time
   guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
-              into ~/.cache/xmhf-ts (XMHF_CACHE overrides)
+              into ~/.cache/xmhf-ts (XMHF_CACHE overrides); asks apt for the current
+              kernel (run uses the one recorded here)
   --help    this text
 `;
 
@@ -43,7 +44,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   if (cmd === 'guest') {
-    const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
+    const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;
   }

@@ -16,6 +16,8 @@ export interface RunOptions {
 
 const BASE_CMDLINE = 'console=ttyS0 cryptomgr.notests';
 const EXIT_LINE = new RegExp(`^${EXIT_MARKER} (\\d+)`);
+/** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
+const POWEROFF_GRACE_MS = 10_000;
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
 export function parseSize(text: string): number {
@@ -43,7 +45,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
     if (o.initrd) throw new Error('--initrd needs --kernel (the default guest builds its own initramfs)');
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
     kernel = g.kernel;
-    initrd = guestInitramfs(g.busybox, o.exec);
+    initrd = guestInitramfs(g.busybox, o.exec, g.modules);
   }
   const quiet = o.exec !== undefined && !o.kernel;
   const cmdline = [BASE_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
@@ -60,7 +62,14 @@ export async function runCommand(o: RunOptions): Promise<number> {
       const line = pending.slice(0, nl + 1).replace(/\r\n$/, '\n');
       pending = pending.slice(nl + 1);
       const exit = EXIT_LINE.exec(line);
-      if (exit) { status = Number(exit[1]); inCommand = false; pc.stop({ kind: 'stopped' }); }
+      if (exit) {
+        status = Number(exit[1]);
+        inCommand = false;
+        setTimeout(() => {
+          process.stderr.write('xmhf: the guest did not power off after its command; stopping it\n');
+          pc.stop({ kind: 'stopped' });
+        }, POWEROFF_GRACE_MS).unref();
+      }
       else if (inCommand) process.stdout.write(line);
       else if (line.startsWith(READY_MARKER)) inCommand = true;
     }

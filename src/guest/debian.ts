@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, rename
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseBzImage, bzImagePayload } from '../boot/bzimage.js';
-import { initramfs, S_IFDIR, S_IFREG, S_IFLNK } from './cpio.js';
+import { initramfs, S_IFDIR, S_IFREG, S_IFLNK, type CpioEntry } from './cpio.js';
+import { resolveModules, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES, type KernelModule } from './modules.js';
 
 export const READY_MARKER = 'XMHF-READY';
 export const EXIT_MARKER = 'XMHF-EXIT';
@@ -43,8 +44,15 @@ function fetchPackage(pkg: string, log: (line: string) => void): string {
   return unpacked;
 }
 
-/** The kernel package linux-image-amd64 points at (linux-image-<version>-amd64). */
-function kernelPackage(): string {
+/** Where the chosen kernel package's name is recorded, so later runs need not ask apt (which takes most of a second). */
+const recordedKernelPackage = () => join(cacheDir(), 'kernel-package');
+
+/** The kernel package linux-image-amd64 points at (linux-image-<version>-amd64): as recorded, or from apt when refreshing. */
+function kernelPackage(refresh: boolean): string {
+  if (!refresh && existsSync(recordedKernelPackage())) {
+    const pkg = readFileSync(recordedKernelPackage(), 'utf8').trim();
+    if (existsSync(join(cacheDir(), 'packages', `${pkg}.d`, '.done'))) return pkg;
+  }
   need('apt-cache', 'apt');
   const out = spawnSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' }).stdout ?? '';
   const m = /Depends: (linux-image-[0-9][^\s]*-amd64)\b/.exec(out);
@@ -57,15 +65,22 @@ export interface DefaultGuest {
   kernel: Uint8Array;
   busybox: Uint8Array;
   version: string;
+  /** The virtio drivers, in load order (each after its dependencies). */
+  modules: KernelModule[];
 }
 
-/** Fetch and prepare the default guest's kernel and busybox (cached after the first time). */
-export function defaultGuest(log: (line: string) => void = () => {}): DefaultGuest {
-  const pkg = kernelPackage();
+/**
+ * Fetch and prepare the default guest's kernel and busybox (cached after the
+ * first time). `refresh` asks apt which kernel linux-image-amd64 means now,
+ * instead of using the one recorded in the cache.
+ */
+export function defaultGuest(log: (line: string) => void = () => {}, opts: { refresh?: boolean } = {}): DefaultGuest {
+  const pkg = kernelPackage(opts.refresh ?? false);
   const version = pkg.replace(/^linux-image-/, '');
   const vmlinux = join(cacheDir(), `vmlinux-${version}`);
+  const dir = fetchPackage(pkg, log);
+  writeFileSync(recordedKernelPackage(), pkg + '\n');
   if (!existsSync(vmlinux)) {
-    const dir = fetchPackage(pkg, log);
     const bz = new Uint8Array(readFileSync(join(dir, 'boot', `vmlinuz-${version}`)));
     const payload = bzImagePayload(bz, parseBzImage(bz, `vmlinuz-${version}`));
     if (payload.format !== 'xz' && payload.format !== 'gzip') throw new GuestBuildError(`the kernel payload is ${payload.format}; only xz and gzip are extracted here`);
@@ -80,12 +95,21 @@ export function defaultGuest(log: (line: string) => void = () => {}): DefaultGue
     renameSync(vmlinux + '.tmp', vmlinux);
   }
   const bb = join(fetchPackage('busybox-static', log), 'bin', 'busybox');
-  return { kernel: new Uint8Array(readFileSync(vmlinux)), busybox: new Uint8Array(readFileSync(bb)), version };
+  const modules = resolveModules(join(dir, 'lib', 'modules', version), VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES);
+  const bytes = (path: string) => { const b = readFileSync(path); return new Uint8Array(b.buffer, b.byteOffset, b.length); };
+  return { kernel: bytes(vmlinux), busybox: bytes(bb), version, modules };
 }
 
-/** /init: mount the basics, announce readiness, run `command` (or a shell), report its status, and reset. */
-export function initScript(command?: string): string {
+/** Where a module goes in the initramfs. */
+const modulePath = (m: KernelModule) => `lib/modules/${m.path}`;
+
+/**
+ * /init: mount the basics, load `modules` (paths, in order), announce
+ * readiness, run `command` (or a shell), report its status, and power off.
+ */
+export function initScript(command?: string, modules: readonly string[] = []): string {
   const run = command === undefined ? 'sh' : `sh -c ${shellQuote(command)}`;
+  const insmod = modules.map((m) => `insmod /${m} || echo "xmhf: could not load /${m}"\n`).join('');
   return `#!/bin/sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp
 /bin/busybox mount -t proc proc /proc
@@ -93,22 +117,34 @@ export function initScript(command?: string): string {
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 /bin/busybox --install -s /bin
 export PATH=/bin
-echo "${READY_MARKER} $(cut -d' ' -f1 /proc/uptime)"
+${insmod}echo "${READY_MARKER} $(cut -d' ' -f1 /proc/uptime)"
 ${run}
 echo "${EXIT_MARKER} $?"
-reboot -f
+poweroff -f
 `;
 }
 
 function shellQuote(s: string): string { return `'${s.replace(/'/g, `'\\''`)}'`; }
 
-/** The initramfs for the default guest running `command`. */
-export function guestInitramfs(busybox: Uint8Array, command?: string): Uint8Array {
-  return initramfs([
+/**
+ * The initramfs for the default guest running `command`, with `modules` under
+ * /lib/modules. Stored, not deflated (gzip level 0): inflating it cost the
+ * guest about 40 million instructions per boot, copying costs next to none.
+ */
+export function guestInitramfs(busybox: Uint8Array, command?: string, modules: readonly KernelModule[] = []): Uint8Array {
+  const dirs = new Set<string>();
+  for (const m of modules) {
+    const parts = modulePath(m).split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  const entries: CpioEntry[] = [
     { path: 'bin', mode: S_IFDIR | 0o755 },
     { path: 'bin/busybox', mode: S_IFREG | 0o755, data: busybox },
     { path: 'bin/sh', mode: S_IFLNK | 0o777, data: 'busybox' },
     { path: 'dev', mode: S_IFDIR | 0o755 },
-    { path: 'init', mode: S_IFREG | 0o755, data: initScript(command) },
-  ]);
+    ...[...dirs].sort().map((path) => ({ path, mode: S_IFDIR | 0o755 })),
+    ...modules.map((m) => ({ path: modulePath(m), mode: S_IFREG | 0o644, data: m.data })),
+    { path: 'init', mode: S_IFREG | 0o755, data: initScript(command, modules.map(modulePath)) },
+  ];
+  return initramfs(entries, { level: 0 });
 }
