@@ -41,6 +41,8 @@ const SLICE = 200_000;
 const MIN_SLICE = 2_000;
 /** Longest sleep while the guest is halted with no timer armed (interrupts and stop() wake it sooner). */
 const MAX_IDLE_MS = 1000;
+/** A halted guest whose next deadline is nearer than this runs again at once instead of sleeping. */
+const SPIN_BELOW_MS = 0.05;
 /** Host time between yields to the event loop, which writes console output and reads input. */
 const YIELD_EVERY_MS = 10;
 /** The guest TSC counts guest nanoseconds: a 1 GHz invariant TSC. */
@@ -285,15 +287,11 @@ export class PcMachine {
     const next = this.clock.nextDeadline();
     let waitMs = Math.min(MAX_IDLE_MS, endMs - performance.now());
     if (next !== undefined) waitMs = Math.min(waitMs, (next - this.timebase.nowNs()) / 1e6);
-    if (waitMs <= 0) return;
+    if (waitMs < SPIN_BELOW_MS) return; // so close that polling costs less than a timer's lateness
     await new Promise<void>((resolve) => {
-      // Below a millisecond setTimeout cannot aim; check again after the event loop turns.
-      const timer = waitMs < 1 ? setImmediate(finish) : setTimeout(finish, waitMs);
-      function finish() { resolve(); }
-      this.wakeIdle = () => {
-        if (waitMs < 1) clearImmediate(timer as NodeJS.Immediate); else clearTimeout(timer as NodeJS.Timeout);
-        resolve();
-      };
+      // Timers count whole milliseconds and truncate: round up, or the guest is woken early and polls the rest.
+      const timer = setTimeout(resolve, Math.ceil(waitMs));
+      this.wakeIdle = () => { clearTimeout(timer); resolve(); };
     });
     this.wakeIdle = undefined;
   }
