@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseModInfo, ModuleFormatError } from '../src/guest/modinfo.js';
-import { loadOrder, resolveModules, moduleNameOf, ModuleResolveError, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES } from '../src/guest/modules.js';
+import { loadOrder, resolveModules, moduleNameOf, stripModuleSignature, ModuleResolveError, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES } from '../src/guest/modules.js';
 import { cacheDir, initScript } from '../src/guest/debian.js';
 
 /** A minimal ELF64 relocatable file with a section-name table and the given sections. */
@@ -55,6 +55,29 @@ test('.modinfo: files that are not modules are refused with a reason', () => {
   assert.throws(() => parseModInfo(truncated.subarray(0, truncated.length - 10)), /out of bounds/);
 });
 
+/** `body` with a PKCS#7 module signature of `sigLen` bytes appended, as sign-file writes it. */
+function signed(body: Uint8Array, sigLen: number): Uint8Array {
+  const marker = new TextEncoder().encode('~Module signature appended~\n');
+  const out = new Uint8Array(body.length + sigLen + 12 + marker.length);
+  out.set(body);
+  out.fill(0x30, body.length, body.length + sigLen);
+  const ms = new DataView(out.buffer, body.length + sigLen, 12);
+  ms.setUint8(2, 2); // PKEY_ID_PKCS7
+  ms.setUint32(8, sigLen, false);
+  out.set(marker, body.length + sigLen + 12);
+  return out;
+}
+
+test('module signatures are stripped to the ELF file the kernel would have hashed; unsigned modules pass unchanged', () => {
+  const body = elf({ '.modinfo': modinfo('name=virtio') });
+  assert.deepEqual(stripModuleSignature(signed(body, 681)), body);
+  assert.equal(stripModuleSignature(body), body);
+  const bad = signed(body, 681);
+  bad[bad.length - 28 - 12 + 2] = 1; // not PKCS#7
+  assert.throws(() => stripModuleSignature(bad), /malformed module signature/);
+  assert.throws(() => stripModuleSignature(signed(new Uint8Array(0), 0).subarray(0)), /malformed/);
+});
+
 test('load order: dependencies first, in a stable order; cycles and unknown modules are errors', () => {
   const deps: Record<string, string[]> = { net: ['ring', 'virtio', 'nf'], nf: ['fo'], fo: [], virtio: ['ring'], ring: [], blk: ['virtio', 'ring'] };
   assert.deepEqual(loadOrder(['blk', 'net'], (n) => deps[n]), ['ring', 'virtio', 'blk', 'fo', 'nf', 'net']);
@@ -95,4 +118,9 @@ test('Debian\'s virtio modules: each one\'s .modinfo parses, and every module co
     }
     assert.ok(names.indexOf('virtio_ring') < names.indexOf('virtio'), 'virtio_ring before virtio (virtio uses virtio_break_device)');
     assert.equal(new Set(names).size, names.length, 'no module twice');
+    for (const m of mods) {
+      const v = new DataView(m.data.buffer, m.data.byteOffset, m.data.byteLength);
+      const sectionTableEnd = Number(v.getBigUint64(0x28, true)) + v.getUint16(0x3a, true) * v.getUint16(0x3c, true);
+      assert.equal(m.data.length, sectionTableEnd, `${m.name}: the signature is gone and the ELF file is whole`);
+    }
   });
