@@ -9,7 +9,8 @@ import { readFileSync } from 'node:fs';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../src/guest/debian.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const CMDLINE = 'console=ttyS0 cryptomgr.notests';
+// quiet, as `xmhf run --exec` boots the default guest.
+const CMDLINE = 'console=ttyS0 cryptomgr.notests quiet';
 const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
 
 interface Timing { readyS: number; exitS: number }
@@ -87,7 +88,7 @@ function cpuSeconds(pid: number): number {
 export async function benchIdle(): Promise<void> {
   await withGuestFiles('sleep 10', async (kernel, initrd) => {
     const result = await new Promise<{ cpu: number; wall: number }>((resolve, reject) => {
-      const child = spawn(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', 'cryptomgr.notests'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      const child = spawn(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', 'cryptomgr.notests quiet'], { stdio: ['ignore', 'pipe', 'ignore'] });
       let seen = '', startCpu = NaN, startWall = 0n;
       child.stdout.on('data', (b: Buffer) => {
         seen = (seen + b.toString('latin1')).slice(-4096);
