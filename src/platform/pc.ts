@@ -37,6 +37,12 @@ export type PcStop =
 
 /** Longest stretch of guest instructions between looks at device timers. */
 const SLICE = 200_000;
+/**
+ * Slices before a deadline aim at this fraction of the time left: the speed
+ * estimate is an average, and code run for the first time is several times
+ * slower, so aiming at the deadline itself overshot it by milliseconds.
+ */
+const DEADLINE_AIM = 0.5;
 /** Shortest slice, so a deadline that is due at once still lets the guest make progress. */
 const MIN_SLICE = 2_000;
 /** Longest sleep while the guest is halted with no timer armed (interrupts and stop() wake it sooner). */
@@ -227,7 +233,7 @@ export class PcMachine {
     const startNs = this.timebase.nowNs();
     const next = this.clock.nextDeadline();
     const budget = next === undefined ? SLICE
-      : Math.min(SLICE, Math.max(MIN_SLICE, Math.floor((next - startNs) * this.instructionsPerNs)));
+      : Math.min(SLICE, Math.max(MIN_SLICE, Math.floor((next - startNs) * this.instructionsPerNs * DEADLINE_AIM)));
     this.sliceEndNs = startNs + budget / this.instructionsPerNs;
     const before = this.vcpu.getReg(Reg.INSTRET);
     this.inSlice = true;
