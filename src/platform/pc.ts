@@ -69,6 +69,8 @@ export class PcMachine {
   private sliceEndNs = 0;
   private syncing = false;
   private wakeIdle: (() => void) | undefined;
+  /** An interrupt or NMI was raised since the last slice began: a halted guest must run again, not sleep. */
+  private wakePending = false;
   /** The last TSC value handed to the CPU before its offset, to turn guest TSC deadlines into guest time. */
   private lastRawTsc = 0;
   /** Devices with MSRs, asked in order on MSR exits. */
@@ -115,9 +117,9 @@ export class PcMachine {
       tscHz: TSC_HZ,
       setCpuIntr: (asserted) => {
         vcpu?.setInterruptLine(asserted);
-        if (asserted) pc?.wakeIdle?.();
+        if (asserted) pc?.wake();
       },
-      sendNmi: () => { vcpu?.sendNmi(); pc?.wakeIdle?.(); },
+      sendNmi: () => { vcpu?.sendNmi(); pc?.wake(); },
     });
     const uart = new Uart16550({ base: 0x3f8, irq: irqs.isaIrq(4), output: opts.serialOutput });
     const rtc = new CmosRtc({ clock, irq: irqs.isaIrq(8) });
@@ -185,6 +187,12 @@ export class PcMachine {
     }
   }
 
+  /** Something the guest must see arrived: do not let it sleep through it. */
+  private wake(): void {
+    this.wakePending = true;
+    this.wakeIdle?.();
+  }
+
   /** End the run at the next instruction boundary (from a device or another caller). */
   stop(reason: PcStop): void {
     this.stopReason ??= reason;
@@ -235,6 +243,7 @@ export class PcMachine {
     const budget = next === undefined ? SLICE
       : Math.min(SLICE, Math.max(MIN_SLICE, Math.floor((next - startNs) * this.instructionsPerNs * DEADLINE_AIM)));
     this.sliceEndNs = startNs + budget / this.instructionsPerNs;
+    this.wakePending = false;
     const before = this.vcpu.getReg(Reg.INSTRET);
     this.inSlice = true;
     let exit: Exit;
@@ -293,7 +302,8 @@ export class PcMachine {
     const next = this.clock.nextDeadline();
     let waitMs = Math.min(MAX_IDLE_MS, endMs - performance.now());
     if (next !== undefined) waitMs = Math.min(waitMs, (next - this.timebase.nowNs()) / 1e6);
-    if (waitMs < SPIN_BELOW_MS) return; // so close that polling costs less than a timer's lateness
+    // A timer that fired after the guest's HLT has an interrupt waiting; a deadline this close is cheaper to poll for.
+    if (this.wakePending || waitMs < SPIN_BELOW_MS) return;
     await new Promise<void>((resolve) => {
       // Timers count whole milliseconds and truncate: round up, or the guest is woken early and polls the rest.
       const timer = setTimeout(resolve, Math.ceil(waitMs));
