@@ -15,7 +15,8 @@ export interface RunOptions {
 }
 
 const BASE_CMDLINE = 'console=ttyS0 cryptomgr.notests';
-const EXIT_LINE = new RegExp(`^${EXIT_MARKER} (\\d+)`);
+/** The exit marker ends a line; output the command left without a final newline comes before it. */
+const EXIT_LINE = new RegExp(`${EXIT_MARKER} (\\d+)\n$`);
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
 const POWEROFF_GRACE_MS = 10_000;
 
@@ -62,7 +63,8 @@ export async function runCommand(o: RunOptions): Promise<number> {
       const line = pending.slice(0, nl + 1).replace(/\r\n$/, '\n');
       pending = pending.slice(nl + 1);
       const exit = EXIT_LINE.exec(line);
-      if (exit) {
+      if (exit && (inCommand || exit.index === 0)) {
+        if (inCommand && exit.index > 0) process.stdout.write(line.slice(0, exit.index));
         status = Number(exit[1]);
         inCommand = false;
         setTimeout(() => {
