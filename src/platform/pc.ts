@@ -221,7 +221,7 @@ export class PcMachine {
         if (exit === Exit.HALTED) {
           await this.idle(endMs);
           lastYield = performance.now();
-        } else if (exit !== Exit.BUDGET && exit !== Exit.STOPPED && !this.handleExit(exit)) {
+        } else if (exit !== Exit.BUDGET && exit !== Exit.STOPPED && !this.servePlatformExit(exit)) {
           throw new Error(`the guest stopped with an unexpected exit (${Exit[exit]}) at RIP 0x${this.vcpu.getReg(Reg.RIP).toString(16)}`);
         }
         const now = performance.now();
@@ -261,8 +261,13 @@ export class PcMachine {
     return exit;
   }
 
-  /** Exits the platform itself serves: device MSRs. */
-  private handleExit(exit: Exit): boolean {
+  /**
+   * Complete an exit the platform serves itself: RDMSR/WRMSR of device MSRs
+   * (TSC deadline, APIC base, kvmclock) and of every MSR outside the bitmap's
+   * ranges. False for any other exit. A hypervisor that sets its own controls
+   * keeps PLATFORM_CONTROLS in them and hands MSR exits it does not want here.
+   */
+  servePlatformExit(exit: Exit): boolean {
     return serveMsrExit(this.vcpu, exit, {
       readMsr: (index) => {
         for (const d of this.msrDevices) {
