@@ -1,7 +1,8 @@
 // The default guest: Debian's own kernel and busybox-static, fetched with
 // `apt-get download` into ~/.cache/xmhf-ts, the kernel extracted from its
 // bzImage once (so boots skip its self-decompression), and an initramfs
-// built here whose /init runs one command between two markers.
+// built here whose /init loads the kernel's virtio modules, runs one command
+// between two markers and powers off.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
