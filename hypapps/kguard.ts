@@ -5,6 +5,8 @@
 // run: user-mode execution is a separate right). From then on a write to
 // kernel code, or kernel-mode execution of anything else (a module loaded
 // later, injected code), is logged, emitted as a JSON record and denied.
+// Code the kernel unmaps itself (freed module init sections) becomes data:
+// writable, and never again executable in kernel mode.
 //   xmhf run --hypapp kguard --exec 'insmod /lib/modules/.../some.ko'
 // Options:
 //   kguard.arm=ready       arm when the guest's init says it has booted (default)
@@ -28,10 +30,11 @@ export default (options: Readonly<Record<string, string>>) => {
   if (writes !== 'skip' && writes !== 'fault') throw new Error(`kguard.writes=${writes}: expected skip or fault`);
   let armed = false;
   let denied = 0;
+  /** Pages that were code at arming and that the kernel has since freed. */
+  let retired = 0;
 
-  function protect(x: HypappContext, cpu: GuestCpu): void {
-    if (armed) return;
-    // Kernel code: supervisor-executable leaf mappings of the kernel half.
+  /** Guest-physical pages (numbers) the kernel maps executable in supervisor mode now. */
+  function kernelCodePages(x: HypappContext, cpu: GuestCpu): Set<number> {
     const code = new Set<number>();
     for (const m of cpu.mappings(KERNEL_HALF)) {
       if (!m.executable || m.user) continue;
@@ -40,6 +43,12 @@ export default (options: Readonly<Record<string, string>>) => {
         if (gpa < x.ramSize) code.add(gpa / PAGE);
       }
     }
+    return code;
+  }
+
+  function protect(x: HypappContext, cpu: GuestCpu): void {
+    if (armed) return;
+    const code = kernelCodePages(x, cpu);
     if (code.size === 0) throw new Error('found no kernel code to protect (is the guest in 64-bit mode yet?)');
     x.setprot(0, x.ramSize, Prot.RW | Prot.EXEC_USER);
     const pages = [...code].sort((a, b) => a - b);
@@ -74,6 +83,13 @@ export default (options: Readonly<Record<string, string>>) => {
       if (!armed) return undefined;
       const rip = v.cpu.get('rip');
       if (v.access === 'write' && !(v.prot & Prot.WRITE)) {
+        // Code the kernel itself has since unmapped (a module's init sections, freed a little
+        // after the module loaded) goes back to being data, never executable in kernel mode again.
+        if (!kernelCodePages(x, v.cpu).has(Math.floor(Number(v.gpa) / PAGE))) {
+          retired++;
+          x.emit({ event: 'retired', gpa: v.gpa & ~BigInt(PAGE - 1) });
+          return { setprot: Prot.RW | Prot.EXEC_USER };
+        }
         denied++;
         x.log(`denied a write to kernel code: gpa 0x${v.gpa.toString(16)} (gva 0x${v.gva.toString(16)}) from RIP 0x${rip.toString(16)}`);
         x.emit({ event: 'write-denied', gpa: v.gpa, gva: v.gva, rip, size: v.size, value: v.value });
@@ -88,6 +104,6 @@ export default (options: Readonly<Record<string, string>>) => {
       }
       return undefined;
     },
-    shutdown(x) { if (armed) x.log(`${denied} violations denied`); },
+    shutdown(x) { if (armed) x.log(`${denied} violations denied; ${retired} pages of freed kernel code became data`); },
   });
 };

@@ -23,13 +23,34 @@ test('without --exec the guest shell reads the console: piped commands run, rebo
   assert.match(r.stdout, /reboot: Restarting system/);
 });
 
-test('xmhf run --exec boots Debian\'s kernel, runs the command and exits with its status', () => {
-  const r = xmhf('run', '--timeout', '150', '--exec', 'uname -r; date -u +%Y-%m-%d; ls /bin | grep -c . ; exit 7');
+test('xmhf run --exec boots Debian\'s kernel, runs the command and exits with its status; the guest powers off through ACPI', () => {
+  const r = xmhf('run', '--timeout', '150', '--exec', 'uname -r; date -u +%Y-%m-%d; ls /bin | grep -c . ; ' +
+    'cat /sys/devices/system/clockevents/clockevent0/current_device /sys/devices/system/clocksource/clocksource0/current_clocksource; ' +
+    'cut -d" " -f1 /proc/modules | sort | tr "\\n" " "; exit 7'); // the last line has no newline
   assert.equal(r.status, 7, `status ${r.status}; stderr: ${r.stderr}`);
-  const [release, date, commands] = r.stdout.trim().split('\n');
+  const [release, date, commands, clockevent, clocksource, modules] = r.stdout.trim().split('\n');
   assert.match(release, /^\d+\.\d+\.\d+-\d+-amd64$/, 'the guest kernel\'s release');
-  assert.equal(date, new Date().toISOString().slice(0, 10), 'the guest clock follows the host\'s date (CMOS RTC)');
+  assert.equal(date, new Date().toISOString().slice(0, 10), 'the guest clock follows the host\'s date');
   assert.ok(Number(commands) > 200, `busybox installed its applets (${commands})`);
+  assert.equal(clockevent, 'lapic-deadline', 'the kernel\'s timer is the local APIC in TSC-deadline mode');
+  assert.equal(clocksource, 'tsc', 'and its clock the TSC');
+  for (const m of ['virtio_ring', 'virtio', 'virtio_pci', 'virtio_mmio', 'virtio_blk', 'virtio_net', 'net_failover', 'failover', 'virtio_console', 'virtio_balloon']) {
+    assert.ok(modules.split(' ').includes(m), `${m} is loaded (${modules})`);
+  }
+  assert.doesNotMatch(r.stderr, /did not power off/, 'the guest\'s poweroff -f ended the run (ACPI S5)');
+});
+
+test('with --append nolapic the kernel keeps time with the PIT through the 8259 PIC, and sleep and poweroff still work', () => {
+  const r = xmhf('run', '--timeout', '150', '--append', 'nolapic', '--exec',
+    'grep -c "XT-PIC.*timer" /proc/interrupts; cat /sys/devices/system/clockevents/clockevent0/current_device; ' +
+    'a=$(cut -d" " -f1 /proc/uptime); sleep 1; b=$(cut -d" " -f1 /proc/uptime); echo "slept $a $b"');
+  assert.equal(r.status, 0, `status ${r.status}; stderr: ${r.stderr}`);
+  const [pitLines, clockevent, slept] = r.stdout.trim().split('\n');
+  assert.equal(pitLines, '1', 'IRQ 0 is the PIT timer on the XT-PIC');
+  assert.equal(clockevent, 'pit');
+  const [, before, after] = slept.split(' ').map(Number);
+  assert.ok(after - before >= 0.99 && after - before < 2, `sleep 1 took ${after - before} s of guest uptime`);
+  assert.doesNotMatch(r.stderr, /did not power off/);
 });
 
 test('with --mem 2G the guest sees 2 GiB; sleep 1 takes a second of guest time; a pipeline walks many files', () => {

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildAcpiTables, PM1A_CNT_PORT, SLP_TYP_S5 } from '../src/platform/acpi.js';
+import { buildAcpiTables, PM1A_CNT_PORT, PM_TMR_PORT, SLP_TYP_S5 } from '../src/platform/acpi.js';
 
 const BASE = 0xe0000;
 const { image, rsdpAddr } = buildAcpiTables({ base: BASE, cpus: 2 });
@@ -46,6 +46,15 @@ test('ACPICA disassembles each table without complaint and sees S5, PM1a control
     assert.match(text.get('FACP')!, new RegExp(`PM1A Control Block Address : ${PM1A_CNT_PORT.toString(16).toUpperCase().padStart(8, "0")}`));
     assert.equal(text.get('APIC')!.match(/Subtable Type : 00 \[Processor Local APIC\]/g)?.length, 2);
     assert.match(text.get('APIC')!, /Address : FEC00000/);
+    assert.match(text.get('FACP')!, new RegExp(`PM Timer Block Address : ${PM_TMR_PORT.toString(16).toUpperCase().padStart(8, '0')}`));
+    assert.match(text.get('FACP')!, /32-bit PM Timer \(V1\) : 1/);
+    assert.match(text.get('FACP')!, /VGA Not Present \(V4\) : 1/);
+    // The PCI host bridge, without which an ACPI kernel scans no PCI bus.
+    const dsdt = text.get('DSDT')!;
+    assert.match(dsdt, /Device \(PCI0\)[\s\S]*Name \(_HID, EisaId \("PNP0A03"\)/);
+    assert.match(dsdt, /WordBusNumber \(ResourceProducer[\s\S]*?0x0000,\s*\/\/ Range Minimum\s*0x00FF,\s*\/\/ Range Maximum/);
+    assert.match(dsdt, /IO \(Decode16,\s*0x0CF8,\s*\/\/ Range Minimum\s*0x0CF8,\s*\/\/ Range Maximum\s*0x01,\s*\/\/ Alignment\s*0x08,/);
+    assert.match(dsdt, /0xC0000000,\s*\/\/ Range Minimum\s*0xFEBFFFFF,\s*\/\/ Range Maximum/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -11,7 +11,7 @@ import { runGuest, buildGuestProgram } from './support/guest-run.js';
 import { probe, emptyProbeLog, PROBE_PORT, MMIO_BASE } from './fixtures/probe-hypapp.js';
 import { loadHypapp } from '../src/xmhf/loader.js';
 import { cacheDir } from '../src/guest/debian.js';
-import { S_IFDIR, S_IFREG } from '../src/guest/cpio.js';
+import { S_IFREG } from '../src/guest/cpio.js';
 
 const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
 const xmhf = (...args: string[]) => spawnSync(process.execPath, [XMHF, ...args], { encoding: 'utf8', timeout: 180_000 });
@@ -88,7 +88,7 @@ test('kguard: once armed, a new module cannot run in kernel mode and kernel code
   const module = readFileSync(join(modules, image, 'lib', 'modules', release, 'kernel', 'lib', 'ts_kmp.ko'));
   const r = await runGuest({
     hypapps: [await loadHypapp('kguard')],
-    files: [{ path: 'lib', mode: S_IFDIR | 0o755 }, { path: 'lib/ts_kmp.ko', mode: S_IFREG | 0o644, data: module }],
+    files: [{ path: 'lib/ts_kmp.ko', mode: S_IFREG | 0o644, data: module }],
     command: 'insmod /lib/ts_kmp.ko; echo insmod=$?; (echo 1 > /proc/sys/kernel/sched_schedstats); echo poked; ls /bin | wc -l; echo user-ok',
   });
   const armed = r.events.find((e) => e.event === 'armed');
@@ -117,7 +117,7 @@ test('the README\'s hypapp template runs as documented', () => {
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stdout.trim(), '42');
   assert.match(r.stderr, /\{"hypapp":"my-hypapp","greeted":"0x15","cr3":"0x[0-9a-f]+"\}/);
-  assert.match(r.stderr, /\[my-hypapp\] guest ended \(stopped\) after \d+ CPUIDs/);
+  assert.match(r.stderr, /\[my-hypapp\] guest ended \(poweroff\) after \d+ CPUIDs/);
 });
 
 test('a hypapp whose init throws stops the VM before the guest runs, naming the hypapp; bad hypapp flags are named too', () => {

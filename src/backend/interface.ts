@@ -83,6 +83,8 @@ export interface Vcpu {
   setCpuid(entries: CpuidEntry[]): void;
   /** What the guest's CPUID (leaf, subleaf) answers from the table (what an intercepted CPUID would have returned). */
   cpuid(leaf: number, subleaf: number): CpuidEntry;
+  /** Add or replace these CPUID entries, keeping the rest of the table (a platform adds its own leaves). */
+  updateCpuid(entries: CpuidEntry[]): void;
 }
 
 export interface Machine {

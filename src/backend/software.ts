@@ -23,6 +23,7 @@ interface CpuExports {
   getMsr(idx: number): bigint;
   msrExists(): number;
   setMsr(idx: number, v: bigint): number;
+  setTscSource(platform: number): void;
   completeCrWrite(n: number, v: bigint): void;
   setControls(bits: number): void;
   setExceptionBitmap(bits: number): void;
@@ -55,6 +56,12 @@ export interface SoftwareMachineOptions {
   bus: PlatformBus;
   /** vCPU 0 starts at RESET; the others wait for INIT/SIPI (default 1, at most 64). */
   vcpus?: number;
+  /**
+   * The guest TSC's source: the platform's clock in TSC ticks (a non-negative
+   * integer as a number), read on every RDTSC. Without it the TSC counts
+   * retired instructions.
+   */
+  tsc?: () => number;
 }
 
 function wasmPath(): string {
@@ -104,6 +111,7 @@ export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promi
       mmioRead: (gpa: number, size: number) => bus.mmioRead(gpa, size, active.index) | 0,
       mmioWrite: (gpa: number, size: number, value: number) => bus.mmioWrite(gpa, size, value >>> 0, active.index),
       ackInterrupt: () => bus.ackInterrupt(active.index) | 0,
+      guestTsc: opts.tsc ?? (() => 0),
       abort: (_msg: number, _file: number, line: number, col: number) => {
         throw new CpuInternalError(`CPU assertion failed at ${line}:${col}`);
       },
@@ -112,6 +120,7 @@ export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promi
   const cpu = instance.exports as unknown as CpuExports;
   const base = cpu.init(ramSize);
   if (base === 0) throw new RangeError(`could not allocate ${ramSize} bytes of guest RAM`);
+  cpu.setTscSource(opts.tsc ? 1 : 0);
   if (vcpuCount > 1 && !cpu.setVcpuCount(vcpuCount)) throw new RangeError(`could not create ${vcpuCount} vCPUs`);
   const vcpus = Array.from({ length: vcpuCount }, (_, i) => new SoftwareVcpu(cpu, i, active));
   return new SoftwareMachine(cpu, base, ramSize, vcpus);
@@ -241,6 +250,9 @@ class SoftwareVcpu implements Vcpu {
   }
   setCpuid(entries: CpuidEntry[]): void {
     this.cpu.cpuidReset();
+    this.updateCpuid(entries);
+  }
+  updateCpuid(entries: CpuidEntry[]): void {
     for (const e of entries) {
       if (!this.cpu.cpuidEntry(e.leaf | 0, e.subleaf ?? -1, e.eax | 0, e.ebx | 0, e.ecx | 0, e.edx | 0)) {
         throw new RangeError('CPUID table full (64 entries)');

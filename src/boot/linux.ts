@@ -14,6 +14,8 @@ export interface LinuxImage {
   kernel: Uint8Array;
   initrd?: Uint8Array;
   cmdline: string;
+  /** Guest-physical address of the platform's ACPI RSDP, handed to the kernel (PVH start_info, boot_params). */
+  rsdpAddr?: number;
 }
 
 // Guest-physical layout of what the loader writes below 1 MiB.
@@ -45,7 +47,7 @@ export function loadLinux(machine: Machine, vcpu: Vcpu, image: LinuxImage): 'pvh
       ram.set(s.data, s.paddr);
       ram.fill(0, s.paddr + s.data.length, s.paddr + s.memsz);
     }
-    writePvhStartInfo(ram, PVH_START_INFO, { cmdlineAddr: CMDLINE, memmapAddr: PVH_MEMMAP, memmap, initrd, modlistAddr: PVH_MODLIST });
+    writePvhStartInfo(ram, PVH_START_INFO, { cmdlineAddr: CMDLINE, memmapAddr: PVH_MEMMAP, memmap, initrd, modlistAddr: PVH_MODLIST, rsdpAddr: image.rsdpAddr });
     enterProtectedMode(vcpu);
     vcpu.setReg(Reg.RIP, BigInt(k.pvhEntry));
     vcpu.setReg(Reg.RBX, BigInt(PVH_START_INFO));
@@ -57,7 +59,7 @@ export function loadLinux(machine: Machine, vcpu: Vcpu, image: LinuxImage): 'pvh
       throw new LoaderError(`the kernel needs ${(load + h.initSize) >> 20} MiB of guest RAM to decompress itself; the machine has ${ramSize >> 20} MiB`);
     }
     ram.set(image.kernel.subarray(h.kernelOffset), load);
-    ram.set(buildBootParams({ kernel: image.kernel, cmdlineAddr: CMDLINE, cmdlineSize: image.cmdline.length + 1, e820: memmap, initrd }), BOOT_PARAMS);
+    ram.set(buildBootParams({ kernel: image.kernel, cmdlineAddr: CMDLINE, cmdlineSize: image.cmdline.length + 1, e820: memmap, initrd, rsdpAddr: image.rsdpAddr }), BOOT_PARAMS);
     enterLongMode(machine, vcpu);
     vcpu.setReg(Reg.RIP, BigInt(load + 0x200));
     vcpu.setReg(Reg.RSI, BigInt(BOOT_PARAMS));

@@ -23,7 +23,8 @@ commands:
                                {"hypapps":[{"hypapp":"hello","options":{}}]}
               --events FILE    write hypapps' JSON records to FILE (default: stderr)
   guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
-              into ~/.cache/xmhf-ts (XMHF_CACHE overrides)
+              into ~/.cache/xmhf-ts (XMHF_CACHE overrides); asks apt for the current
+              kernel (run uses the one recorded here)
   --help    this text
 `;
 
@@ -54,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   if (cmd === 'guest') {
-    const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
+    const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;
   }

@@ -3,7 +3,7 @@
 import { readFileSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { PcMachine } from '../platform/pc.js';
-import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER } from '../guest/debian.js';
+import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../guest/debian.js';
 import { createVm, type HypappSpec } from '../xmhf/vm.js';
 import { loadHypapp, parseHypappOptions, readHypappConfig, HypappLoadError } from '../xmhf/loader.js';
 
@@ -43,11 +43,10 @@ async function loadHypapps(o: RunOptions): Promise<HypappSpec[]> {
   return specs;
 }
 
-// The TSC is 1 GHz of guest time by construction (pc.ts); the kernel's PIT
-// calibration cannot be trusted while the PIT only advances between slices
-// (under host load it "succeeds" with a bogus frequency), so say it outright.
-export const BASE_CMDLINE = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests tsc_early_khz=1000000';
-const EXIT_LINE = new RegExp(`^${EXIT_MARKER} (\\d+)`);
+/** The exit marker ends a line; output the command left without a final newline comes before it. */
+const EXIT_LINE = new RegExp(`${EXIT_MARKER} (\\d+)\n$`);
+/** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
+const POWEROFF_GRACE_MS = 10_000;
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
 export function parseSize(text: string): number {
@@ -75,12 +74,12 @@ export async function runCommand(o: RunOptions): Promise<number> {
     if (o.initrd) throw new Error('--initrd needs --kernel (the default guest builds its own initramfs)');
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
     kernel = g.kernel;
-    initrd = guestInitramfs(g.busybox, o.exec, g.hypercallTool);
+    initrd = guestInitramfs(g, o.exec);
   }
   const hypapps = await loadHypapps(o);
   const eventsFd = o.events ? openSync(o.events, 'w') : undefined;
   const quiet = o.exec !== undefined && !o.kernel;
-  const cmdline = [BASE_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
+  const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
 
   // With --exec, show only what the command prints: the lines between the markers.
   let pending = '', inCommand = false, status: number | undefined;
@@ -94,7 +93,15 @@ export async function runCommand(o: RunOptions): Promise<number> {
       const line = pending.slice(0, nl + 1).replace(/\r\n$/, '\n');
       pending = pending.slice(nl + 1);
       const exit = EXIT_LINE.exec(line);
-      if (exit) { status = Number(exit[1]); inCommand = false; pc.stop({ kind: 'stopped' }); }
+      if (exit && (inCommand || exit.index === 0)) {
+        if (inCommand && exit.index > 0) process.stdout.write(line.slice(0, exit.index));
+        status = Number(exit[1]);
+        inCommand = false;
+        setTimeout(() => {
+          process.stderr.write('xmhf: the guest did not power off after its command; stopping it\n');
+          pc.stop({ kind: 'stopped' });
+        }, POWEROFF_GRACE_MS).unref();
+      }
       else if (inCommand) process.stdout.write(line);
       else if (line.startsWith(READY_MARKER)) inCommand = true;
     }

@@ -11,3 +11,5 @@
 @external("env", "mmioWrite") export declare function mmioWrite(gpa: f64, size: i32, value: i32): void;
 // @ts-ignore: decorator
 @external("env", "ackInterrupt") export declare function ackInterrupt(): i32;
+// @ts-ignore: decorator
+@external("env", "guestTsc") export declare function guestTsc(): f64;

@@ -16,7 +16,7 @@ import { getExitField } from './fault';
 import { completeIo as ioComplete } from './sysinsn';
 import { writeCr } from './sysinsn';
 import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, raiseNmi, nmiBlocked, setNmiBlocked, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
-import { rdmsr, wrmsr, msrMissing } from './msr';
+import { rdmsr, wrmsr, msrMissing, setTscFromPlatform } from './msr';
 import { cpuidSet, cpuidClear, cpuidLookup, outA, outB, outC, outD } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
 import { resetAll } from './reset';
@@ -130,6 +130,8 @@ export function setXmm(r: i32, hi: i32, v: i64): void { store<i64>(STATE + O_XMM
 export function getMsr(idx: u32): i64 { return rdmsr(idx); }
 export function msrExists(): bool { return !msrMissing; }
 export function setMsr(idx: u32, v: i64): bool { return wrmsr(idx, v); }
+/** 1: the TSC reads the guestTsc import (the platform's clock); 0: it counts retired instructions. */
+export function setTscSource(platform: bool): void { setTscFromPlatform(platform); }
 
 /** Complete an intercepted CR write the hypervisor allowed. */
 export function completeCrWrite(n: i32, v: i64): void { writeCr(n, v); }

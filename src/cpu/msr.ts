@@ -3,16 +3,35 @@
 import {
   st64, setSt64, O_EFER, O_STAR, O_LSTAR, O_CSTAR, O_FMASK, O_KGSBASE, O_SYSENTER_CS, O_SYSENTER_ESP,
   O_SYSENTER_EIP, O_TSC_OFFSET, O_APIC_BASE, O_PAT, O_MISC_ENABLE, O_TSC_AUX, O_MTRR_DEF, O_MTRR_FIXED,
-  O_MTRR_VAR, O_MCG, O_AMD_MSRS, O_CR0, CR0_PG, EFER_LMA, EFER_LME, EFER_SCE, EFER_NXE, segBase, setSegBase, SEG_FS, SEG_GS,
+  O_MTRR_VAR, O_MCG, O_TSC_ADJUST, O_AMD_MSRS, O_CR0, CR0_PG, EFER_LMA, EFER_LME, EFER_SCE, EFER_NXE, segBase, setSegBase, SEG_FS, SEG_GS,
 } from './state';
 import { icount } from './run';
 import { tlbFlushAll } from './paging';
 import { modeChanged } from './system';
+import { guestTsc } from './bus';
 
 /** Set by rdmsr() when the MSR does not exist (the caller raises #GP). */
 export let msrMissing = false;
 
-export function tscValue(): i64 { return icount + st64(O_TSC_OFFSET); }
+/**
+ * Where the TSC counts from: retired instructions (deterministic, for tests
+ * and bare CPU use), or the platform's guest clock through the guestTsc
+ * import, so that the TSC, the timers and the host's time agree.
+ */
+let tscFromPlatform = false;
+export function setTscFromPlatform(on: bool): void {
+  tscFromPlatform = on;
+  // The engine compiles an import's call path on first use: do it now, not in the guest's first timing loop.
+  if (on) guestTsc();
+}
+
+function rawTsc(): i64 {
+  if (!tscFromPlatform) return icount;
+  const t = guestTsc();
+  return t >= 0 && t < 9.0e18 ? <i64>t : 0; // never trap on a bad value from the host
+}
+
+export function tscValue(): i64 { return rawTsc() + st64(O_TSC_OFFSET); }
 
 /** AMD configuration MSRs the kernel reads on an AMD model: kept as plain storage. */
 function amdSlot(idx: u32): i32 {
@@ -36,6 +55,7 @@ export function rdmsr(idx: u32): i64 {
   msrMissing = false;
   switch (idx) {
     case 0x10: return tscValue();
+    case 0x3b: return st64(O_TSC_ADJUST);
     case 0x1b: return st64(O_APIC_BASE);
     case 0x8b: return 0;                    // microcode revision
     case 0xfe: return 0x508;                // MTRRcap: 8 variable, fixed ranges, write-combining
@@ -71,7 +91,16 @@ function canonical(v: i64): bool { return ((v << 16) >> 16) == v; }
 /** Write an MSR; false means #GP (missing MSR or invalid value). */
 export function wrmsr(idx: u32, v: i64): bool {
   switch (idx) {
-    case 0x10: setSt64(O_TSC_OFFSET, v - icount); return true;
+    case 0x10: { // a TSC write moves TSC_ADJUST by the same amount (SDM 17.17.3)
+      const raw = rawTsc();
+      setSt64(O_TSC_ADJUST, st64(O_TSC_ADJUST) + (v - raw - st64(O_TSC_OFFSET)));
+      setSt64(O_TSC_OFFSET, v - raw);
+      return true;
+    }
+    case 0x3b: // IA32_TSC_ADJUST: writing it moves the TSC by the change
+      setSt64(O_TSC_OFFSET, st64(O_TSC_OFFSET) + (v - st64(O_TSC_ADJUST)));
+      setSt64(O_TSC_ADJUST, v);
+      return true;
     case 0x1b: setSt64(O_APIC_BASE, v & 0xffffffffff900); return true;
     case 0x8b: case 0x17a: return true;
     case 0x174: setSt64(O_SYSENTER_CS, v & 0xffff); return true;

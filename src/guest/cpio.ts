@@ -66,7 +66,7 @@ export function cpioArchive(entries: readonly CpioEntry[]): Uint8Array {
   return out;
 }
 
-/** A gzip-compressed newc archive, as the kernel takes for an initramfs. */
-export function initramfs(entries: readonly CpioEntry[]): Uint8Array {
-  return gzipSync(cpioArchive(entries), { level: 6 });
+/** A gzip-compressed newc archive, as the kernel takes for an initramfs (level 0 stores without deflating). */
+export function initramfs(entries: readonly CpioEntry[], opts: { level?: number } = {}): Uint8Array {
+  return gzipSync(cpioArchive(entries), { level: opts.level ?? 6 });
 }

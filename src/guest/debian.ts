@@ -1,7 +1,8 @@
 // The default guest: Debian's own kernel and busybox-static, fetched with
 // `apt-get download` into ~/.cache/xmhf-ts, the kernel extracted from its
 // bzImage once (so boots skip its self-decompression), and an initramfs
-// built here whose /init runs one command between two markers.
+// built here whose /init loads the kernel's virtio modules, runs one command
+// between two markers and powers off.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -10,9 +11,12 @@ import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { parseBzImage, bzImagePayload } from '../boot/bzimage.js';
 import { initramfs, S_IFDIR, S_IFREG, S_IFLNK, type CpioEntry } from './cpio.js';
+import { resolveModules, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES, type KernelModule } from './modules.js';
 
 export const READY_MARKER = 'XMHF-READY';
 export const EXIT_MARKER = 'XMHF-EXIT';
+/** The default guest's kernel command line (`xmhf run --exec` adds quiet). */
+export const GUEST_CMDLINE = 'console=ttyS0 cryptomgr.notests';
 
 export class GuestBuildError extends Error {}
 
@@ -45,8 +49,15 @@ function fetchPackage(pkg: string, log: (line: string) => void): string {
   return unpacked;
 }
 
-/** The kernel package linux-image-amd64 points at (linux-image-<version>-amd64). */
-function kernelPackage(): string {
+/** Where the chosen kernel package's name is recorded, so later runs need not ask apt (which takes most of a second). */
+const recordedKernelPackage = () => join(cacheDir(), 'kernel-package');
+
+/** The kernel package linux-image-amd64 points at (linux-image-<version>-amd64): as recorded, or from apt when refreshing. */
+function kernelPackage(refresh: boolean): string {
+  if (!refresh && existsSync(recordedKernelPackage())) {
+    const pkg = readFileSync(recordedKernelPackage(), 'utf8').trim();
+    if (existsSync(join(cacheDir(), 'packages', `${pkg}.d`, '.done'))) return pkg;
+  }
   need('apt-cache', 'apt');
   const out = spawnSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' }).stdout ?? '';
   const m = /Depends: (linux-image-[0-9][^\s]*-amd64)\b/.exec(out);
@@ -59,6 +70,8 @@ export interface DefaultGuest {
   kernel: Uint8Array;
   busybox: Uint8Array;
   version: string;
+  /** The virtio drivers, in load order (each after its dependencies). */
+  modules: KernelModule[];
   /** /bin/xmhf-hypercall, when the host could build it. */
   hypercallTool?: Uint8Array;
 }
@@ -90,13 +103,18 @@ export function hypercallTool(log: (line: string) => void = () => {}): Uint8Arra
   return new Uint8Array(readFileSync(out));
 }
 
-/** Fetch and prepare the default guest's kernel and busybox (cached after the first time). */
-export function defaultGuest(log: (line: string) => void = () => {}): DefaultGuest {
-  const pkg = kernelPackage();
+/**
+ * Fetch and prepare the default guest's kernel and busybox (cached after the
+ * first time). `refresh` asks apt which kernel linux-image-amd64 means now,
+ * instead of using the one recorded in the cache.
+ */
+export function defaultGuest(log: (line: string) => void = () => {}, opts: { refresh?: boolean } = {}): DefaultGuest {
+  const pkg = kernelPackage(opts.refresh ?? false);
   const version = pkg.replace(/^linux-image-/, '');
   const vmlinux = join(cacheDir(), `vmlinux-${version}`);
+  const dir = fetchPackage(pkg, log);
+  writeFileSync(recordedKernelPackage(), pkg + '\n');
   if (!existsSync(vmlinux)) {
-    const dir = fetchPackage(pkg, log);
     const bz = new Uint8Array(readFileSync(join(dir, 'boot', `vmlinuz-${version}`)));
     const payload = bzImagePayload(bz, parseBzImage(bz, `vmlinuz-${version}`));
     if (payload.format !== 'xz' && payload.format !== 'gzip') throw new GuestBuildError(`the kernel payload is ${payload.format}; only xz and gzip are extracted here`);
@@ -111,15 +129,21 @@ export function defaultGuest(log: (line: string) => void = () => {}): DefaultGue
     renameSync(vmlinux + '.tmp', vmlinux);
   }
   const bb = join(fetchPackage('busybox-static', log), 'bin', 'busybox');
-  return {
-    kernel: new Uint8Array(readFileSync(vmlinux)), busybox: new Uint8Array(readFileSync(bb)), version,
-    hypercallTool: hypercallTool(log),
-  };
+  const modules = resolveModules(join(dir, 'lib', 'modules', version), VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES);
+  const bytes = (path: string) => { const b = readFileSync(path); return new Uint8Array(b.buffer, b.byteOffset, b.length); };
+  return { kernel: bytes(vmlinux), busybox: bytes(bb), version, modules, hypercallTool: hypercallTool(log) };
 }
 
-/** /init: mount the basics, announce readiness, run `command` (or a shell), report its status, and reset. */
-export function initScript(command?: string): string {
+/** Where a module goes in the initramfs. */
+const modulePath = (m: KernelModule) => `lib/modules/${m.path}`;
+
+/**
+ * /init: mount the basics, load `modules` (paths, in order), announce
+ * readiness, run `command` (or a shell), report its status, and power off.
+ */
+export function initScript(command?: string, modules: readonly string[] = []): string {
   const run = command === undefined ? 'sh' : `sh -c ${shellQuote(command)}`;
+  const insmod = modules.map((m) => `insmod /${m} || echo "xmhf: could not load /${m}"\n`).join('');
   return `#!/bin/sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp
 /bin/busybox mount -t proc proc /proc
@@ -127,26 +151,47 @@ export function initScript(command?: string): string {
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 /bin/busybox --install -s /bin
 export PATH=/bin
-# Tell the hypervisor the guest has booted (hypapps such as kguard arm here).
+${insmod}# Tell the hypervisor the guest has booted (hypapps such as kguard arm here, after the modules).
 [ -x /bin/xmhf-hypercall ] && /bin/xmhf-hypercall ready >/dev/null
 echo "${READY_MARKER} $(cut -d' ' -f1 /proc/uptime)"
 ${run}
 echo "${EXIT_MARKER} $?"
-reboot -f
+poweroff -f
 `;
 }
 
 function shellQuote(s: string): string { return `'${s.replace(/'/g, `'\\''`)}'`; }
 
-/** The initramfs for the default guest running `command`. */
-export function guestInitramfs(busybox: Uint8Array, command?: string, hypercallTool?: Uint8Array, extra: CpioEntry[] = []): Uint8Array {
-  return initramfs([
+/** What goes into the default guest's initramfs besides /init. */
+export type GuestParts = Pick<DefaultGuest, 'busybox' | 'hypercallTool'> & { modules?: readonly KernelModule[] };
+
+/**
+ * The initramfs for the default guest running `command`, with `modules` under
+ * /lib/modules. Stored, not deflated (gzip level 0): inflating it cost the
+ * guest about 40 million instructions per boot, copying costs next to none.
+ * `extra` adds files (tests put their guest programs there); their parent
+ * directories are made for them.
+ */
+export function guestInitramfs(guest: GuestParts, command?: string, extra: CpioEntry[] = []): Uint8Array {
+  const { busybox, modules = [], hypercallTool } = guest;
+  // Every file's parent directories, made once (bin and dev are listed below).
+  const dirs = new Set<string>();
+  for (const path of [...modules.map(modulePath), ...extra.map((e) => e.path)]) {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
+  }
+  dirs.delete('bin');
+  dirs.delete('dev');
+  const entries: CpioEntry[] = [
     { path: 'bin', mode: S_IFDIR | 0o755 },
     { path: 'bin/busybox', mode: S_IFREG | 0o755, data: busybox },
     ...(hypercallTool ? [{ path: 'bin/xmhf-hypercall', mode: S_IFREG | 0o755, data: hypercallTool }] : []),
     { path: 'bin/sh', mode: S_IFLNK | 0o777, data: 'busybox' },
     { path: 'dev', mode: S_IFDIR | 0o755 },
-    { path: 'init', mode: S_IFREG | 0o755, data: initScript(command) },
-    ...extra,
-  ]);
+    ...[...dirs].sort().map((path) => ({ path, mode: S_IFDIR | 0o755 })),
+    ...modules.map((m) => ({ path: modulePath(m), mode: S_IFREG | 0o644, data: m.data })),
+    { path: 'init', mode: S_IFREG | 0o755, data: initScript(command, modules.map(modulePath)) },
+    ...extra.filter((e) => !dirs.has(e.path)),
+  ];
+  return initramfs(entries, { level: 0 });
 }

@@ -1,10 +1,14 @@
 // ACPI tables describing exactly the machine we emulate: RSDP -> XSDT ->
 // FADT (with FACS and DSDT) and MADT. Power-off goes through the PM1a control
-// register (the DSDT's \_S5 gives SLP_TYP 5); reset through the i8042.
+// register (the DSDT's \_S5 gives SLP_TYP 5); reset through the i8042. The
+// DSDT names the PCI host bridge, without which an ACPI kernel finds no PCI.
+import { device, dwordMemory, eisaId, integer, ioPort, name, packageOf, resourceTemplate, scope, wordBusNumber, wordIo } from './aml.js';
 
 /** Fixed-hardware ports of our power-management block (served by the platform). */
 export const PM1A_EVT_PORT = 0x600;
 export const PM1A_CNT_PORT = 0x604;
+/** The ACPI PM timer: 3.579545 MHz, 32 bits wide. */
+export const PM_TMR_PORT = 0x608;
 /** SLP_TYP the guest writes into PM1a_CNT for S5 (soft off), from \_S5. */
 export const SLP_TYP_S5 = 5;
 export const SLP_EN = 1 << 13;
@@ -66,13 +70,36 @@ function table(signature: string, revision: number, length: number, body: (w: Wr
   return w.bytes;
 }
 
-/** AML for: Name (\_S5, Package (4) { 5, 5, 0, 0 }) */
-function amlS5(): number[] {
-  return [0x08, 0x5c, 0x5f, 0x53, 0x35, 0x5f, 0x12, 0x08, 0x04, 0x0a, SLP_TYP_S5, 0x0a, SLP_TYP_S5, 0x00, 0x00];
+/** PCI memory window: from the end of the RAM region to just below the IOAPIC. */
+export const PCI_MMIO_WINDOW = { first: 0xc0000000, last: 0xfebfffff } as const;
+
+/**
+ * \_SB.PCI0: the host bridge behind configuration mechanism 1, decoding bus 0,
+ * all I/O ports but its own 0xCF8-0xCFF, and the MMIO window below the APICs.
+ * Name (\_S5, Package (4) { 5, 5, 0, 0 }) gives the S5 sleep type.
+ */
+function dsdtAml(): number[] {
+  return [
+    ...scope('\\_SB', [
+      device('PCI0', [
+        name('_HID', eisaId('PNP0A03')),
+        name('_UID', integer(0)),
+        name('_BBN', integer(0)),
+        name('_CRS', resourceTemplate([
+          wordBusNumber(0, 0xff),
+          ioPort(0xcf8, 0xcf8, 1, 8),
+          wordIo(0x0000, 0x0cf7),
+          wordIo(0x0d00, 0xffff),
+          dwordMemory(PCI_MMIO_WINDOW.first, PCI_MMIO_WINDOW.last),
+        ])),
+      ]),
+    ]),
+    ...name('\\_S5', packageOf([integer(SLP_TYP_S5), integer(SLP_TYP_S5), integer(0), integer(0)])),
+  ];
 }
 
 function dsdt(): Uint8Array {
-  const aml = amlS5();
+  const aml = dsdtAml();
   return table('DSDT', 2, 36 + aml.length, (w) => w.bytes.set(aml, 36));
 }
 
@@ -91,14 +118,16 @@ function fadt(facsAddr: number, dsdtAddr: number): Uint8Array {
     w.u16(46, SCI_IRQ);
     w.u32(56, PM1A_EVT_PORT);
     w.u32(64, PM1A_CNT_PORT);
+    w.u32(76, PM_TMR_PORT);
     w.u8(88, 4);                      // PM1_EVT_LEN
     w.u8(89, 2);                      // PM1_CNT_LEN
+    w.u8(91, 4);                      // PM_TMR_LEN
     w.u16(96, 101);                   // no C2
     w.u16(98, 1001);                  // no C3
     w.u8(108, 0x32);                  // CMOS century register
-    w.u16(109, 0x3);                  // IAPC_BOOT_ARCH: legacy devices, 8042
-    // Flags: WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON absent, RESET_REG_SUP.
-    w.u32(112, (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 10));
+    w.u16(109, 0x7);                  // IAPC_BOOT_ARCH: legacy devices, 8042, no VGA
+    // Flags: WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON absent, TMR_VAL_EXT (32-bit PM timer), RESET_REG_SUP.
+    w.u32(112, (1 << 0) | (1 << 2) | (1 << 4) | (1 << 5) | (1 << 8) | (1 << 10));
     w.gasIo(116, 0x64, 8);            // RESET_REG: the i8042 pulse
     w.u8(128, 0xfe);                  // RESET_VALUE
     w.u8(131, 3);                     // FADT minor version (6.3)
@@ -106,6 +135,7 @@ function fadt(facsAddr: number, dsdtAddr: number): Uint8Array {
     w.u64(140, dsdtAddr);
     w.gasIo(148, PM1A_EVT_PORT, 32);
     w.gasIo(172, PM1A_CNT_PORT, 16);
+    w.gasIo(208, PM_TMR_PORT, 32);
   });
 }
 

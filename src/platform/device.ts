@@ -49,12 +49,21 @@ export class ManualClock implements GuestClock {
   private now = 0;
   private timers: Array<{ deadline: number; fire: () => void; seq: number; live: boolean }> = [];
   private seq = 0;
+  /**
+   * No live timer is due before this (cancelled timers may leave it early),
+   * so the machine can advance time on every device access at little cost.
+   */
+  private earliest = Infinity;
+  /** Told of each newly armed deadline (the machine ends a running slice early for a near one). */
+  onArm: ((deadlineNs: number) => void) | undefined;
 
   nowNs(): number { return this.now; }
 
   at(deadlineNs: number, fire: () => void): TimerHandle {
     const t = { deadline: deadlineNs, fire, seq: this.seq++, live: true };
     this.timers.push(t);
+    if (deadlineNs < this.earliest) this.earliest = deadlineNs;
+    this.onArm?.(deadlineNs);
     return { cancel: () => { t.live = false; } };
   }
 
@@ -62,12 +71,14 @@ export class ManualClock implements GuestClock {
   nextDeadline(): number | undefined {
     let best: number | undefined;
     for (const t of this.timers) if (t.live && (best === undefined || t.deadline < best)) best = t.deadline;
+    this.earliest = best ?? Infinity;
     return best;
   }
 
   /** Move time forward to `toNs`, firing due timers in deadline order (each sees nowNs() = its deadline). */
   advanceTo(toNs: number): void {
     if (toNs < this.now) throw new RangeError(`guest time cannot go backwards (${toNs} < ${this.now})`);
+    if (toNs < this.earliest) { this.now = toNs; return; }
     for (;;) {
       this.timers = this.timers.filter((t) => t.live);
       let next: (typeof this.timers)[number] | undefined;
@@ -80,6 +91,7 @@ export class ManualClock implements GuestClock {
       next.fire();
     }
     this.now = toNs;
+    this.nextDeadline();
   }
 
   advance(deltaNs: number): void { this.advanceTo(this.now + deltaNs); }

@@ -1,16 +1,25 @@
-// A PC: the CPU backend plus the legacy devices, wired together, with the
-// run loop that advances guest time (the host's monotonic clock), fires
-// device timers between instruction slices and sleeps while the guest idles.
+// A PC: the CPU backend plus the legacy devices, the local APIC and IOAPIC,
+// and ACPI tables, wired together, with the run loop. Guest time is the
+// host's monotonic clock while the machine runs (one HostTimebase read by the
+// TSC and every device access); device timers fire on deadlines of that
+// clock, the loop sizes each instruction slice to end near the next deadline,
+// and sleeps while the guest idles in HLT.
 import { createSoftwareMachine } from '../backend/software.js';
-import { Exit, Reg } from '../backend/abi.js';
+import { Control, Exit, Reg } from '../backend/abi.js';
 import type { Machine, PlatformBus, Vcpu } from '../backend/interface.js';
-import { ManualClock, type PortDevice } from './device.js';
-import { Pic8259Pair } from './pic8259.js';
+import { ManualClock, type MmioDevice, type PortDevice } from './device.js';
 import { Pit8254 } from './pit8254.js';
 import { Uart16550 } from './uart16550.js';
 import { CmosRtc } from './cmos.js';
 import { I8042 } from './i8042.js';
 import { PciHost } from './pci.js';
+import { PcInterrupts, MSR_APIC_BASE, MSR_TSC_DEADLINE } from './interrupts.js';
+import { AcpiPm } from './acpi-pm.js';
+import { AcpiPmTimer } from './acpi-pm-timer.js';
+import { buildAcpiTables, SCI_IRQ } from './acpi.js';
+import { HostTimebase } from './timebase.js';
+import { serveMsrExit, type MsrDevices } from './msr-exits.js';
+import { KvmClock, KVM_CPUID } from './kvmclock.js';
 
 export interface PcOptions {
   ramSize: number;
@@ -36,6 +45,7 @@ export interface MmioInterposer {
 /** How a run ended. */
 export type PcStop =
   | { kind: 'reset' }
+  | { kind: 'poweroff' }
   | { kind: 'triple-fault'; rip: bigint }
   | { kind: 'timeout' }
   | { kind: 'stopped' }
@@ -44,21 +54,49 @@ export type PcStop =
 
 /** Longest stretch of guest instructions between looks at device timers. */
 const SLICE = 200_000;
-/** Longest sleep while the guest is halted, so stop requests are seen. */
-const MAX_IDLE_MS = 20;
+/**
+ * Slices before a deadline aim at this fraction of the time left: the speed
+ * estimate is an average, and code run for the first time is several times
+ * slower, so aiming at the deadline itself overshot it by milliseconds.
+ */
+const DEADLINE_AIM = 0.5;
+/** Shortest slice, so a deadline that is due at once still lets the guest make progress. */
+const MIN_SLICE = 2_000;
+/** Longest sleep while the guest is halted with no timer armed (interrupts and stop() wake it sooner). */
+const MAX_IDLE_MS = 1000;
+/** A halted guest whose next deadline is nearer than this runs again at once instead of sleeping. */
+const SPIN_BELOW_MS = 0.05;
 /** Host time between yields to the event loop, which writes console output and reads input. */
 const YIELD_EVERY_MS = 10;
-/**
- * The guest TSC runs at 1 GHz of guest time. Within a slice the CPU counts
- * retired instructions; between slices the TSC is brought up to guest time
- * (never back), so it keeps advancing while the guest idles in HLT and
- * agrees with the timers on average.
- */
-const TSC_MSR = 0x10;
+/** The guest TSC counts guest nanoseconds: a 1 GHz invariant TSC. */
+export const TSC_HZ = 1_000_000_000;
+const MSR_TSC = 0x10;
+/** Where the ACPI tables go: the BIOS area the kernel also scans for the RSDP. */
+export const ACPI_TABLES_BASE = 0xe0000;
+/** CPU controls the platform needs: device MSRs (TSC deadline, APIC base) exit to it. */
+export const PLATFORM_CONTROLS = Control.USE_MSR_BITMAP;
+/** The MSR accesses the platform intercepts (besides every MSR outside the bitmap's ranges, which always exit). */
+export const PLATFORM_MSR_INTERCEPTS: ReadonlyArray<{ index: number; read: boolean; write: boolean }> = [
+  { index: MSR_TSC_DEADLINE, read: true, write: true },
+  { index: MSR_APIC_BASE, read: false, write: true },
+];
 
 export class PcMachine {
   private stopReason: PcStop | undefined;
   private readonly portMap: Array<PortDevice | undefined> = new Array(65536);
+  /** Guest instructions per nanosecond of guest time, measured over recent slices. */
+  private instructionsPerNs = 0.05;
+  private inSlice = false;
+  /** Guest time the running slice is expected to end. */
+  private sliceEndNs = 0;
+  private syncing = false;
+  private wakeIdle: (() => void) | undefined;
+  /** An interrupt or NMI was raised since the last slice began: a halted guest must run again, not sleep. */
+  private wakePending = false;
+  /** The last TSC value handed to the CPU before its offset, to turn guest TSC deadlines into guest time. */
+  private lastRawTsc = 0;
+  /** Devices with MSRs, asked in order on MSR exits. */
+  private readonly msrDevices: MsrDevices[];
 
   private constructor(
     readonly machine: Machine,
@@ -67,95 +105,252 @@ export class PcMachine {
     readonly uart: Uart16550,
     devices: PortDevice[],
     private readonly exitHandler: PcOptions['exitHandler'],
+    private readonly mmio: MmioDevice[],
+    readonly timebase: HostTimebase,
+    readonly interrupts: PcInterrupts,
+    /** Guest-physical address of the ACPI RSDP (for the boot loader). */
+    readonly rsdpAddr: number,
   ) {
+    const kvmclock = new KvmClock({
+      ram: () => machine.ram,
+      ramWritten: (gpa, length) => machine.notifyRamWritten(gpa, length),
+      tscHz: TSC_HZ,
+      now: () => {
+        const tsc = this.vcpu.getMsr(MSR_TSC) ?? 0n;
+        return { tsc, ns: BigInt(this.lastRawTsc) * 1_000_000_000n / BigInt(TSC_HZ) };
+      },
+    });
+    this.msrDevices = [this.apicMsrs(), kvmclock];
     for (const d of devices) {
       for (const [first, last] of d.ports) for (let p = first; p <= last; p++) this.portMap[p] = d;
     }
+    clock.onArm = (deadline) => {
+      // A device armed a timer due before the running slice would end: end it now.
+      if (this.inSlice && deadline < this.sliceEndNs) this.vcpu.requestStop();
+    };
   }
 
   static async create(opts: PcOptions): Promise<PcMachine> {
     let pc: PcMachine | undefined;
     let vcpu: Vcpu | undefined;
-    const pic = new Pic8259Pair({ onIntr: (asserted) => vcpu?.setInterruptLine(asserted) });
     const clock = new ManualClock();
-    const uart = new Uart16550({ base: 0x3f8, irq: pic.irqLine(4), output: opts.serialOutput });
+    const timebase = new HostTimebase();
+    const irqs = new PcInterrupts({
+      clock,
+      tscHz: TSC_HZ,
+      setCpuIntr: (asserted) => {
+        vcpu?.setInterruptLine(asserted);
+        if (asserted) pc?.wake();
+      },
+      sendNmi: () => { vcpu?.sendNmi(); pc?.wake(); },
+    });
+    const uart = new Uart16550({ base: 0x3f8, irq: irqs.isaIrq(4), output: opts.serialOutput });
+    const rtc = new CmosRtc({ clock, irq: irqs.isaIrq(8) });
     const devices: PortDevice[] = [
-      pic,
-      new Pit8254({ clock, irq0: pic.irqLine(0) }),
+      irqs.pic,
+      new Pit8254({ clock, irq0: irqs.isaIrq(0) }),
       uart,
-      new CmosRtc({ clock, irq: pic.irqLine(8) }),
-      new I8042({ onReset: () => pc?.stop({ kind: 'reset' }) }),
+      rtc,
+      new I8042({ onReset: () => pc?.stop({ kind: 'reset' }), irq1: irqs.isaIrq(1), irq12: irqs.isaIrq(12) }),
       new PciHost(),
+      new AcpiPm(() => pc?.stop({ kind: 'poweroff' }), irqs.isaIrq(SCI_IRQ)),
+      new AcpiPmTimer(clock),
     ];
     const bus: PlatformBus = {
-      ioIn: (port, size) => pc?.portIn(port, size) ?? 0xffffffff,
+      ioIn: (port, size) => pc?.portIn(port, size) ?? 0xffffffff >>> (32 - 8 * size),
       ioOut: (port, size, value) => pc?.portOut(port, size, value),
-      mmioRead: (gpa, size, cpu) => opts.mmioInterposer?.read(gpa, size, cpu) ?? 0xffffffff,
-      mmioWrite: (gpa, size, value, cpu) => { opts.mmioInterposer?.write(gpa, size, value, cpu); },
-      ackInterrupt: () => pic.acknowledge(),
+      mmioRead: (gpa, size, cpu) => {
+        pc?.syncClock();
+        const v = opts.mmioInterposer?.read(gpa, size, cpu);
+        if (v !== undefined) return v;
+        const d = pc?.mmioAt(gpa);
+        return d ? d.mmioRead(gpa - d.base, size, cpu) : 0xffffffff >>> (32 - 8 * size);
+      },
+      mmioWrite: (gpa, size, value, cpu) => {
+        pc?.syncClock();
+        if (opts.mmioInterposer?.write(gpa, size, value, cpu)) return;
+        const d = pc?.mmioAt(gpa);
+        d?.mmioWrite(gpa - d.base, size, value, cpu);
+      },
+      ackInterrupt: () => irqs.acknowledge(),
     };
-    const machine = await createSoftwareMachine({ ramSize: opts.ramSize, bus });
+    const machine = await createSoftwareMachine({
+      ramSize: opts.ramSize,
+      bus,
+      tsc: () => (pc ? (pc.lastRawTsc = Math.floor(timebase.nowNs() * (TSC_HZ / 1e9))) : 0),
+    });
     vcpu = machine.vcpus[0];
-    pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.exitHandler);
+    vcpu.setControls(PLATFORM_CONTROLS);
+    for (const m of PLATFORM_MSR_INTERCEPTS) vcpu.setMsrIntercept(m.index, m.read, m.write);
+    vcpu.updateCpuid(KVM_CPUID);
+    const acpi = buildAcpiTables({ base: ACPI_TABLES_BASE, cpus: 1 });
+    machine.ram.set(acpi.image, ACPI_TABLES_BASE);
+    machine.notifyRamWritten(ACPI_TABLES_BASE, acpi.image.length);
+    pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.exitHandler, irqs.mmioDevices, timebase, irqs, acpi.rsdpAddr);
     return pc;
   }
 
-  /** A port read as the platform's devices answer it (for exits a hypapp chains on). */
+  /** A port read as the platform's devices answer it (also for exits a hypapp chains on). */
   portIn(port: number, size: number): number {
+    this.syncClock();
     return this.portMap[port]?.ioRead(port, size) ?? (0xffffffff >>> (32 - 8 * size));
   }
-  portOut(port: number, size: number, value: number): void { this.portMap[port]?.ioWrite(port, size, value); }
 
-  private syncTsc(): void {
-    const want = BigInt(Math.floor(this.clock.nowNs()));
-    if (want > (this.vcpu.getMsr(TSC_MSR) ?? 0n)) this.vcpu.setMsr(TSC_MSR, want);
+  portOut(port: number, size: number, value: number): void {
+    this.syncClock();
+    this.portMap[port]?.ioWrite(port, size, value);
+  }
+
+  private mmioAt(gpa: number): MmioDevice | undefined {
+    for (const d of this.mmio) if (gpa >= d.base && gpa < d.base + d.size) return d;
+    return undefined;
+  }
+
+  /** Bring device time up to guest time, firing due timers (before every device access and between slices). */
+  private syncClock(): void {
+    if (this.syncing) return; // a timer callback touching a device must not re-enter
+    this.syncing = true;
+    try {
+      this.clock.advanceTo(Math.max(this.clock.nowNs(), this.timebase.nowNs()));
+    } finally {
+      this.syncing = false;
+    }
+  }
+
+  /** Something the guest must see arrived: do not let it sleep through it. */
+  private wake(): void {
+    this.wakePending = true;
+    this.wakeIdle?.();
   }
 
   /** End the run at the next instruction boundary (from a device or another caller). */
   stop(reason: PcStop): void {
     this.stopReason ??= reason;
     this.vcpu.requestStop();
+    this.wakeIdle?.();
   }
 
   /**
-   * Run until the guest resets, triple-faults, `stop()` is called or
-   * `timeoutMs` of host time pass. The loop yields to the event loop every few
-   * milliseconds and while the guest idles, so I/O keeps flowing.
+   * Run until the guest resets, powers off, triple-faults, `stop()` is called
+   * or `timeoutMs` of host time pass. The loop yields to the event loop every
+   * few milliseconds and while the guest idles, so I/O keeps flowing. Guest
+   * time stands still between runs.
    */
   async run(timeoutMs = Infinity): Promise<PcStop> {
-    const start = process.hrtime.bigint();
-    const origin = this.clock.nowNs(); // guest time continues across run() calls
-    const hostNs = () => origin + Number(process.hrtime.bigint() - start);
-    let lastYield = hostNs();
+    const endMs = performance.now() + timeoutMs;
+    let lastYield = performance.now();
     this.stopReason = undefined;
-    for (;;) {
-      const exit = this.vcpu.run(SLICE);
-      this.clock.advanceTo(Math.max(this.clock.nowNs(), hostNs()));
-      this.syncTsc();
-      if (this.stopReason) return this.stopReason;
-      if (exit === Exit.TRIPLE_FAULT) return { kind: 'triple-fault', rip: this.vcpu.getReg(Reg.RIP) };
-      if (exit !== Exit.HALTED && exit !== Exit.BUDGET && exit !== Exit.STOPPED) {
-        if (!this.exitHandler) {
-          throw new Error(`the guest stopped with an unexpected exit (${Exit[exit]}) at RIP 0x${this.vcpu.getReg(Reg.RIP).toString(16)}`);
-        }
-        const stop = this.exitHandler(this.vcpu, exit);
-        if (stop) return stop;
+    this.timebase.resume();
+    try {
+      for (;;) {
+        this.syncClock();
+        const exit = this.runSlice();
+        this.syncClock();
         if (this.stopReason) return this.stopReason;
-      } else if (exit === Exit.HALTED) {
-        const next = this.clock.nextDeadline();
-        const waitMs = next === undefined ? MAX_IDLE_MS : Math.min(MAX_IDLE_MS, (next - hostNs()) / 1e6);
-        if (waitMs > 0) {
-          await new Promise((resolve) => setTimeout(resolve, waitMs));
-          lastYield = hostNs();
+        if (exit === Exit.TRIPLE_FAULT) return { kind: 'triple-fault', rip: this.vcpu.getReg(Reg.RIP) };
+        if (exit === Exit.HALTED) {
+          await this.idle(endMs);
+          lastYield = performance.now();
+        } else if (exit !== Exit.BUDGET && exit !== Exit.STOPPED) {
+          // The hypervisor core sees every other exit first, and hands the platform's back (servePlatformExit).
+          if (this.exitHandler) {
+            const stop = this.exitHandler(this.vcpu, exit);
+            if (stop) return stop;
+            if (this.stopReason) return this.stopReason;
+          } else if (!this.servePlatformExit(exit)) {
+            throw new Error(`the guest stopped with an unexpected exit (${Exit[exit]}) at RIP 0x${this.vcpu.getReg(Reg.RIP).toString(16)}`);
+          }
         }
-        this.clock.advanceTo(Math.max(this.clock.nowNs(), hostNs()));
-        this.syncTsc();
+        const now = performance.now();
+        if (now > endMs) return { kind: 'timeout' };
+        if (now - lastYield > YIELD_EVERY_MS) {
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
       }
-      if (Number(process.hrtime.bigint() - start) / 1e6 > timeoutMs) return { kind: 'timeout' };
-      if (hostNs() - lastYield > YIELD_EVERY_MS * 1e6) {
-        await new Promise((resolve) => setImmediate(resolve));
-        lastYield = hostNs();
-      }
+    } finally {
+      this.timebase.pause();
     }
+  }
+
+  /** Run the guest up to the next timer deadline (estimated in instructions), at most SLICE instructions. */
+  private runSlice(): Exit {
+    const startNs = this.timebase.nowNs();
+    const next = this.clock.nextDeadline();
+    const budget = next === undefined ? SLICE
+      : Math.min(SLICE, Math.max(MIN_SLICE, Math.floor((next - startNs) * this.instructionsPerNs * DEADLINE_AIM)));
+    this.sliceEndNs = startNs + budget / this.instructionsPerNs;
+    this.wakePending = false;
+    const before = this.vcpu.getReg(Reg.INSTRET);
+    this.inSlice = true;
+    let exit: Exit;
+    try {
+      exit = this.vcpu.run(budget);
+    } finally {
+      this.inSlice = false;
+    }
+    const retired = Number(this.vcpu.getReg(Reg.INSTRET) - before);
+    const elapsedNs = this.timebase.nowNs() - startNs;
+    // Learn the speed from slices long enough to measure; halts do not count.
+    if (exit !== Exit.HALTED && retired >= MIN_SLICE && elapsedNs > 0) {
+      this.instructionsPerNs = 0.8 * this.instructionsPerNs + 0.2 * (retired / elapsedNs);
+    }
+    return exit;
+  }
+
+  /**
+   * Complete an exit the platform serves itself: RDMSR/WRMSR of device MSRs
+   * (TSC deadline, APIC base, kvmclock) and of every MSR outside the bitmap's
+   * ranges. False for any other exit. A hypervisor that sets its own controls
+   * keeps PLATFORM_CONTROLS in them and hands MSR exits it does not want here.
+   */
+  servePlatformExit(exit: Exit, vcpu: Vcpu = this.vcpu): boolean {
+    return serveMsrExit(vcpu, exit, {
+      readMsr: (index) => {
+        for (const d of this.msrDevices) {
+          const value = d.readMsr(index);
+          if (value !== undefined) return value;
+        }
+        return undefined;
+      },
+      writeMsr: (index, value) => this.msrDevices.some((d) => d.writeMsr(index, value)),
+    });
+  }
+
+  /** The local APIC's MSRs, with TSC deadlines moved between the guest's TSC and guest time. */
+  private apicMsrs(): MsrDevices {
+    return {
+      readMsr: (index) => {
+        if (index !== MSR_TSC_DEADLINE) return undefined;
+        const deadline = this.interrupts.readMsr(index) ?? 0n;
+        return deadline ? deadline + this.tscOffset() : 0n;
+      },
+      writeMsr: (index, value) => {
+        if (index !== MSR_TSC_DEADLINE || value === 0n) return this.interrupts.writeMsr(index, value);
+        const deadline = value - this.tscOffset();
+        return this.interrupts.writeMsr(index, deadline > 0n ? deadline : 1n); // already past: fire at once
+      },
+    };
+  }
+
+  /** What the guest added to the TSC by writing it (0 unless it did). */
+  private tscOffset(): bigint {
+    const tsc = this.vcpu.getMsr(MSR_TSC) ?? 0n;
+    return tsc - BigInt(this.lastRawTsc);
+  }
+
+  /** Sleep while the guest is halted: until the next timer deadline, an interrupt, stop(), or the run's end. */
+  private async idle(endMs: number): Promise<void> {
+    const next = this.clock.nextDeadline();
+    let waitMs = Math.min(MAX_IDLE_MS, endMs - performance.now());
+    if (next !== undefined) waitMs = Math.min(waitMs, (next - this.timebase.nowNs()) / 1e6);
+    // A timer that fired after the guest's HLT has an interrupt waiting; a deadline this close is cheaper to poll for.
+    if (this.wakePending || waitMs < SPIN_BELOW_MS) return;
+    await new Promise<void>((resolve) => {
+      // Timers count whole milliseconds and truncate: round up, or the guest is woken early and polls the rest.
+      const timer = setTimeout(resolve, Math.ceil(waitMs));
+      this.wakeIdle = () => { clearTimeout(timer); resolve(); };
+    });
+    this.wakeIdle = undefined;
   }
 }

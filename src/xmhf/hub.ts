@@ -35,6 +35,8 @@ export interface HubDeps {
   intercepts: Intercepts;
   portIn(port: number, size: number): number;
   portOut(port: number, size: number, value: number): void;
+  /** The platform completes an MSR exit no hypapp took (its device MSRs, else the CPU's own). */
+  platformMsr(vcpu: Vcpu, exit: Exit): void;
   /** Counts every exit by kind (for hypapps' statistics and the benchmarks). */
   count(kind: string): void;
 }
@@ -178,14 +180,7 @@ export class EventHub {
       vcpu.skipInstruction();
       return;
     }
-    if (write) {
-      if (!vcpu.setMsr(index, value)) { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
-    } else {
-      const v = vcpu.getMsr(index);
-      if (v === undefined) { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
-      setEdxEax(vcpu, v);
-    }
-    vcpu.skipInstruction();
+    this.d.platformMsr(vcpu, write ? Exit.MSR_WRITE : Exit.MSR_READ);
   }
 
   // ---- control registers ----

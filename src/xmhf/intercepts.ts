@@ -3,6 +3,12 @@
 // of each vCPU's control block.
 import { Control, type Vcpu } from '../backend/interface.js';
 
+/** What the platform itself intercepts: kept in every composition. */
+export interface PlatformIntercepts {
+  controls: number;
+  msrs: ReadonlyArray<{ index: number; read: boolean; write: boolean }>;
+}
+
 export class Intercepts {
   /** Port -> hypapps (by index) that claimed it. */
   readonly ports = new Map<number, Set<number>>();
@@ -15,7 +21,7 @@ export class Intercepts {
   readonly stepping = new Map<number, Set<number>>();
   nestedPaging = false;
 
-  constructor(private readonly vcpus: readonly Vcpu[]) {}
+  constructor(private readonly vcpus: readonly Vcpu[], private readonly platform: PlatformIntercepts = { controls: 0, msrs: [] }) {}
 
   claimPorts(app: number, first: number, last: number): void {
     if (!Number.isInteger(first) || !Number.isInteger(last) || first < 0 || last > 0xffff || last < first) {
@@ -36,7 +42,8 @@ export class Intercepts {
     if (read) e.read.add(app);
     if (write) e.write.add(app);
     this.msrs.set(index, e);
-    for (const v of this.vcpus) v.setMsrIntercept(index, e.read.size > 0, e.write.size > 0);
+    const p = this.platform.msrs.find((m) => m.index === index);
+    for (const v of this.vcpus) v.setMsrIntercept(index, e.read.size > 0 || !!p?.read, e.write.size > 0 || !!p?.write);
     this.apply();
   }
 
@@ -77,7 +84,7 @@ export class Intercepts {
 
   /** Write the control bits every vCPU needs now. */
   apply(): void {
-    let base = 0;
+    let base = this.platform.controls;
     if (this.ports.size > 0) base |= Control.USE_IO_BITMAP;
     if (this.msrs.size > 0) base |= Control.USE_MSR_BITMAP;
     if (this.cpuid.size > 0) base |= Control.CPUID_EXITING;

@@ -2,7 +2,7 @@
 // The order is XMHF's: platform and guest image in memory, a measurement of
 // what will run, every hypapp's init (app_main) before the guest's first
 // instruction, then the event loop; shutdown callbacks see how it ended.
-import { PcMachine, type PcStop } from '../platform/pc.js';
+import { PcMachine, PLATFORM_CONTROLS, PLATFORM_MSR_INTERCEPTS, type PcStop } from '../platform/pc.js';
 import { loadLinux } from '../boot/linux.js';
 import type { Hypapp, ShutdownEvent, ShutdownReason, GuestCpu } from '../hypapp/api.js';
 import { GuestMemory } from './guest-memory.js';
@@ -115,10 +115,10 @@ export async function createVm(o: VmOptions): Promise<Vm> {
       write: (gpa, size, value, vcpu) => mmio(gpa, size, vcpu, 'write', value) !== undefined,
     },
   });
-  loadLinux(pc.machine, pc.vcpu, { kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline });
+  loadLinux(pc.machine, pc.vcpu, { kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline, rsdpAddr: pc.rsdpAddr });
 
   const mem = new GuestMemory(pc.machine);
-  const intercepts = new Intercepts(pc.machine.vcpus);
+  const intercepts = new Intercepts(pc.machine.vcpus, { controls: PLATFORM_CONTROLS, msrs: PLATFORM_MSR_INTERCEPTS });
   const memprot = new Memprot(pc.machine, (on) => intercepts.setNestedPaging(on));
   const cpus: GuestCpu[] = pc.machine.vcpus.map((v) => new GuestCpuImpl(v, mem));
   const measurements = new MeasurementLog();
@@ -134,6 +134,7 @@ export async function createVm(o: VmOptions): Promise<Vm> {
     apps, cpus, memprot, debug: core.debug, intercepts,
     portIn: (p, size) => pc.portIn(p, size),
     portOut: (p, size, v) => pc.portOut(p, size, v),
+    platformMsr: (vcpu, exit) => { pc.servePlatformExit(exit, vcpu); },
     count: (kind) => counts.set(kind, (counts.get(kind) ?? 0) + 1),
   });
 

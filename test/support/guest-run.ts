@@ -3,10 +3,9 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { readFileSync } from 'node:fs';
-import { defaultGuest, guestInitramfs, buildFreestanding, READY_MARKER, EXIT_MARKER } from '../../src/guest/debian.js';
+import { defaultGuest, guestInitramfs, buildFreestanding, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../../src/guest/debian.js';
 import type { CpioEntry } from '../../src/guest/cpio.js';
 import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/xmhf/vm.js';
-import { BASE_CMDLINE } from '../../src/cli/run.js';
 import type { Hypapp } from '../../src/hypapp/api.js';
 
 export interface GuestRun {
@@ -28,12 +27,12 @@ export async function runGuest(opts: {
   onLine?: (line: string) => void;
 }): Promise<GuestRun> {
   const g = defaultGuest();
-  const initrd = guestInitramfs(g.busybox, opts.command, g.hypercallTool, opts.files);
+  const initrd = guestInitramfs(g, opts.command, opts.files);
   let console = '', partial = '';
   const events: Array<Record<string, unknown>> = [];
   const logs: string[] = [];
   const vm = await createVm({
-    kernel: g.kernel, initrd, cmdline: `${BASE_CMDLINE} quiet`, hypapps: opts.hypapps,
+    kernel: g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
     serialOutput: (b) => {
       const text = Buffer.from(b).toString('latin1');
       console += text;

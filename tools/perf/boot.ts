@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PcMachine } from '../../src/platform/pc.js';
 import { loadLinux } from '../../src/boot/linux.js';
-import { defaultGuest, guestInitramfs, READY_MARKER } from '../../src/guest/debian.js';
+import { defaultGuest, guestInitramfs, READY_MARKER, GUEST_CMDLINE } from '../../src/guest/debian.js';
 import { Reg, Exit } from '../../src/backend/abi.js';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -37,8 +37,8 @@ try {
 
 async function boot(): Promise<void> {
   const g = defaultGuest();
-  const initrd = guestInitramfs(g.busybox, 'true');
-  const cmdline = 'console=ttyS0 acpi=off noapic nolapic cryptomgr.notests quiet';
+  const initrd = guestInitramfs(g, 'true');
+  const cmdline = `${GUEST_CMDLINE} quiet`;
   let seen = '';
   const t0 = process.hrtime.bigint();
   const pc: PcMachine = await PcMachine.create({
@@ -48,7 +48,7 @@ async function boot(): Promise<void> {
       if (seen.includes(READY_MARKER)) pc.stop({ kind: 'stopped' });
     },
   });
-  loadLinux(pc.machine, pc.vcpu, { kernel: g.kernel, initrd, cmdline });
+  loadLinux(pc.machine, pc.vcpu, { kernel: g.kernel, initrd, cmdline, rsdpAddr: pc.rsdpAddr });
   // Time spent inside the CPU (the rest is the platform's loop and idling while the guest halts).
   let inRun = 0n, runs = 0, halts = 0;
   const vcpu = pc.vcpu as unknown as { run(budget: number): number };
