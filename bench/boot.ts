@@ -39,6 +39,12 @@ function timeBoot(cmd: string, args: string[]): Promise<Timing> {
   });
 }
 
+/** QEMU TCG booting the same kernel, initrd and command line, its console on stdout. */
+function qemuArgs(kernel: string, initrd: string): string[] {
+  return ['-accel', 'tcg', '-machine', 'pc', '-m', '256', '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
+    '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE];
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Write the default guest's kernel and an initramfs running `command` to files, and run `use` with them. */
@@ -62,8 +68,7 @@ export async function benchBoot(): Promise<void> {
     for (let i = 0; i < RUNS; i++) {
       ours.push(await timeBoot(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', CMDLINE.replace('console=ttyS0 ', '')]));
       if (hasQemu) {
-        qemu.push(await timeBoot('qemu-system-x86_64', ['-accel', 'tcg', '-machine', 'pc', '-m', '256', '-display', 'none',
-          '-monitor', 'none', '-serial', 'stdio', '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE]));
+        qemu.push(await timeBoot('qemu-system-x86_64', qemuArgs(kernel, initrd)));
       }
     }
     const row = (name: string, t: Timing[]) =>
@@ -98,29 +103,40 @@ const IDLE_WINDOW_MS = 8000;
  */
 export async function benchIdle(): Promise<void> {
   await withGuestFiles('sleep 10', async (kernel, initrd) => {
-    const result = await new Promise<{ cpu: number; wall: number; steadyCpu: number }>((resolve, reject) => {
-      const child = spawn(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', 'cryptomgr.notests quiet'], { stdio: ['ignore', 'pipe', 'ignore'] });
-      let seen = '', startCpu = NaN, startWall = 0n, steadyCpu = NaN;
-      child.stdout.on('data', (b: Buffer) => {
-        seen = (seen + b.toString('latin1')).slice(-4096);
-        if (Number.isNaN(startCpu) && seen.includes(READY_MARKER)) {
-          startCpu = cpuSeconds(child.pid!);
-          startWall = process.hrtime.bigint();
-          seen = '';
-          setTimeout(() => {
-            const from = cpuSeconds(child.pid!);
-            setTimeout(() => { steadyCpu = cpuSeconds(child.pid!) - from; }, IDLE_WINDOW_MS);
-          }, IDLE_SETTLE_MS);
-        } else if (!Number.isNaN(startCpu) && seen.includes(EXIT_MARKER)) {
-          resolve({ cpu: cpuSeconds(child.pid!) - startCpu, wall: Number(process.hrtime.bigint() - startWall) / 1e9, steadyCpu });
-          child.kill('SIGKILL');
-        }
-      });
-      child.on('error', reject);
-      child.on('exit', () => reject(new Error('the guest exited before the idle period ended')));
-    });
-    const share = (cpu: number, wall: number) => `${(100 * cpu / wall).toFixed(1)}%`;
     console.log('| idle guest (`sleep 10`) | wall s | host CPU s | CPU share of one core | share over 8 s once settled |\n|---|---|---|---|---|');
-    console.log(`| xmhf-ts | ${result.wall.toFixed(2)} | ${result.cpu.toFixed(2)} | ${share(result.cpu, result.wall)} | ${share(result.steadyCpu, IDLE_WINDOW_MS / 1000)} |`);
+    const share = (cpu: number, wall: number) => `${(100 * cpu / wall).toFixed(1)}%`;
+    const row = (name: string, r: IdleUsage) =>
+      console.log(`| ${name} | ${r.wall.toFixed(2)} | ${r.cpu.toFixed(2)} | ${share(r.cpu, r.wall)} | ${share(r.steadyCpu, IDLE_WINDOW_MS / 1000)} |`);
+    row('xmhf-ts', await idleUsage(process.execPath, [XMHF, 'run', '--kernel', kernel, '--initrd', initrd, '--append', CMDLINE.replace('console=ttyS0 ', '')]));
+    if (spawnSync('qemu-system-x86_64', ['--version']).status === 0) {
+      row('QEMU TCG', await idleUsage('qemu-system-x86_64', qemuArgs(kernel, initrd)));
+    }
+  });
+}
+
+interface IdleUsage { cpu: number; wall: number; steadyCpu: number }
+
+/** Host CPU of `cmd` (booting a guest that runs `sleep 10`) between the markers, and over IDLE_WINDOW_MS once settled. */
+function idleUsage(cmd: string, args: string[]): Promise<IdleUsage> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let seen = '', startCpu = NaN, startWall = 0n, steadyCpu = NaN;
+    child.stdout.on('data', (b: Buffer) => {
+      seen = (seen + b.toString('latin1')).slice(-4096);
+      if (Number.isNaN(startCpu) && seen.includes(READY_MARKER)) {
+        startCpu = cpuSeconds(child.pid!);
+        startWall = process.hrtime.bigint();
+        seen = '';
+        setTimeout(() => {
+          const from = cpuSeconds(child.pid!);
+          setTimeout(() => { steadyCpu = cpuSeconds(child.pid!) - from; }, IDLE_WINDOW_MS);
+        }, IDLE_SETTLE_MS);
+      } else if (!Number.isNaN(startCpu) && seen.includes(EXIT_MARKER)) {
+        resolve({ cpu: cpuSeconds(child.pid!) - startCpu, wall: Number(process.hrtime.bigint() - startWall) / 1e9, steadyCpu });
+        child.kill('SIGKILL');
+      }
+    });
+    child.on('error', reject);
+    child.on('exit', () => reject(new Error(`${cmd}: the guest exited before the idle period ended`)));
   });
 }

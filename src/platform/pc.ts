@@ -5,7 +5,7 @@
 // clock, the loop sizes each instruction slice to end near the next deadline,
 // and sleeps while the guest idles in HLT.
 import { createSoftwareMachine } from '../backend/software.js';
-import { Control, Exit, Reg } from '../backend/abi.js';
+import { Control, EventType, Exit, Reg } from '../backend/abi.js';
 import type { Machine, PlatformBus, Vcpu } from '../backend/interface.js';
 import { ManualClock, type MmioDevice, type PortDevice } from './device.js';
 import { Pit8254 } from './pit8254.js';
@@ -71,6 +71,7 @@ const YIELD_EVERY_MS = 10;
 /** The guest TSC counts guest nanoseconds: a 1 GHz invariant TSC. */
 export const TSC_HZ = 1_000_000_000;
 const MSR_TSC = 0x10;
+const UD = 6;
 /** Where the ACPI tables go: the BIOS area the kernel also scans for the RSDP. */
 export const ACPI_TABLES_BASE = 0xe0000;
 /** CPU controls the platform needs: device MSRs (TSC deadline, APIC base) exit to it. */
@@ -299,12 +300,14 @@ export class PcMachine {
   }
 
   /**
-   * Complete an exit the platform serves itself: RDMSR/WRMSR of device MSRs
+   * Complete an exit the platform serves itself: VMCALL (#UD) and RDMSR/WRMSR of device MSRs
    * (TSC deadline, APIC base, kvmclock) and of every MSR outside the bitmap's
    * ranges. False for any other exit. A hypervisor that sets its own controls
    * keeps PLATFORM_CONTROLS in them and hands MSR exits it does not want here.
    */
   servePlatformExit(exit: Exit, vcpu: Vcpu = this.vcpu): boolean {
+    // No hypervisor answers VMCALL on a bare PC: the instruction is undefined there, as on hardware outside VMX.
+    if (exit === Exit.VMCALL) { vcpu.inject(EventType.HARDWARE_EXCEPTION, UD, undefined); return true; }
     return serveMsrExit(vcpu, exit, {
       readMsr: (index) => {
         for (const d of this.msrDevices) {
