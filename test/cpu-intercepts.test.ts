@@ -142,3 +142,34 @@ test('self-modifying code: a write to already-executed code takes effect', async
   assert.equal(vcpu.run(1000), Exit.EXCEPTION);
   assert.equal(vcpu.getReg(Reg.RBX), 101n);
 });
+
+test('a hypervisor breakpoint exits before its instruction each time it is reached, invisibly to the guest; removed, the code runs straight through', async () => {
+  const program = 'xor eax, eax\nmov ecx, 5\n1: inc rax\ndec ecx\njnz 1b\nud2';
+  const { machine, vcpu } = await guest(program);
+  const at = CODE + 7; // the INC, after the 2-byte XOR and the 5-byte MOV
+  const bytes = machine.ram.slice(CODE, CODE + 16);
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION, 'runs once without breakpoints (its blocks are now cached)');
+  assert.equal(vcpu.getReg(Reg.RAX), 5n);
+
+  machine.addExecBreakpoint(at);
+  vcpu.setReg(Reg.RIP, BigInt(CODE));
+  const seen: bigint[] = [];
+  let exit: Exit;
+  while ((exit = vcpu.run(1000)) === Exit.BREAKPOINT) {
+    assert.equal(vcpu.getReg(Reg.RIP), BigInt(at), 'stopped at the instruction');
+    assert.equal(vcpu.exitField(ExitField.GPA), BigInt(at));
+    assert.equal(vcpu.exitField(ExitField.GVA), BigInt(at));
+    assert.equal(vcpu.exitField(ExitField.INSTR_LEN), 3n);
+    seen.push(vcpu.getReg(Reg.RAX));
+  }
+  assert.equal(exit, Exit.EXCEPTION);
+  assert.deepEqual(seen, [0n, 1n, 2n, 3n, 4n], 'one exit per execution, before it');
+  assert.equal(vcpu.getReg(Reg.RAX), 5n);
+  assert.deepEqual(machine.ram.slice(CODE, CODE + 16), bytes, 'guest memory is untouched');
+
+  machine.removeExecBreakpoint(at);
+  vcpu.setReg(Reg.RIP, BigInt(CODE));
+  assert.equal(vcpu.run(1000), Exit.EXCEPTION);
+  assert.equal(vcpu.getReg(Reg.RAX), 5n);
+  assert.throws(() => machine.addExecBreakpoint(machine.ramSize), /not in guest RAM/);
+});

@@ -77,6 +77,11 @@ export enum Exit {
   SIPI = 16,
   /** The platform asked run() to return (requestStop). */
   STOPPED = 17,
+  /**
+   * A hypervisor breakpoint (Machine.addExecBreakpoint): RIP is at the instruction, not yet
+   * executed; GPA and GVA say where. The next run executes it without exiting again.
+   */
+  BREAKPOINT = 18,
 }
 
 /** Exit qualification slots, read with exitField(). Which are meaningful depends on the exit. */

@@ -97,4 +97,11 @@ export interface Machine {
   getNestedPerm(gpa: number): number;
   /** Tell the CPU that something other than the guest (DMA, the loader) wrote guest RAM. */
   notifyRamWritten(gpa: number, length: number): void;
+  /**
+   * A hypervisor breakpoint on the instruction starting at guest-physical `gpa`: every vCPU
+   * exits with Exit.BREAKPOINT before executing it (and runs it on the next run). Invisible to
+   * the guest; costs nothing elsewhere. Throws when the backend's table is full.
+   */
+  addExecBreakpoint(gpa: number): void;
+  removeExecBreakpoint(gpa: number): void;
 }

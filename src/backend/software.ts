@@ -47,8 +47,12 @@ interface CpuExports {
   setVcpuCount(n: number): number;
   selectVcpu(i: number): void;
   ramWritten(gpa: number, len: number): void;
+  addExecBreakpoint(gpa: number): number;
+  removeExecBreakpoint(gpa: number): void;
 }
 
+/** The CPU's table of hypervisor breakpoints (src/cpu/hvbp.ts HVBP_MAX). */
+const EXEC_BREAKPOINTS_MAX = 64;
 const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
 
 export interface SoftwareMachineOptions {
@@ -141,6 +145,11 @@ class SoftwareMachine implements Machine {
   }
   getNestedPerm(gpa: number): number { return this.cpu.getNestedPerm(Math.floor(gpa / 4096)); }
   notifyRamWritten(gpa: number, length: number): void { this.cpu.ramWritten(gpa, length); }
+  addExecBreakpoint(gpa: number): void {
+    if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa >= this.ramSize) throw new RangeError(`execution breakpoint 0x${gpa.toString(16)} is not in guest RAM`);
+    if (!this.cpu.addExecBreakpoint(gpa)) throw new RangeError(`no room for another execution breakpoint (${EXEC_BREAKPOINTS_MAX} at most)`);
+  }
+  removeExecBreakpoint(gpa: number): void { this.cpu.removeExecBreakpoint(gpa); }
 }
 
 class SoftwareVcpu implements Vcpu {

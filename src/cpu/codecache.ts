@@ -13,6 +13,7 @@ import {
 } from './layout';
 import { tlbDropWrites } from './paging';
 import { needAttention } from './state';
+import { hvbpCount, isHvBreakpoint } from './hvbp';
 import {
   decodeProbe, RECORD_SIZE, RECORD_SHIFT, D_LEN, D_FAST, D_FK, D_IMM, FAST_CALL, FAST_JMP_IND, FAST_ROT, FAST_ROT_NF,
   FAST_ALU_RR, FAST_ALU_RI, FAST_TEST_RR32, FAST_TEST_RI64, FAST_TEST8_RR, FAST_TEST8_RI, FAST_CMP8_RI,
@@ -96,6 +97,8 @@ function buildBlock(la: i64, host: usize, modeBits: i32): usize {
   let h = host;
   let n = 0;
   while (n < BLOCK_MAX && h < pageEnd) {
+    // A hypervisor breakpoint is left to the careful path, which exits there.
+    if (hvbpCount != 0 && isHvBreakpoint(<i64>(h - RAM_BASE))) break;
     const rec = b + B_RECORDS + <usize>n * RECORD_SIZE;
     if (!decodeProbe(la + <i64>(h - host), h, rec)) break;
     n++;

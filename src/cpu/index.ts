@@ -19,6 +19,7 @@ import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, raiseNmi
 import { rdmsr, wrmsr, msrMissing, setTscFromPlatform } from './msr';
 import { cpuidSet, cpuidClear, cpuidLookup, outA, outB, outC, outD } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
+import { addHvBreakpoint, removeHvBreakpoint } from './hvbp';
 import { resetAll } from './reset';
 import { switchTo, createVcpus } from './vcpu';
 import { debugRegistersChanged } from './debug';
@@ -187,6 +188,8 @@ export function sendInit(): void { signalInit(); }
 export function sendSipi(vector: i32): void { signalSipi(vector); }
 /** Guest RAM at [gpa, gpa+len) was written by someone other than the guest (DMA, the loader). */
 export function ramWritten(gpa: f64, len: f64): void { invalidateRange(<i64>gpa, <i64>len); }
+export function addExecBreakpoint(gpa: f64): bool { return addHvBreakpoint(<i64>gpa); }
+export function removeExecBreakpoint(gpa: f64): void { removeHvBreakpoint(<i64>gpa); }
 
 /** Profiling builds' event counters (profile.ts), or 0. */
 export { profileCounters } from './profile';

@@ -1,7 +1,7 @@
 // The run loop: deliver pending events, then decode and execute instructions
 // until the budget runs out or something exits to the hypervisor.
 import { countEvent, countGeneral, P_FAST, P_BLOCK_LENGTH, P_BLOCK_LINKED, P_PAGE_CHANGE, P_BLOCK_RUN, P_CAREFUL_STEP } from './profile';
-import { INSN } from './layout';
+import { INSN, RAM_BASE } from './layout';
 import {
   rip, setRip, mode64, codeDefault32, segBase, SEG_CS, linearMask, STATE, O_FLAGS, F_TF, F_RF,
   burstEnd, setBurstEnd, needAttention, blockEnd, setBlockEnd,
@@ -16,6 +16,7 @@ import { setNextRip, nextRip, setInsn, dLen } from './operand';
 import { codeHost, hostFor } from './mem';
 import { tlbSet, T_EXEC } from './paging';
 import { ioCompletion } from './sysinsn';
+import { hvbpCount, isHvBreakpoint } from './hvbp';
 import { lookupBlock, recordsBefore, linkBlock, arenaEpoch, B_COUNT, B_RECORDS, B_LINK0_OFF, B_LINK1_OFF, B_LINK0, B_LINK1 } from './codecache';
 import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
@@ -69,11 +70,28 @@ function initSipi(): i32 {
 /** Save and restore this module's per-vCPU values (vcpu.ts). */
 export function saveRunState(p: usize): void {
   store<i64>(p, icount); store<i32>(p + 8, activity); store<i32>(p + 12, stopRequested ? 1 : 0);
-  store<i32>(p + 16, initPending ? 1 : 0); store<i32>(p + 20, sipiVector);
+  store<i32>(p + 16, initPending ? 1 : 0); store<i32>(p + 20, sipiVector); store<i64>(p + 24, hvbpPassing);
 }
 export function loadRunState(p: usize): void {
   icount = load<i64>(p); activity = load<i32>(p + 8); stopRequested = load<i32>(p + 12) != 0;
-  initPending = load<i32>(p + 16) != 0; sipiVector = load<i32>(p + 20);
+  initPending = load<i32>(p + 16) != 0; sipiVector = load<i32>(p + 20); hvbpPassing = load<i64>(p + 24);
+}
+
+/** The hypervisor breakpoint this vCPU last exited at: its instruction runs once without exiting again. */
+let hvbpPassing: i64 = -1;
+
+/** Exit.BREAKPOINT if the instruction at linear `la` (decoded, so in RAM) starts at a hypervisor breakpoint, else -1. */
+function hvBreakpoint(la: i64): i32 {
+  const h = codeHost(la);
+  if (h == 0) return -1;
+  const gpa = <i64>(h - RAM_BASE);
+  if (!isHvBreakpoint(gpa)) return -1;
+  if (hvbpPassing == gpa) { hvbpPassing = -1; return -1; }
+  hvbpPassing = gpa;
+  setExitField(ExitField.GPA, gpa);
+  setExitField(ExitField.GVA, la);
+  setExitField(ExitField.INSTR_LEN, <i64>load<u8>(INSN + D_LEN));
+  return Exit.BREAKPOINT;
 }
 
 export function run(budget: i64): i32 {
@@ -139,6 +157,7 @@ function stepCarefully(): i32 {
   setNextRip(nextRipAfter(r, rec));
   const tf = (load<i32>(STATE + O_FLAGS) & F_TF) != 0;
   const shadowBefore = interruptShadow;
+  if (hvbpCount != 0) { const t = hvBreakpoint(la); if (t >= 0) return t; }
   if (debugArmed && instructionBreakpoint(la)) { fault(DB, -1); return -1; }
   clearWatchHits();
   execute();

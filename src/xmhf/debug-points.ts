@@ -1,10 +1,11 @@
 // Hypervisor breakpoints and watchpoints, invisible to the guest: they use no
-// debug registers and no INT3. A breakpoint withholds execute rights from
-// the guest-physical page of its instruction; a watchpoint withholds write
-// (or read and write) rights from the pages it covers. The nested page fault
-// that follows tells the core where the guest is; the core then steps the
-// guest past the page with the rights granted for those instructions only.
+// debug registers and no INT3. A breakpoint is the CPU's own (the backend's
+// execution breakpoint on the instruction's guest-physical address: an exit
+// there, nothing elsewhere). A watchpoint withholds write (or read and write)
+// rights from the pages it covers; the nested page fault that follows tells
+// the core where the guest is, and the core lets that access through once.
 import { Prot } from '../hypapp/api.js';
+import type { Machine } from '../backend/interface.js';
 import type { Memprot } from './memprot.js';
 
 const PAGE = 4096;
@@ -13,7 +14,7 @@ export interface Breakpoint {
   id: number;
   owner: string;
   gva: bigint;
-  page: number;
+  gpa: number;
 }
 
 export interface Watchpoint {
@@ -29,12 +30,14 @@ export class DebugPoints {
   private readonly breakpoints = new Map<number, Breakpoint>();
   private readonly watchpoints = new Map<number, Watchpoint>();
 
-  constructor(private readonly memprot: Memprot) {}
+  constructor(
+    private readonly memprot: Memprot,
+    private readonly machine: Pick<Machine, 'addExecBreakpoint' | 'removeExecBreakpoint'>,
+  ) {}
 
   addBreakpoint(owner: string, gva: bigint, gpa: bigint): number {
-    const page = Math.floor(Number(gpa) / PAGE);
-    const bp = { id: this.nextId++, owner, gva: BigInt.asUintN(64, gva), page };
-    this.memprot.withhold(page, Prot.EXEC);
+    const bp = { id: this.nextId++, owner, gva: BigInt.asUintN(64, gva), gpa: Number(gpa) };
+    this.machine.addExecBreakpoint(bp.gpa);
     this.breakpoints.set(bp.id, bp);
     return bp.id;
   }
@@ -43,12 +46,12 @@ export class DebugPoints {
     const bp = this.breakpoints.get(id);
     if (!bp || bp.owner !== owner) throw new RangeError(`${owner} has no breakpoint ${id}`);
     this.breakpoints.delete(id);
-    this.memprot.release(bp.page, Prot.EXEC);
+    if (this.breakpointsAt(bp.gpa).length === 0) this.machine.removeExecBreakpoint(bp.gpa);
   }
 
-  /** Breakpoints on guest-physical page `page`. */
-  breakpointsOn(page: number): Breakpoint[] {
-    return [...this.breakpoints.values()].filter((b) => b.page === page);
+  /** Breakpoints on the instruction at guest-physical `gpa`. */
+  breakpointsAt(gpa: number): Breakpoint[] {
+    return [...this.breakpoints.values()].filter((b) => b.gpa === gpa);
   }
 
   addWatchpoint(owner: string, gpa: number, length: number, kind: 'write' | 'access'): number {

@@ -7,7 +7,7 @@ import { Exit, ExitField, Reg, EventType, Access, type Vcpu } from '../backend/i
 import type { PcStop } from '../platform/pc.js';
 import {
   type Hypapp, type HypappContext, type GuestCpu, type AccessKind, type ViolationResult,
-  Prot, CoreHypercall, HYPERCALL_ENOSYS, protText,
+  CoreHypercall, HYPERCALL_ENOSYS, protText,
 } from '../hypapp/api.js';
 import type { Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
@@ -15,8 +15,6 @@ import type { Intercepts } from './intercepts.js';
 
 const PAGE = 4096;
 const GP = 13, PF = 14;
-/** Most instructions a breakpoint page is stepped through before the core re-arms it. */
-const MAX_PAGE_STEPS = 100_000;
 
 export interface LoadedHypapp {
   app: Hypapp;
@@ -80,6 +78,7 @@ export class EventHub {
       case Exit.EXCEPTION: this.exception(vcpu, cpu); return;
       case Exit.NPF: return this.nestedFault(vcpu, cpu);
       case Exit.MONITOR_TRAP: this.step(cpu); return;
+      case Exit.BREAKPOINT: this.breakpoint(vcpu, cpu); return;
       case Exit.INIT: case Exit.SIPI: case Exit.INTERRUPT_WINDOW: case Exit.HLT: return;
       case Exit.TRIPLE_FAULT: return { kind: 'triple-fault', rip: vcpu.getReg(Reg.RIP) };
       default: return { kind: 'halted-by-core', message: `emulation failure (${Exit[exit] ?? exit}) at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}${instructionBytes(cpu)}` };
@@ -245,9 +244,7 @@ export class EventHub {
     const need = bits & Access.ALL;
     const memprot = this.d.memprot;
 
-    if (access === 'execute') {
-      this.fireBreakpoints(cpu, page, vcpu.getReg(Reg.RIP));
-    } else {
+    if (access !== 'execute') {
       for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write')) {
         const a = this.d.apps.find((x) => x.app.name === w.owner);
         if (a?.app.onWatchpoint) {
@@ -256,10 +253,8 @@ export class EventHub {
       }
     }
 
-    // Blocked only by the core's own overlays: let the guest through.
-    if ((memprot.getprot(Number(gpa)) & need) === need) {
-      return access === 'execute' ? this.stepThroughPage(vcpu, page, gva) : this.allowOnce(vcpu, page, need);
-    }
+    // Blocked only by the core's own overlays (watchpoints): let the guest through.
+    if ((memprot.getprot(Number(gpa)) & need) === need) return this.allowOnce(vcpu, page, need);
 
     const prot = memprot.getprot(Number(gpa));
     let verdict: ViolationResult;
@@ -288,9 +283,10 @@ export class EventHub {
     return;
   }
 
-  /** Tell the owners of breakpoints on guest-physical `page` at `rip` that execution reached them. */
-  private fireBreakpoints(cpu: GuestCpu, page: number, rip: bigint): void {
-    for (const bp of this.d.debug.breakpointsOn(page)) {
+  /** A hypervisor breakpoint: tell its owners (those set at this RIP); the CPU runs the instruction on resuming. */
+  private breakpoint(vcpu: Vcpu, cpu: GuestCpu): void {
+    const rip = vcpu.getReg(Reg.RIP);
+    for (const bp of this.d.debug.breakpointsAt(Number(vcpu.exitField(ExitField.GPA)))) {
       if (bp.gva !== rip) continue;
       const a = this.d.apps.find((x) => x.app.name === bp.owner);
       if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }));
@@ -333,45 +329,6 @@ export class EventHub {
     }
   }
 
-  /**
-   * Execution reached a page whose execute right a breakpoint withholds (not
-   * at the breakpoint itself, or just past reporting it): step until the
-   * guest leaves the page, reporting breakpoints on the way.
-   */
-  private stepThroughPage(vcpu: Vcpu, page: number, gva: bigint): PcStop | undefined {
-    const exec = Prot.EXEC & this.d.memprot.getprot(page * PAGE);
-    if (this.stepping) { this.d.memprot.grant(page, exec); return; }
-    const cpu = this.d.cpus[vcpu.index];
-    const virtualPage = gva >> 12n;
-    this.d.memprot.grant(page, exec);
-    this.stepping = true;
-    try {
-      for (let n = 0; n < MAX_PAGE_STEPS; n++) {
-        const rip = vcpu.getReg(Reg.RIP);
-        if (n > 0 && rip >> 12n !== virtualPage) return;
-        if (n > 0) this.fireBreakpoints(cpu, page, rip);
-        const before = vcpu.getReg(Reg.INSTRET);
-        const exit = vcpu.run(1);
-        if (exit === Exit.HALTED || exit === Exit.STOPPED) return;
-        if (exit === Exit.MONITOR_TRAP) this.step(cpu);
-        else if (exit !== Exit.BUDGET) {
-          const stop = this.dispatch(vcpu, exit);
-          if (stop) return stop;
-        }
-        // Allowances made for the instruction that retired end with it.
-        if (this.extraGrants > 0 && vcpu.getReg(Reg.INSTRET) !== before) {
-          this.extraGrants = 0;
-          this.d.memprot.revokeGrants();
-          this.d.memprot.grant(page, exec);
-        }
-      }
-      return;
-    } finally {
-      this.stepping = false;
-      this.extraGrants = 0;
-      this.d.memprot.revokeGrants();
-    }
-  }
 }
 
 function setEdxEax(vcpu: Vcpu, v: bigint): void {

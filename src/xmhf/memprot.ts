@@ -1,10 +1,10 @@
 // memprot: the guest-physical page protections hypapps set, enforced by the
 // CPU's nested page table. Three inputs decide a page's effective rights:
 //   policy   - what hypapps asked for with setprot (default: everything);
-//   withheld - rights the core removes to see accesses (breakpoints and
-//              watchpoints), counted so overlapping users compose;
-//   granted  - rights the core adds for one instruction (allow-once, stepping
-//              over a breakpoint), dropped with revokeGrants().
+//   withheld - rights the core removes to see accesses (watchpoints),
+//              counted so overlapping users compose;
+//   granted  - rights the core adds for one instruction (allow-once, an
+//              access to a watched page), dropped with revokeGrants().
 // effective = (policy & ~withheld) | granted. sync() is the only code that
 // writes the CPU's nested table, and it always writes exactly `effective`;
 // setprot() is the only code that changes the policy. That is the invariant
@@ -56,7 +56,7 @@ export class Memprot {
     return this.policy[first];
   }
 
-  /** Remove `rights` from a page for the core's own overlays (breakpoints, watchpoints); undo with release(). */
+  /** Remove `rights` from a page for the core's own overlays (watchpoints); undo with release(). */
   withhold(page: number, rights: number): void { this.adjust(page, rights, +1); }
   release(page: number, rights: number): void { this.adjust(page, rights, -1); }
 

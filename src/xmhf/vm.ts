@@ -125,7 +125,7 @@ export async function createVm(o: VmOptions): Promise<Vm> {
   const counts = new Map<string, number>();
   const core: CoreServices = {
     cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
-    debug: new DebugPoints(memprot),
+    debug: new DebugPoints(memprot, pc.machine),
     log, emit: onEvent,
     stop: (message) => pc.stop({ kind: 'halted-by-core', message }),
   };
