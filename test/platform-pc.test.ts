@@ -4,9 +4,9 @@
 // machine off, and garbage from the guest does not hurt the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PcMachine } from '../src/platform/pc.js';
+import { PcMachine, PLATFORM_CONTROLS } from '../src/platform/pc.js';
 import { loadLinux } from '../src/boot/linux.js';
-import { Reg } from '../src/backend/abi.js';
+import { Reg, Control, Access } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { enterLongMode } from './support/guest64.js';
 import { installIdt } from './support/idt.js';
@@ -126,4 +126,23 @@ test('the ACPI tables sit where the kernel scans for them, and the loader passes
   const startInfo = Number(pc.vcpu.getReg(Reg.RBX));
   const v = new DataView(pc.machine.ram.buffer, pc.machine.ram.byteOffset);
   assert.equal(v.getBigUint64(startInfo + 32, true), BigInt(pc.rsdpAddr), 'hvm_start_info.rsdp_paddr');
+});
+
+test('dmaprot: a device writes guest RAM only where the guest may write (kvmclock aimed at a protected page writes nothing)', async () => {
+  const PROTECTED = 0x400000, OPEN = 0x401000;
+  const register = (gpa: number) => `mov ecx, 0x4b564d01\nmov eax, ${gpa | 1}\nxor edx, edx\nwrmsr\n`;
+  const pc = await PcMachine.create({ ramSize: 32 << 20, serialOutput: () => {} });
+  pc.machine.ram.set(assemble(`cli\n${register(PROTECTED)}${register(OPEN)}${POWER_OFF}`, { origin: CODE }), CODE);
+  pc.machine.notifyRamWritten(CODE, 0x10000);
+  enterLongMode(pc.machine, pc.vcpu, { cpl: 0, rip: BigInt(CODE), rsp: BigInt(STACK) });
+  pc.vcpu.setControls(PLATFORM_CONTROLS | Control.NESTED_PAGING);
+  pc.machine.setNestedPerm(PROTECTED, 1, Access.READ | Access.EXEC_SUPER | Access.EXEC_USER);
+  assert.equal(pc.deviceMayWrite(PROTECTED + 8, 32), false);
+  assert.equal(pc.deviceMayWrite(OPEN - 8, 16), false, 'a write reaching into a protected page is refused whole');
+  assert.equal(pc.deviceMayWrite(OPEN, 32), true);
+  assert.deepEqual(await pc.run(20_000), { kind: 'poweroff' });
+  assert.ok(pc.machine.ram.subarray(PROTECTED, PROTECTED + 32).every((b) => b === 0), 'the protected page is untouched');
+  const open = new DataView(pc.machine.ram.buffer, pc.machine.ram.byteOffset + OPEN, 32);
+  assert.equal(open.getUint32(0, true), 2, 'the open page got pvclock_vcpu_time_info (version 2)');
+  assert.equal(open.getUint32(24, true), 2 ** 31, 'with the 1 GHz scale');
 });

@@ -39,6 +39,12 @@ export interface KvmClockOptions {
   ram: () => Uint8Array;
   /** Tell the CPU guest RAM changed under it. */
   ramWritten: (gpa: number, length: number) => void;
+  /**
+   * Whether the platform may write these bytes for the guest (dmaprot: memory
+   * the hypervisor protects from guest writes is protected from the guest's
+   * devices too). Default: all of RAM.
+   */
+  mayWrite?: (gpa: number, length: number) => boolean;
   tscHz: number;
   /** The same instant read two ways: guest nanoseconds and the guest's TSC. */
   now: () => { ns: bigint; tsc: bigint };
@@ -72,10 +78,11 @@ export class KvmClock implements MsrDevices {
     return false;
   }
 
-  /** A view of `size` bytes of guest RAM at `gpa`, or undefined if any of it lies outside RAM. */
+  /** A view of `size` bytes of guest RAM at `gpa`, or undefined if any of it lies outside RAM or is protected. */
   private guestBytes(gpa: number, size: number): DataView | undefined {
     const ram = this.opts.ram();
     if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa + size > ram.length) return undefined;
+    if (this.opts.mayWrite && !this.opts.mayWrite(gpa, size)) return undefined;
     return new DataView(ram.buffer, ram.byteOffset + gpa, size);
   }
 

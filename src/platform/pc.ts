@@ -5,7 +5,7 @@
 // clock, the loop sizes each instruction slice to end near the next deadline,
 // and sleeps while the guest idles in HLT.
 import { createSoftwareMachine } from '../backend/software.js';
-import { Control, EventType, Exit, Reg } from '../backend/abi.js';
+import { Access, Control, EventType, Exit, Reg } from '../backend/abi.js';
 import type { Machine, PlatformBus, Vcpu } from '../backend/interface.js';
 import { ManualClock, type MmioDevice, type PortDevice } from './device.js';
 import { Pit8254 } from './pit8254.js';
@@ -115,6 +115,7 @@ export class PcMachine {
     const kvmclock = new KvmClock({
       ram: () => machine.ram,
       ramWritten: (gpa, length) => machine.notifyRamWritten(gpa, length),
+      mayWrite: (gpa, length) => this.deviceMayWrite(gpa, length),
       tscHz: TSC_HZ,
       now: () => {
         const tsc = this.vcpu.getMsr(MSR_TSC) ?? 0n;
@@ -216,6 +217,18 @@ export class PcMachine {
     } finally {
       this.syncing = false;
     }
+  }
+
+  /**
+   * dmaprot: devices write guest RAM only where the guest itself may write,
+   * as the nested page permissions say, so memory a hypervisor protects
+   * cannot be reached by pointing a device at it.
+   */
+  deviceMayWrite(gpa: number, length: number): boolean {
+    for (let page = Math.floor(gpa / 4096); page * 4096 < gpa + length; page++) {
+      if ((this.machine.getNestedPerm(page * 4096) & Access.WRITE) === 0) return false;
+    }
+    return true;
   }
 
   /** Something the guest must see arrived: do not let it sleep through it. */
