@@ -5,10 +5,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createSoftwareMachine } from '../src/backend/software.js';
-import { Reg, Seg, Exit } from '../src/backend/abi.js';
-import type { PlatformBus, Vcpu } from '../src/backend/interface.js';
-import { buildPvhKernel, LOAD_ADDRESS, EXIT_PORT } from './guests/pvh.js';
+import { Reg, Exit } from '../src/backend/abi.js';
+import { buildPvhKernel, pvhMachine, EXIT_PORT } from './guests/pvh.js';
 import { workloads, withRepeats } from './guests/workloads.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -19,30 +17,13 @@ const QEMU_SCALE = 20;
 interface OurRun { seconds: number; instructions: number; exitValue: number }
 
 async function runOurs(kernel: { image: Uint8Array; entry: number }): Promise<OurRun> {
-  let exitValue = -1;
-  let vcpu!: Vcpu;
-  const bus: PlatformBus = {
-    ioIn: () => 0xffffffff,
-    ioOut: (port, _size, value) => { if (port === EXIT_PORT) { exitValue = value; vcpu.requestStop(); } },
-    mmioRead: () => 0xffffffff,
-    mmioWrite: () => {},
-    ackInterrupt: () => -1,
-  };
-  const machine = await createSoftwareMachine({ ramSize: RAM, bus });
-  vcpu = machine.vcpus[0];
-  machine.ram.set(kernel.image, LOAD_ADDRESS);
-  machine.notifyRamWritten(LOAD_ADDRESS, kernel.image.length);
-  // PVH entry state: 32-bit flat protected mode, paging off.
-  vcpu.setReg(Reg.CR0, 0x11n);
-  vcpu.setSeg(Seg.CS, { selector: 0x8, base: 0n, limit: 0xffffffff, attr: 0xcf9b });
-  for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) vcpu.setSeg(s, { selector: 0x10, base: 0n, limit: 0xffffffff, attr: 0xcf93 });
-  vcpu.setReg(Reg.RIP, BigInt(kernel.entry));
+  const { vcpu, exitValue } = await pvhMachine(kernel, RAM);
   const start = process.hrtime.bigint();
   let exit: Exit;
   do exit = vcpu.run(50_000_000); while (exit === Exit.BUDGET);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (exit !== Exit.STOPPED) throw new Error(`workload ended with ${Exit[exit]} at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}`);
-  return { seconds, instructions: Number(vcpu.getReg(Reg.INSTRET)), exitValue };
+  return { seconds, instructions: Number(vcpu.getReg(Reg.INSTRET)), exitValue: exitValue() };
 }
 
 function runQemu(elf: Uint8Array): { seconds: number; status: number } {

@@ -10,6 +10,7 @@ import { Reg, Control, Access } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { enterLongMode } from './support/guest64.js';
 import { installIdt } from './support/idt.js';
+import { vmlinux } from './support/vmlinux.js';
 
 const CODE = 0x100000, IDT = 0x80000, STACK = 0x300000;
 /** Where each test's interrupt handler goes (.org inside the program). */
@@ -93,36 +94,12 @@ ${putc('G')}add qword ptr [rsp + 8], 2\nadd rsp, 8\niretq`, [13]);
   assert.equal(pc.machine.ram.length, 32 << 20);
 });
 
-/** The smallest vmlinux the loader takes: one PT_LOAD of HLTs at 16 MiB and a PVH entry note. */
-function pvhKernel(): Uint8Array {
-  const f = new Uint8Array(0x300);
-  const v = new DataView(f.buffer);
-  v.setUint32(0, 0x7f454c46, false);
-  f[4] = 2; f[5] = 1; f[6] = 1;
-  v.setUint16(18, 62, true);
-  v.setBigUint64(32, 64n, true);
-  v.setUint16(54, 56, true);
-  v.setUint16(56, 2, true);
-  v.setUint32(64, 1, true);
-  v.setBigUint64(64 + 8, 0x200n, true);
-  v.setBigUint64(64 + 24, 0x1000000n, true);
-  v.setBigUint64(64 + 32, 0x40n, true);
-  v.setBigUint64(64 + 40, 0x40n, true);
-  v.setUint32(120, 4, true);
-  v.setBigUint64(120 + 8, 0x280n, true);
-  v.setBigUint64(120 + 32, 20n, true);
-  v.setUint32(0x280, 4, true); v.setUint32(0x284, 4, true); v.setUint32(0x288, 18, true);
-  f.set([0x58, 0x65, 0x6e, 0], 0x28c);
-  v.setUint32(0x290, 0x1000000, true);
-  f.fill(0xf4, 0x200, 0x240);
-  return f;
-}
 
 test('the ACPI tables sit where the kernel scans for them, and the loader passes the RSDP in PVH start_info', async () => {
   const pc = await PcMachine.create({ ramSize: 32 << 20, serialOutput: () => {} });
   assert.ok(pc.rsdpAddr >= 0xe0000 && pc.rsdpAddr < 0x100000 && pc.rsdpAddr % 16 === 0, 'in the BIOS area, 16-byte aligned');
   assert.equal(new TextDecoder().decode(pc.machine.ram.subarray(pc.rsdpAddr, pc.rsdpAddr + 8)), 'RSD PTR ');
-  loadLinux(pc.machine, pc.vcpu, { kernel: pvhKernel(), cmdline: 'console=ttyS0', rsdpAddr: pc.rsdpAddr });
+  loadLinux(pc.machine, pc.vcpu, { kernel: vmlinux(), cmdline: 'console=ttyS0', rsdpAddr: pc.rsdpAddr });
   const startInfo = Number(pc.vcpu.getReg(Reg.RBX));
   const v = new DataView(pc.machine.ram.buffer, pc.machine.ram.byteOffset);
   assert.equal(v.getBigUint64(startInfo + 32, true), BigInt(pc.rsdpAddr), 'hvm_start_info.rsdp_paddr');

@@ -7,6 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createSoftwareMachine } from '../../src/backend/software.js';
+import { Reg, Seg } from '../../src/backend/abi.js';
+import type { PlatformBus, Vcpu } from '../../src/backend/interface.js';
 
 export const LOAD_ADDRESS = 0x100000;
 export const EXIT_PORT = 0xf4;
@@ -89,4 +92,30 @@ export function buildPvhKernel(workload: string): { elf: Uint8Array; entry: numb
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Our CPU with `kernel` loaded, at the PVH entry state (32-bit flat protected
+ * mode, paging off); a write to EXIT_PORT stops the run and is kept as the
+ * kernel's exit value.
+ */
+export async function pvhMachine(kernel: { image: Uint8Array; entry: number }, ramSize: number): Promise<{ vcpu: Vcpu; exitValue: () => number }> {
+  let exitValue = -1;
+  let vcpu!: Vcpu;
+  const bus: PlatformBus = {
+    ioIn: () => 0xffffffff,
+    ioOut: (port, _size, value) => { if (port === EXIT_PORT) { exitValue = value; vcpu.requestStop(); } },
+    mmioRead: () => 0xffffffff,
+    mmioWrite: () => {},
+    ackInterrupt: () => -1,
+  };
+  const machine = await createSoftwareMachine({ ramSize, bus });
+  vcpu = machine.vcpus[0];
+  machine.ram.set(kernel.image, LOAD_ADDRESS);
+  machine.notifyRamWritten(LOAD_ADDRESS, kernel.image.length);
+  vcpu.setReg(Reg.CR0, 0x11n);
+  vcpu.setSeg(Seg.CS, { selector: 0x8, base: 0n, limit: 0xffffffff, attr: 0xcf9b });
+  for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) vcpu.setSeg(s, { selector: 0x10, base: 0n, limit: 0xffffffff, attr: 0xcf93 });
+  vcpu.setReg(Reg.RIP, BigInt(kernel.entry));
+  return { vcpu, exitValue: () => exitValue };
 }

@@ -1,9 +1,7 @@
 // Our CPU's MIPS on the bench workloads (no QEMU), one run each, for A/B loops:
 // by process CPU time (WALL=1: wall time), which other load on the machine disturbs less.
-import { createSoftwareMachine } from '../../src/backend/software.js';
-import { Reg, Seg, Exit } from '../../src/backend/abi.js';
-import type { PlatformBus, Vcpu } from '../../src/backend/interface.js';
-import { buildPvhKernel, LOAD_ADDRESS, EXIT_PORT } from '../../bench/guests/pvh.js';
+import { Reg, Exit } from '../../src/backend/abi.js';
+import { buildPvhKernel, pvhMachine } from '../../bench/guests/pvh.js';
 import { workloads, withRepeats } from '../../bench/guests/workloads.js';
 
 const out: Record<string, number> = {};
@@ -13,20 +11,7 @@ let warm = true;
 for (const w of [workloads[0], ...workloads]) {
   if (process.env.ONLY && !w.name.startsWith(process.env.ONLY)) continue;
   const kernel = buildPvhKernel(withRepeats(w, w.n));
-  let vcpu!: Vcpu;
-  const bus: PlatformBus = {
-    ioIn: () => 0xffffffff,
-    ioOut: (port) => { if (port === EXIT_PORT) vcpu.requestStop(); },
-    mmioRead: () => 0xffffffff, mmioWrite: () => {}, ackInterrupt: () => -1,
-  };
-  const machine = await createSoftwareMachine({ ramSize: 128 << 20, bus });
-  vcpu = machine.vcpus[0];
-  machine.ram.set(kernel.image, LOAD_ADDRESS);
-  machine.notifyRamWritten(LOAD_ADDRESS, kernel.image.length);
-  vcpu.setReg(Reg.CR0, 0x11n);
-  vcpu.setSeg(Seg.CS, { selector: 0x8, base: 0n, limit: 0xffffffff, attr: 0xcf9b });
-  for (const s of [Seg.DS, Seg.ES, Seg.SS, Seg.FS, Seg.GS]) vcpu.setSeg(s, { selector: 0x10, base: 0n, limit: 0xffffffff, attr: 0xcf93 });
-  vcpu.setReg(Reg.RIP, BigInt(kernel.entry));
+  const { vcpu } = await pvhMachine(kernel, 128 << 20);
   const start = process.hrtime.bigint();
   const c0 = process.cpuUsage();
   let exit: Exit;
