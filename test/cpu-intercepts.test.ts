@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { Reg, Exit, ExitField, Control, Access } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { testMachine, view } from './support/machine.js';
-import { enterLongMode } from './support/guest64.js';
+import { enterLongMode, guest64Layout } from './support/guest64.js';
 
 const CODE = 0x100000, DATA = 0x200000;
 
@@ -115,6 +115,30 @@ test('nested page permissions: a write to a read-only page exits with its addres
   machine.setNestedPerm(DATA, 1, Access.ALL);
   assert.equal(vcpu.run(100), Exit.EXCEPTION);
   assert.equal(vcpu.getReg(Reg.RBX), 0x55n);
+});
+
+test('changing a page\'s nested permissions takes effect at once, even for translations the TLB holds', async () => {
+  // Two writes through the same translation, with the page made read-only in between.
+  const { machine, vcpu } = await guest(`mov qword ptr [${DATA}], 1\nmov eax, 0x4000\ncpuid\nmov qword ptr [${DATA + 8}], 2\nud2`);
+  vcpu.setControls(Control.NESTED_PAGING | Control.CPUID_EXITING);
+  assert.equal(vcpu.run(100), Exit.CPUID, 'the first write went through (and its translation is cached)');
+  vcpu.skipInstruction();
+  machine.setNestedPerm(DATA, 1, Access.READ | Access.EXEC_SUPER | Access.EXEC_USER);
+  assert.equal(vcpu.run(100), Exit.NPF);
+  assert.equal(vcpu.exitField(ExitField.GPA), BigInt(DATA + 8));
+  assert.equal(view(machine).getBigUint64(DATA + 8, true), 0n, 'the second write did not happen');
+});
+
+test('taking a right away from a page-table page takes effect for translations walked through it before', async () => {
+  const { machine, vcpu } = await guest(`mov qword ptr [${DATA}], 1\nmov eax, 0x4000\ncpuid\nmov qword ptr [${DATA + 8}], 2\nud2`);
+  vcpu.setControls(Control.NESTED_PAGING | Control.CPUID_EXITING);
+  assert.equal(vcpu.run(100), Exit.CPUID);
+  vcpu.skipInstruction();
+  const pml4 = guest64Layout(machine.ramSize).pml4;
+  machine.setNestedPerm(pml4, 1, Access.WRITE | Access.EXEC_SUPER | Access.EXEC_USER); // no read: walks fault
+  assert.equal(vcpu.run(100), Exit.NPF);
+  assert.equal(vcpu.exitField(ExitField.GPA) & ~0xfffn, BigInt(pml4), 'the walk read the PML4 again');
+  assert.ok(vcpu.exitField(ExitField.DIRECTION) & BigInt(Access.PAGE_WALK));
 });
 
 test('nested permissions split supervisor and user execute', async () => {

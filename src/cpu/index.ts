@@ -8,7 +8,7 @@ import {
   cpl,
 } from './state';
 import { getFlags, materializeFlags } from './flags';
-import { setRamSize, tlbFlushAll, ramSize } from './paging';
+import { setRamSize, tlbFlushAll, nestedPermsChanged, ramSize } from './paging';
 import { modeChanged } from './system';
 import { Reg, SegField } from '../backend/abi';
 import { run as runLoop, resume as resumeLoop, icount, setIcount, activity, setActivity, requestStop as stop } from './run';
@@ -168,7 +168,7 @@ export function cpuidQuery(leaf: i32, subleaf: i32, r: i32): i32 {
 export function setNestedPerm(firstPage: u32, count: u32, access: i32): void {
   const end: u32 = firstPage + count > 0x100000 ? 0x100000 : firstPage + count;
   if (end > firstPage) memory.fill(NPT + <usize>firstPage, <u8>access, <usize>(end - firstPage));
-  tlbFlushAll();
+  nestedPermsChanged(<i64>firstPage, <i64>end);
 }
 export function getNestedPerm(page: u32): i32 { return page < 0x100000 ? load<u8>(NPT + <usize>page) : 15; }
 

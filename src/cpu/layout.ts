@@ -34,6 +34,9 @@ export const TLB_FILLED: usize = 0x180000;
 /** One bit per 2 MiB linear region (modulo 2^16) from whose large pages TLB entries were filled. */
 export const TLB_LARGE_REGIONS: usize = 0x188000;
 
+/** One bit per guest-physical page below 4 GiB: the page walker has read page-table entries from it (paging.ts). */
+export const WALKED_PAGES: usize = 0x190000;
+
 /** Nested page permissions: one byte of Access bits per 4 KiB guest-physical page below 4 GiB. */
 export const NPT: usize = 0x200000;
 /** One byte per guest-physical page below 4 GiB: non-zero if decoded code was taken from it. */

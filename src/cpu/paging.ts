@@ -3,7 +3,7 @@
 // both. A TLB entry grants an access kind only if both the guest's tables and
 // the nested permissions allow it, so the fast path is one tag compare.
 import { countEvent, P_TLB_FILL } from './profile';
-import { TLB, TLB_ENTRIES, TLB_SET_SIZE, TLB_FILLED, TLB_LARGE_REGIONS, TLB_BITS, NPT, RAM_BASE, CONTROL } from './layout';
+import { TLB, TLB_ENTRIES, TLB_SET_SIZE, TLB_FILLED, TLB_LARGE_REGIONS, TLB_BITS, NPT, RAM_BASE, CONTROL, WALKED_PAGES } from './layout';
 import {
   st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
   EFER_NXE, EFER_LMA, linearMask, cpl, needAttention, CR0_AM, STATE, O_FLAGS, F_AC,
@@ -174,6 +174,17 @@ export function tlbDropWrites(gpa: i64): void {
   }
 }
 
+/** Drop every translation to guest-physical pages [first, end). */
+function tlbDropGpaPages(first: i64, end: i64): void {
+  needAttention();
+  for (let k = 0; k < filledCount; k++) {
+    const e = filledAt(k);
+    const set = filledSet(e), i = filledIndex(e);
+    const page = load<i64>(gpaWord(set, i)) >>> 12;
+    if (page >= first && page < end) clearEntry(set, i);
+  }
+}
+
 /** Host address of guest-physical RAM byte `gpa` (caller checked gpa < ramSize). */
 // @ts-ignore: decorator
 @inline export function ramHost(gpa: i64): usize { return RAM_BASE + <usize>gpa; }
@@ -202,12 +213,44 @@ function nestedFault(gpa: i64, la: i64, access: i32, size: i32): void {
 function ptRead(gpa: i64, la: i64): i64 {
   if (<u64>gpa + 8 > ramSize) return 0; // tables outside RAM read as not present
   if ((nestedPerm(gpa) & Access.READ) == 0) nestedFault(gpa, la, Access.READ | Access.PAGE_WALK, 8);
+  markWalked(gpa);
   return load<i64>(ramHost(gpa));
 }
 function ptRead32(gpa: i64, la: i64): i64 {
   if (<u64>gpa + 4 > ramSize) return 0;
   if ((nestedPerm(gpa) & Access.READ) == 0) nestedFault(gpa, la, Access.READ | Access.PAGE_WALK, 4);
+  markWalked(gpa);
   return <i64>load<u32>(ramHost(gpa));
+}
+
+// @ts-ignore: decorator
+@inline function markWalked(gpa: i64): void {
+  const page = <usize>(gpa >>> 12);
+  const p = WALKED_PAGES + (page >> 3);
+  store<u8>(p, load<u8>(p) | <u8>(1 << <u8>(page & 7)));
+}
+
+/** Did the walker ever read page-table entries from a guest-physical page in [first, end)? */
+function anyWalked(first: i64, end: i64): bool {
+  for (let page = first; page < end; page++) {
+    if ((page & 7) == 0 && end - page >= 8) {
+      if (load<u8>(WALKED_PAGES + <usize>(page >>> 3)) != 0) return true;
+      page += 7;
+    } else if ((load<u8>(WALKED_PAGES + <usize>(page >>> 3)) & (1 << <u8>(page & 7))) != 0) return true;
+  }
+  return false;
+}
+
+/**
+ * The nested permissions of guest-physical pages [first, end) changed: drop
+ * the translations that depend on them. Those to the pages themselves go;
+ * the rest of the TLB stays (a full flush cost the guest every translation
+ * it had, at each allow-once of a hypapp), unless a page in the range has
+ * held page tables, whose permissions every walk through it must see again.
+ */
+export function nestedPermsChanged(first: i64, end: i64): void {
+  if (anyWalked(first, end)) tlbFlushAll();
+  else tlbDropGpaPages(first, end);
 }
 function ptSetBits(gpa: i64, la: i64, entry: i64, bits: i64, wide: bool): void {
   if ((entry & bits) == bits) return;
