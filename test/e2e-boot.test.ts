@@ -7,6 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { vmlinux } from './support/vmlinux.js';
 
 const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
 
@@ -90,6 +91,14 @@ test('with --mem 2G the guest sees 2 GiB; sleep 1 takes a second of guest time a
   assert.ok(wallS >= 0.95 && wallS < 3, `sleep 1 took ${wallS} s of wall time`);
   assert.match(model.text, /model name\s*: xmhf-ts x86-64 CPU \(WebAssembly\)/);
   assert.ok(Number(files.text) > 500, `find over /proc/sys counted ${files.text} files`);
+});
+
+test('a kernel that triple-faults ends the run with status 3 and a message that says where: RIP and instruction bytes', () => {
+  const path = join(tmpdir(), `xmhf-int3-kernel-${process.pid}`);
+  writeFileSync(path, vmlinux({ entry: 0x1000000 })); // INT3 at the entry, no IDT: #BP, #GP, #DF, shutdown
+  const r = xmhf('run', '--kernel', path, '--timeout', '30');
+  assert.equal(r.status, 3, `status ${r.status}; stderr: ${r.stderr}`);
+  assert.match(r.stderr, /triple-faulted at RIP 0x1000000, instruction bytes cc cc cc/);
 });
 
 test('a corrupt kernel fails within seconds with a message naming the problem', () => {

@@ -113,9 +113,9 @@ export async function runCommand(o: RunOptions): Promise<number> {
   });
   pc = vm.pc;
   const detach = o.exec === undefined ? attachConsoleInput(pc) : () => {};
-  const { stop } = await vm.run(o.timeoutMs).finally(detach);
+  const { stop, detail } = await vm.run(o.timeoutMs).finally(detach);
   if (stop.kind === 'triple-fault') {
-    process.stderr.write(`xmhf: the guest triple-faulted at RIP 0x${stop.rip.toString(16)}\n`);
+    process.stderr.write(`xmhf: the guest triple-faulted ${detail}\n`);
     return 3;
   }
   if (stop.kind === 'halted-by-core') {

@@ -110,3 +110,13 @@ export class GuestCpuImpl implements GuestCpu {
     this.vcpu.skipInstruction();
   }
 }
+
+/** ", instruction bytes 0f 0b ..." for the 15 bytes at the vCPU's RIP (empty if they cannot be read), for messages that say where the guest was. */
+export function instructionBytesText(cpu: GuestCpu): string {
+  try {
+    const bytes = cpu.readVirtual(cpu.get('rip') + cpu.segment('cs').base, 15);
+    return `, instruction bytes ${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
+  } catch {
+    return '';
+  }
+}

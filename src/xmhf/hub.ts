@@ -12,6 +12,7 @@ import {
 import type { Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
+import { instructionBytesText } from './guest-cpu.js';
 
 const PAGE = 4096;
 const GP = 13, PF = 14;
@@ -81,7 +82,7 @@ export class EventHub {
       case Exit.BREAKPOINT: this.breakpoint(vcpu, cpu); return;
       case Exit.INIT: case Exit.SIPI: case Exit.INTERRUPT_WINDOW: case Exit.HLT: return;
       case Exit.TRIPLE_FAULT: return { kind: 'triple-fault', rip: vcpu.getReg(Reg.RIP) };
-      default: return { kind: 'halted-by-core', message: `emulation failure (${Exit[exit] ?? exit}) at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}${instructionBytes(cpu)}` };
+      default: return { kind: 'halted-by-core', message: `emulation failure (${Exit[exit] ?? exit}) at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}${instructionBytesText(cpu)}` };
     }
   }
 
@@ -336,11 +337,3 @@ function setEdxEax(vcpu: Vcpu, v: bigint): void {
   vcpu.setReg(Reg.RDX, (v >> 32n) & 0xffff_ffffn);
 }
 
-function instructionBytes(cpu: GuestCpu): string {
-  try {
-    const bytes = cpu.readVirtual(cpu.get('rip') + cpu.segment('cs').base, 15);
-    return `, instruction bytes ${[...bytes].map((b) => b.toString(16).padStart(2, '0')).join(' ')}`;
-  } catch {
-    return '';
-  }
-}

@@ -6,7 +6,7 @@ import { PcMachine, PLATFORM_CONTROLS, PLATFORM_MSR_INTERCEPTS, type PcStop } fr
 import { loadLinux } from '../boot/linux.js';
 import type { Hypapp, ShutdownEvent, ShutdownReason, GuestCpu } from '../hypapp/api.js';
 import { GuestMemory } from './guest-memory.js';
-import { GuestCpuImpl } from './guest-cpu.js';
+import { GuestCpuImpl, instructionBytesText } from './guest-cpu.js';
 import { Memprot } from './memprot.js';
 import { DebugPoints } from './debug-points.js';
 import { Intercepts } from './intercepts.js';
@@ -52,6 +52,7 @@ export class Vm {
     private readonly apps: LoadedHypapp[],
     readonly measurements: MeasurementLog,
     private readonly counts: Map<string, number>,
+    private readonly cpus: readonly GuestCpu[],
   ) {}
 
   /** VM exits seen by the core, by kind. */
@@ -68,6 +69,8 @@ export class Vm {
       throw e;
     }
     const event = shutdownEvent(stop);
+    // Where a triple fault happened: the boot CPU's instruction bytes at RIP.
+    if (stop.kind === 'triple-fault') event.detail += instructionBytesText(this.cpus[0]);
     this.shutdown(event);
     return { ...event, stop };
   }
@@ -174,7 +177,7 @@ export async function createVm(o: VmOptions): Promise<Vm> {
       throw new HypappInitError(`hypapp ${a.app.name} failed to start: ${message}`);
     }
   }
-  return new Vm(pc, apps, measurements, counts);
+  return new Vm(pc, apps, measurements, counts, cpus);
 }
 
 function bigintJson(_key: string, v: unknown): unknown {

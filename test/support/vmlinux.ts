@@ -1,7 +1,10 @@
 // A minimal vmlinux for loader tests.
 
-/** A minimal ELF64 x86-64 image with one PT_LOAD and a PT_NOTE holding a PVH entry note. */
-export function vmlinux(opts: { machine?: number; pvh?: boolean } = {}): Uint8Array {
+/**
+ * A minimal ELF64 x86-64 image with one PT_LOAD (0x40 bytes of INT3 at 16 MiB)
+ * and a PT_NOTE holding a PVH entry note (`entry`, default 0x1000850).
+ */
+export function vmlinux(opts: { machine?: number; pvh?: boolean; entry?: number } = {}): Uint8Array {
   const f = new Uint8Array(0x300);
   const v = new DataView(f.buffer);
   v.setUint32(0, 0x7f454c46, false);
@@ -23,7 +26,7 @@ export function vmlinux(opts: { machine?: number; pvh?: boolean } = {}): Uint8Ar
   v.setBigUint64(120 + 32, 20n, true);
   v.setUint32(0x280, 4, true); v.setUint32(0x284, 4, true); v.setUint32(0x288, opts.pvh === false ? 17 : 18, true);
   f.set([0x58, 0x65, 0x6e, 0], 0x28c);
-  v.setUint32(0x290, 0x1000850, true);
+  v.setUint32(0x290, opts.entry ?? 0x1000850, true);
   f.fill(0xcc, 0x200, 0x240);
   return f;
 }
