@@ -25,6 +25,20 @@ test('hello: xmhf-hypercall ping 41 prints 42; hello logs at init and tables the
   for (const kind of ['VMCALL', 'CPUID', 'CR_WRITE']) assert.match(r.stderr, new RegExp(`\\[hello\\]\\s+${kind}\\s+\\d+`), kind);
 });
 
+test('the quick start (npm start) boots the default guest with the example hypapps and runs its demo', () => {
+  const root = join(import.meta.dirname, '..');
+  const start = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start as string;
+  const r = spawnSync('sh', ['-c', start], { cwd: root, encoding: 'utf8', timeout: 180_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /^Linux .* x86_64/m);
+  assert.match(r.stdout, /model name\s*: xmhf-ts/);
+  assert.match(r.stdout, /^42$/m, 'hello answered the hypercall');
+  assert.match(r.stderr, /\[kguard\] armed: \d+ pages of kernel code/);
+  assert.match(r.stderr, /\[kguard\] 0 violations denied/);
+  assert.match(r.stderr, /"name":"execve".*"argv":\["xmhf-hypercall","ping","41"\]/, 'syscalls traced the demo\'s execve');
+  assert.match(r.stderr, /\[hello\]\s+BREAKPOINT\s+\d+/, 'hello tabled the exits');
+});
+
 test('syscalls: a command\'s execve and openat calls appear with their paths and argv', () => {
   const events = join(tmpdir(), `xmhf-trace-${process.pid}.jsonl`);
   const r = xmhf('run', '--hypapp', 'syscalls', '--events', events, '--timeout', '150', '--exec', 'cat /proc/version > /dev/null; echo traced');
