@@ -27,6 +27,7 @@ test('port I/O goes to the platform bus unless intercepted; an intercepted IN co
   assert.equal(vcpu.exitField(ExitField.NUMBER), 0x60n);
   assert.equal(vcpu.exitField(ExitField.SIZE), 1n);
   assert.equal(vcpu.exitField(ExitField.DIRECTION), 1n);
+  assert.equal(vcpu.getReg(Reg.RAX) & 0xffn, 0x41n, 'AL untouched until the hypervisor completes the IN');
   vcpu.completeIo(0x99);
   assert.equal(vcpu.run(100), Exit.EXCEPTION);
   assert.equal(vcpu.getReg(Reg.RBX) & 0xffn, 0x99n, 'the intercepted IN got the hypervisor value');
@@ -47,6 +48,22 @@ test('REP OUTSB exits once per byte when intercepted and finishes the string', a
   assert.equal(exit, Exit.EXCEPTION);
   assert.deepEqual(seen, [7n, 8n, 9n]);
   assert.equal(vcpu.getReg(Reg.RCX), 0n);
+});
+
+test('REP INSB exits once per byte when intercepted; each completion lands in memory and the string goes on', async () => {
+  const { machine, vcpu } = await guest(`mov rdi, ${DATA}\nmov ecx, 3\nmov dx, 0xe9\nmov al, 0x77\nrep insb\nud2`);
+  vcpu.setControls(Control.USE_IO_BITMAP);
+  vcpu.setIoIntercept(0xe9, true);
+  let exit: Exit, n = 0;
+  while ((exit = vcpu.run(100)) === Exit.IO) {
+    assert.equal(vcpu.exitField(ExitField.DIRECTION), 1n, 'IN');
+    assert.equal(vcpu.getReg(Reg.RCX), BigInt(3 - n), 'nothing of this iteration happened before the exit');
+    vcpu.completeIo(0x10 + n++);
+  }
+  assert.equal(exit, Exit.EXCEPTION);
+  assert.deepEqual([...machine.ram.subarray(DATA, DATA + 4)], [0x10, 0x11, 0x12, 0]);
+  assert.equal(vcpu.getReg(Reg.RDI), BigInt(DATA + 3));
+  assert.equal(vcpu.getReg(Reg.RAX) & 0xffn, 0x77n, 'AL untouched by INS');
 });
 
 test('CPUID answers from the configurable table, or exits with CPUID exiting', async () => {

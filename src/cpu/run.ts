@@ -22,7 +22,7 @@ import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, dataBreakpointTrap, controls, clearDelivering,
 } from './events';
-import { abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, setExitField } from './fault';
+import { abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, setExitField, pendingExit, takePendingExit } from './fault';
 import { setSegment, modeChanged } from './system';
 import { resetForInit } from './reset';
 import { Exit, Control, ExitField } from '../backend/abi';
@@ -161,6 +161,7 @@ function stepCarefully(): i32 {
   if (debugArmed && instructionBreakpoint(la)) { fault(DB, -1); return -1; }
   clearWatchHits();
   execute();
+  if (pendingExit != 0) return takePendingExit(); // not retired: RIP stays at it
   setRip(nextRip);
   icount++;
   // RF suppresses breakpoints for one instruction only.
@@ -214,6 +215,7 @@ function loop(): i32 {
     if (!careful) {
       setBurstEnd(budgetEnd - icount < FAST_BURST ? budgetEnd : icount + FAST_BURST);
       runBlocks();
+      if (pendingExit != 0) return takePendingExit();
       if (burstEnd != 0 && icount < burstEnd) {
         // Stopped at code that cannot be in a block: one careful step.
         const t = stepCarefully();
@@ -292,6 +294,7 @@ function runBlocks(): void {
         const n = next & ripMask;
         setNextRip(n);
         execute();
+        if (pendingExit != 0) break; // it exits unretired: RIP and the count stay before it
         r = nextRip;
         if (r != n) setBlockEnd(0); // it branched, or repeats (a REP yielding)
       }
@@ -302,6 +305,6 @@ function runBlocks(): void {
     countEvent(P_BLOCK_LENGTH + <i32>((rec - first) >> RECORD_SHIFT));
     block = 0;
     if (!m64) { r &= ripMask; setRip(r); }
-    if (icount >= burstEnd) return;
+    if (icount >= burstEnd || pendingExit != 0) return;
   }
 }

@@ -14,6 +14,7 @@ import { alu } from './alu';
 import { getZF } from './flags';
 import { portAccess, checkIoPermission } from './sysinsn';
 import { counter, setCounter } from './exec';
+import { pendingExit } from './fault';
 
 const CHUNK = 4096;
 
@@ -134,6 +135,7 @@ export function execString(op: i32): void {
         const sz = size > 4 ? 4 : size;
         const la = segLinear(SEG_ES, getIdx(7));
         const v = portAccess(<i32>reg64(2) & 0xffff, sz, true, 0, true, rep);
+        if (pendingExit != 0) return; // an intercepted port: this iteration waits for the hypervisor
         writeN(la, sz, <i64><u32>v);
         setIdx(7, getIdx(7) + (step > 0 ? sz : -sz));
         break;
@@ -142,6 +144,7 @@ export function execString(op: i32): void {
         const sz = size > 4 ? 4 : size;
         const v = <i32>readN(segLinear(srcSeg, getIdx(6)), sz);
         portAccess(<i32>reg64(2) & 0xffff, sz, false, v, true, rep);
+        if (pendingExit != 0) return;
         setIdx(6, getIdx(6) + (step > 0 ? sz : -sz));
         break;
       }

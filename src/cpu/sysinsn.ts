@@ -14,7 +14,7 @@ import {
 import { dReg, dRm, dOsize, dPfx, dImm, isRegForm, memLa, rmRead, nextRip, setNextRip, dLen } from './operand';
 import { P_REXW, P_REP } from './decode';
 import { readN, writeN, sysRead, sysWrite } from './mem';
-import { fault, gp, ud, setExitField, exitNow, UD, GP, NP } from './fault';
+import { fault, gp, ud, setExitField, exitBeforeEffects, pendingExit, UD, GP, NP } from './fault';
 import { getFlags, setFlagBits, materializeFlags } from './flags';
 import { tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from './paging';
 import { modeChanged, readDescriptor, descBase, descLimit, descAttr, setSegment, descHi } from './system';
@@ -82,7 +82,7 @@ export function movToCr(n: i32, vIn: i64): void {
     setExitField(ExitField.NUMBER, n);
     setExitField(ExitField.VALUE, v);
     setExitField(ExitField.INSTR_LEN, dLen());
-    exitNow(Exit.CR_WRITE);
+    exitBeforeEffects(Exit.CR_WRITE);
     return;
   }
   writeCr(n, v);
@@ -179,7 +179,7 @@ function rdmsrInsn(): void {
   if (msrIntercepted(idx, false)) {
     setExitField(ExitField.NUMBER, <i64>idx);
     setExitField(ExitField.INSTR_LEN, dLen());
-    exitNow(Exit.MSR_READ);
+    exitBeforeEffects(Exit.MSR_READ);
     return;
   }
   const v = rdmsr(idx);
@@ -196,7 +196,7 @@ function wrmsrInsn(): void {
     setExitField(ExitField.NUMBER, <i64>idx);
     setExitField(ExitField.VALUE, v);
     setExitField(ExitField.INSTR_LEN, dLen());
-    exitNow(Exit.MSR_WRITE);
+    exitBeforeEffects(Exit.MSR_WRITE);
     return;
   }
   if (!wrmsr(idx, v)) gp(0);
@@ -215,7 +215,7 @@ function cpuid(): void {
     setExitField(ExitField.NUMBER, reg64(0) & 0xffffffff);
     setExitField(ExitField.EXTRA, reg64(1) & 0xffffffff);
     setExitField(ExitField.INSTR_LEN, dLen());
-    exitNow(Exit.CPUID);
+    exitBeforeEffects(Exit.CPUID);
     return;
   }
   cpuidLookup(<i32>reg64(0), <i32>reg64(1));
@@ -344,7 +344,7 @@ function group7Reg(k: i32, rm: i32): void {
 
 function vmcall(): void {
   setExitField(ExitField.INSTR_LEN, dLen());
-  exitNow(Exit.VMCALL);
+  exitBeforeEffects(Exit.VMCALL);
 }
 
 function larLsl(lsl: bool): void {
@@ -470,7 +470,7 @@ export function hlt(): void {
   requireCpl0();
   if ((controls() & Control.HLT_EXITING) != 0) {
     setExitField(ExitField.INSTR_LEN, dLen());
-    exitNow(Exit.HLT);
+    exitBeforeEffects(Exit.HLT);
     return;
   }
   setActivity(1);
@@ -542,7 +542,7 @@ export function portAccess(port: i32, size: i32, isIn: bool, value: i32, isStrin
     setExitField(ExitField.FLAGS, isString ? 1 : 0);
     setExitField(ExitField.EXTRA, rep ? 1 : 0);
     setExitField(ExitField.INSTR_LEN, dLen());
-    exitNow(Exit.IO);
+    exitBeforeEffects(Exit.IO);
     return 0;
   }
   if (isIn) {
@@ -560,6 +560,7 @@ export function execIo(op: i32): void {
   const isIn = (op & 2) == 0;
   if (isIn) {
     const v = portAccess(port, size, true, 0, false, false);
+    if (pendingExit != 0) return;
     setRegN(0, size, false, <i64><u32>v);
   } else {
     portAccess(port, size, false, <i32>regN(0, size, false), false, false);
