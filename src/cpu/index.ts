@@ -167,8 +167,11 @@ export function cpuidQuery(leaf: i32, subleaf: i32, r: i32): i32 {
 // ---- nested page permissions ----
 export function setNestedPerm(firstPage: u32, count: u32, access: i32): void {
   const end: u32 = firstPage + count > 0x100000 ? 0x100000 : firstPage + count;
+  // Only rights taken away matter to the TLB: an entry lacking a right just misses and refills.
+  let reduced = false;
+  for (let p = firstPage; p < end && !reduced; p++) reduced = (load<u8>(NPT + <usize>p) & ~access) != 0;
   if (end > firstPage) memory.fill(NPT + <usize>firstPage, <u8>access, <usize>(end - firstPage));
-  nestedPermsChanged(<i64>firstPage, <i64>end);
+  if (reduced) nestedPermsChanged(<i64>firstPage, <i64>end);
 }
 export function getNestedPerm(page: u32): i32 { return page < 0x100000 ? load<u8>(NPT + <usize>page) : 15; }
 
