@@ -55,13 +55,16 @@ class Model {
   }
   grant(page: number, rights: number): void { this.granted.set(page, (this.granted.get(page) ?? 0) | rights); }
   revokeGrants(): void { this.granted.clear(); }
-  effective(page: number): number {
+  /** The rights before grants. */
+  base(page: number): number {
     let withheld = 0;
     for (let i = 0; i < 4; i++) if (this.withheldCount[page][i] > 0) withheld |= RIGHT_BITS[i];
-    return (this.policy[page] & ~withheld) | (this.granted.get(page) ?? 0);
+    return this.policy[page] & ~withheld;
   }
+  effective(page: number): number { return this.base(page) | (this.granted.get(page) ?? 0); }
+  /** Nested paging is on while some page has fewer than all rights before grants (a grant never switches it off). */
   get enforcing(): boolean {
-    for (let p = 0; p < PAGES; p++) if (this.effective(p) !== Prot.ALL) return true;
+    for (let p = 0; p < PAGES; p++) if (this.base(p) !== Prot.ALL) return true;
     return false;
   }
 }

@@ -7,8 +7,9 @@
 //              access to a watched page), dropped with revokeGrants().
 // effective = (policy & ~withheld) | granted. sync() is the only code that
 // writes the CPU's nested table, and it always writes exactly `effective`;
-// setprot() is the only code that changes the policy. That is the invariant
-// the property tests check against a reference model.
+// setprot() is the only code that changes the policy. Nested paging is on
+// while some page has fewer than all rights before grants. That is the
+// invariant the property tests check against a reference model.
 import { Prot } from '../hypapp/api.js';
 
 /** The backend's nested page table (Machine implements it). */
@@ -29,8 +30,13 @@ export class Memprot {
   /** Per page: how many core overlays withhold each right (index as RIGHTS). */
   private readonly withheldCounts = new Map<number, [number, number, number, number]>();
   private readonly granted = new Map<number, number>();
-  /** Pages whose effective rights are not ALL; nested paging is only needed while this is non-zero. */
+  /**
+   * Pages whose rights before grants, (policy & ~withheld), are not ALL; nested paging is only
+   * needed while this is non-zero. Grants do not count: an allow-once must not switch nested
+   * paging off and on again (each switch flushes every vCPU's TLB).
+   */
   private restricted = 0;
+  private readonly isRestricted: Uint8Array;
 
   constructor(
     private readonly npt: NestedPageTable,
@@ -39,6 +45,7 @@ export class Memprot {
   ) {
     this.pages = Math.floor(npt.ramSize / PAGE);
     this.policy = new Uint8Array(this.pages).fill(Prot.ALL);
+    this.isRestricted = new Uint8Array(this.pages);
   }
 
   /** XMHF's setprot: the protection of every page overlapping [gpa, gpa + length). */
@@ -109,9 +116,8 @@ export class Memprot {
     for (let p = first; p <= first + count; p++) {
       const v = p < first + count ? this.effective(p) : -1;
       if (p < first + count) {
-        const old = this.npt.getNestedPerm(p * PAGE);
-        if (old !== Prot.ALL && v === Prot.ALL) this.restricted--;
-        else if (old === Prot.ALL && v !== Prot.ALL) this.restricted++;
+        const r = (this.policy[p] & ~this.withheld(p)) !== Prot.ALL ? 1 : 0;
+        if (r !== this.isRestricted[p]) { this.restricted += r ? 1 : -1; this.isRestricted[p] = r; }
       }
       if (v !== runValue) {
         if (runValue >= 0) this.npt.setNestedPerm(runStart * PAGE, p - runStart, runValue);
