@@ -5,18 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reg, Seg, Exit, ExitField } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
-import { testMachine } from './support/machine.js';
-import { enterLongMode } from './support/guest64.js';
+import { longModeGuest, GUEST_CODE } from './support/long-mode-guest.js';
 
-const CODE = 0x100000, DATA = 0x200000;
+const CODE = GUEST_CODE, DATA = 0x200000;
 
-async function guest(source: string) {
-  const t = await testMachine();
-  t.machine.ram.set(assemble(source, { origin: CODE }), CODE);
-  enterLongMode(t.machine, t.vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
-  t.vcpu.setExceptionBitmap((1 << 6) | (1 << 14));
-  return t;
-}
+const guest = (source: string) => longModeGuest(source, { exits: [6, 14] });
 
 for (const store of ['mov byte ptr [rax + 1], 7', 'mov ecx, 7\n  mov dword ptr [rax + 1], ecx']) {
   test(`a store to the very next instruction takes effect (${store.split('\n')[0]})`, async () => {

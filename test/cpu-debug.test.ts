@@ -2,19 +2,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reg, Exit, ExitField } from '../src/backend/abi.js';
-import { assemble } from './support/asm.js';
-import { testMachine } from './support/machine.js';
-import { enterLongMode } from './support/guest64.js';
+import { longModeGuest, GUEST_CODE } from './support/long-mode-guest.js';
 
-const CODE = 0x100000, DATA = 0x200000;
+const CODE = GUEST_CODE, DATA = 0x200000;
 
-async function guest(source: string) {
-  const t = await testMachine();
-  t.machine.ram.set(assemble(source, { origin: CODE }), CODE);
-  enterLongMode(t.machine, t.vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
-  t.vcpu.setExceptionBitmap((1 << 1) | (1 << 6));
-  return t;
-}
+const guest = (source: string) => longModeGuest(source, { exits: [1, 6] });
 
 test('an instruction breakpoint faults before the instruction, and RF lets it run on resume', async () => {
   const { vcpu } = await guest('mov eax, 1\nmov ebx, 2\nmov ecx, 3\nud2');

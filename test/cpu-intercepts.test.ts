@@ -3,19 +3,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reg, Exit, ExitField, Control, Access } from '../src/backend/abi.js';
-import { assemble } from './support/asm.js';
-import { testMachine, view } from './support/machine.js';
-import { enterLongMode, guest64Layout } from './support/guest64.js';
+import { view } from './support/machine.js';
+import { guest64Layout } from './support/guest64.js';
+import { longModeGuest, GUEST_CODE } from './support/long-mode-guest.js';
 
-const CODE = 0x100000, DATA = 0x200000;
+const CODE = GUEST_CODE, DATA = 0x200000;
 
-async function guest(source: string, cpl: 0 | 3 = 0) {
-  const t = await testMachine();
-  t.machine.ram.set(assemble(source, { origin: CODE }), CODE);
-  enterLongMode(t.machine, t.vcpu, { cpl, rip: BigInt(CODE), rsp: 0x300000n });
-  t.vcpu.setExceptionBitmap(1 << 6); // the programs end in UD2
-  return t;
-}
+const guest = (source: string, cpl: 0 | 3 = 0) => longModeGuest(source, { cpl, exits: [6] }); // the programs end in UD2
 
 test('port I/O goes to the platform bus unless intercepted; an intercepted IN completes with the given value', async () => {
   const { vcpu, bus } = await guest('mov al, 0x41\nout 0x3f8, al\nmov dx, 0x60\nin al, dx\nmov bl, al\nin al, 0x64\nud2'.replace('out 0x3f8, al', 'mov dx, 0x3f8\nout dx, al'));

@@ -4,19 +4,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reg, Exit, ExitField } from '../src/backend/abi.js';
-import { assemble } from './support/asm.js';
-import { testMachine } from './support/machine.js';
-import { enterLongMode, guest64Layout } from './support/guest64.js';
+import { guest64Layout } from './support/guest64.js';
+import { longModeGuest, GUEST_CODE } from './support/long-mode-guest.js';
 
-const CODE = 0x100000, DATA = 0x200000;
+const CODE = GUEST_CODE, DATA = 0x200000;
 
-async function guest(source: string) {
-  const t = await testMachine();
-  t.machine.ram.set(assemble(source, { origin: CODE }), CODE);
-  enterLongMode(t.machine, t.vcpu, { cpl: 0, rip: BigInt(CODE), rsp: 0x300000n });
-  t.vcpu.setExceptionBitmap((1 << 6) | (1 << 14));
-  return t;
-}
+const guest = (source: string) => longModeGuest(source, { exits: [6, 14] });
 
 /** Forward MOVS of `count` elements of `width` bytes, one element at a time, on a byte array. */
 function movsReference(mem: Uint8Array, dst: number, src: number, count: number, width: number): void {
