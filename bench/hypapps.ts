@@ -1,5 +1,5 @@
 // The cost of hypapps: nanoseconds per event delivered to a hypapp
-// (hypercall, port-I/O exit, memory-protection violation), and the slowdown
+// (hypercall, port-I/O exit, memory-protection violation, breakpoint), and the slowdown
 // of the default guest's boot and of a system-call-heavy command under the
 // shipped syscalls and kguard hypapps, against the same guest with none.
 // (QEMU has no hypapps; these ratios are against xmhf-ts itself.)
@@ -12,7 +12,7 @@ import { buildGuestProgram, runGuest } from '../test/support/guest-run.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const EVENTS = 20_000;
-const P_PROTECT = 0x5001, P_LOOP = 0x5006, PORT = 0x5a0;
+const P_PROTECT = 0x5001, P_BREAK = 0x5002, P_LOOP = 0x5006, PORT = 0x5a0;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 interface Marks { ready: number; marks: number[] }
@@ -33,7 +33,7 @@ async function boot(hypapps: Hypapp[], command: string, files: CpioEntry[] = [])
 }
 
 /** A hypapp answering the event loop of guest-probe, timing the first to the last event. */
-function eventTimer(kind: 'hypercall' | 'port' | 'violation') {
+function eventTimer(kind: 'hypercall' | 'port' | 'violation' | 'breakpoint') {
   const t = { first: 0n, last: 0n, n: 0 };
   const tick = () => { const now = process.hrtime.bigint(); if (t.n++ === 0) t.first = now; t.last = now; };
   const app = defineHypapp({
@@ -42,10 +42,12 @@ function eventTimer(kind: 'hypercall' | 'port' | 'violation') {
     onHypercall(x, { cpu, fn, args }) {
       if (fn === P_LOOP) { tick(); return 0; }
       if (fn === P_PROTECT) { x.setprot(cpu.translate(args[0]).gpa & ~0xfffn, 4096, Prot.READ | Prot.EXEC); return 0; }
+      if (fn === P_BREAK) { x.addBreakpoint(args[0]); return 0; }
       return undefined;
     },
     onPortIo() { tick(); return 'skip'; },
     onViolation() { tick(); return 'allow-once'; },
+    onBreakpoint() { tick(); },
   });
   return { app, nsPerEvent: () => Number(t.last - t.first) / Math.max(1, t.n - 1) };
 }
@@ -54,7 +56,7 @@ export async function benchHypapps(): Promise<void> {
   const probe = buildGuestProgram(join(import.meta.dirname, '..', 'test', 'fixtures', 'guest-probe.c'));
   const files = [{ path: 'bin/guest-probe', mode: S_IFREG | 0o755, data: probe }];
   console.log(`| event delivered to a hypapp (${EVENTS} in a guest loop) | ns per event (median of ${RUNS}) |\n|---|---|`);
-  for (const kind of ['hypercall', 'port', 'violation'] as const) {
+  for (const kind of ['hypercall', 'port', 'violation', 'breakpoint'] as const) {
     const ns: number[] = [];
     for (let i = 0; i < RUNS; i++) {
       const t = eventTimer(kind);
