@@ -1,8 +1,7 @@
 // xmhf run: boot a kernel (by default Debian's, with a busybox initramfs) on
 // the PC platform with the serial console on stdout.
-import type { PcMachine } from '../platform/pc.js';
 import { defaultGuest, guestInitramfs, GUEST_CMDLINE, cacheDir } from '../guest/debian.js';
-import { createVm } from '../xmhf/vm.js';
+import { createVm, type Vm } from '../vmm.js';
 import { loadHypapps } from './hypapps.js';
 import { readInputFile } from './input-file.js';
 import { ExecOutputFilter } from './exec-output.js';
@@ -55,25 +54,24 @@ export async function runCommand(o: RunOptions): Promise<number> {
 
   // With --exec, show only what the command prints: the lines between the markers.
   let status: number | undefined;
-  let pc: PcMachine;
+  let vm: Vm;
   const filter = new ExecOutputFilter((text) => process.stdout.write(text), (exitStatus) => {
     status = exitStatus;
     setTimeout(() => {
       process.stderr.write('xmhf: the guest did not power off after its command; stopping it\n');
-      pc.stop({ kind: 'stopped' });
+      vm.stop('the guest did not power off after its command');
     }, POWEROFF_GRACE_MS).unref();
   });
   const output = (bytes: Uint8Array) => {
     if (!quiet) { process.stdout.write(bytes); return; }
     filter.push(bytes);
   };
-  const vm = await createVm({
+  vm = await createVm({
     kernel, initrd, cmdline, mem: o.mem, hypapps, serialOutput: output,
     onEvent: events && ((app, record) => events.write(app, record)),
   });
-  pc = vm.pc;
   events?.open();
-  const detach = o.exec === undefined ? attachConsoleInput(pc) : () => {};
+  const detach = o.exec === undefined ? attachConsoleInput(vm) : () => {};
   const { stop, detail } = await vm.run(o.timeoutMs).finally(() => { detach(); events?.close(); });
   if (stop.kind === 'triple-fault') {
     process.stderr.write(`xmhf: the guest triple-faulted ${detail}\n`);
@@ -103,7 +101,7 @@ const TTY_EOF = 0x04;
  * Feed stdin to the guest's serial port: raw mode on a terminal (Ctrl-] quits),
  * bytes as they come from a pipe, then Ctrl-D so the guest shell sees the end of input.
  */
-function attachConsoleInput(pc: PcMachine): () => void {
+function attachConsoleInput(vm: Vm): () => void {
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   if (raw) {
@@ -112,10 +110,10 @@ function attachConsoleInput(pc: PcMachine): () => void {
   }
   const onData = (chunk: Buffer) => {
     const bytes = new Uint8Array(chunk);
-    if (raw && bytes.includes(ESCAPE)) { pc.stop({ kind: 'stopped' }); return; }
-    pc.uart.input(bytes);
+    if (raw && bytes.includes(ESCAPE)) { vm.stop('the console user quit (Ctrl-])'); return; }
+    vm.consoleInput(bytes);
   };
-  const onEnd = () => { if (!raw) pc.uart.input(new Uint8Array([TTY_EOF])); };
+  const onEnd = () => { if (!raw) vm.consoleInput(new Uint8Array([TTY_EOF])); };
   stdin.on('data', onData);
   stdin.on('end', onEnd);
   stdin.resume();
