@@ -96,10 +96,16 @@ export async function runCommand(o: RunOptions): Promise<number> {
 const ESCAPE = 0x1d;
 /** Ctrl-D, the guest terminal's end-of-input character: sent when piped input ends. */
 const TTY_EOF = 0x04;
+/**
+ * How often Ctrl-D is sent again after piped input ended: one the guest's
+ * terminal gets while a command runs ends only that command's input (or is
+ * lost, as typed ahead on a real terminal), so the shell needs another at its prompt.
+ */
+const TTY_EOF_REPEAT_MS = 1000;
 
 /**
  * Feed stdin to the guest's serial port: raw mode on a terminal (Ctrl-] quits),
- * bytes as they come from a pipe, then Ctrl-D so the guest shell sees the end of input.
+ * bytes as they come from a pipe, then Ctrl-D (repeated) so the guest shell sees the end of input.
  */
 function attachConsoleInput(vm: Vm): () => void {
   const stdin = process.stdin;
@@ -113,13 +119,20 @@ function attachConsoleInput(vm: Vm): () => void {
     if (raw && bytes.includes(ESCAPE)) { vm.stop('the console user quit (Ctrl-])'); return; }
     vm.consoleInput(bytes);
   };
-  const onEnd = () => { if (!raw) vm.consoleInput(new Uint8Array([TTY_EOF])); };
+  let eofTimer: ReturnType<typeof setInterval> | undefined;
+  const onEnd = () => {
+    if (raw) return;
+    const eof = () => vm.consoleInput(new Uint8Array([TTY_EOF]));
+    eof();
+    eofTimer = setInterval(eof, TTY_EOF_REPEAT_MS).unref();
+  };
   stdin.on('data', onData);
   stdin.on('end', onEnd);
   stdin.resume();
   return () => {
     stdin.off('data', onData);
     stdin.off('end', onEnd);
+    clearInterval(eofTimer);
     if (raw) stdin.setRawMode(false);
     stdin.pause();
   };
