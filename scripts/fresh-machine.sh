@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Simulates, for one command, a fresh Debian machine with only Node 20: runs
 # the command with a PATH that lacks as, ld, gcc, cc, cpio, iasl, objcopy,
-# objdump and every x86_64-linux-gnu-* tool, and a dpkg-query that reports
+# objdump, every x86_64-linux-gnu-* tool and xz (xz-utils is not part of a
+# minimal Debian), and a dpkg-query that reports
 # only a minimal Debian (the Essential packages, apt, and what they depend
 # on) as installed. Nothing on the machine is changed.
 #   scripts/fresh-machine.sh SCRATCH_DIR COMMAND [ARG...]
@@ -13,7 +14,7 @@ if [ ! -e "$bin/.done" ]; then
   rm -rf "$bin"; mkdir -p "$bin"
   for f in /usr/bin/* /bin/*; do
     name=${f##*/}
-    case $name in as|ld|gcc|cc|cpio|iasl|objcopy|objdump|x86_64-linux-gnu-*|dpkg-query) continue ;; esac
+    case $name in as|ld|gcc|cc|cpio|iasl|objcopy|objdump|x86_64-linux-gnu-*|xz|dpkg-query) continue ;; esac
     [ -e "$bin/$name" ] || ln -s "$f" "$bin/$name"
   done
   real=$(command -v dpkg-query)

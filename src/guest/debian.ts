@@ -23,8 +23,10 @@ export function cacheDir(): string {
   return process.env.XMHF_CACHE ?? join(homedir(), '.cache', 'xmhf-ts');
 }
 
+const onPath = (tool: string) => !spawnSync(tool, ['--version'], { stdio: 'ignore' }).error;
+
 function need(tool: string, pkg: string): void {
-  if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error) {
+  if (!onPath(tool)) {
     throw new GuestBuildError(`building the default guest needs "${tool}" (apt-get install ${pkg}); or pass --kernel and --initrd files`);
   }
 }
@@ -90,11 +92,12 @@ export function defaultGuest(log: (line: string) => void = () => {}, opts: { ref
     const bz = new Uint8Array(readFileSync(join(dir, 'boot', `vmlinuz-${version}`)));
     const payload = bzImagePayload(bz, parseBzImage(bz, `vmlinuz-${version}`));
     if (payload.format !== 'xz' && payload.format !== 'gzip') throw new GuestBuildError(`the kernel payload is ${payload.format}; only xz and gzip are extracted here`);
-    const tool = payload.format === 'xz' ? 'xz' : 'gzip';
-    need(tool, tool === 'xz' ? 'xz-utils' : 'gzip');
+    // gzip is part of every Debian; xz-utils is not, so it is fetched like the kernel when missing.
+    const tool = payload.format === 'gzip' ? 'gzip' : onPath('xz') ? 'xz' : join(fetchPackage('xz-utils', log), 'usr', 'bin', 'xz');
+    need(tool, payload.format === 'xz' ? 'xz-utils' : 'gzip');
     log(`extracting the uncompressed kernel from vmlinuz-${version} ...`);
     // The payload ends with the decompressed size after the compressed stream: decode one stream only.
-    const args = tool === 'xz' ? ['-dc', '--single-stream'] : ['-dc'];
+    const args = payload.format === 'xz' ? ['-dc', '--single-stream'] : ['-dc'];
     const r = spawnSync(tool, args, { input: payload.data, maxBuffer: 1 << 30 });
     if (!r.stdout || r.stdout.length === 0) throw new GuestBuildError(`${tool} could not decompress the kernel payload: ${r.stderr?.toString().trim()}`);
     writeFileSync(vmlinux + '.tmp', r.stdout);
