@@ -4,7 +4,7 @@
 // run on the host CPU when it is an x86-64 with gcc (tools/difftest).
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { toolUnavailable } from '../tools/toolchain.js';
 import { Reg, Exit, ExitField } from '../src/backend/abi.js';
 import type { Vcpu } from '../src/backend/interface.js';
 import { assemble } from './support/asm.js';
@@ -563,7 +563,7 @@ describe('x87 state images', () => {
 
 function hostCanRun(): boolean {
   if (process.arch !== 'x64' || process.platform !== 'linux') return false;
-  try { execFileSync('gcc', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+  return !toolUnavailable('gcc');
 }
 
 /** Memory operand at data offset `off`, RIP-relative so it reaches the data region on both sides. */
