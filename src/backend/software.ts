@@ -24,7 +24,7 @@ interface CpuExports {
   msrExists(): number;
   setMsr(idx: number, v: bigint): number;
   setTscSource(platform: number): void;
-  completeCrWrite(n: number, v: bigint): void;
+  completeCrWrite(n: number, v: bigint): number;
   setControls(bits: number): void;
   setExceptionBitmap(bits: number): void;
   setIoIntercept(port: number, on: number): void;
@@ -230,10 +230,9 @@ class SoftwareVcpu implements Vcpu {
   }
   setMsr(index: number, value: bigint): boolean { return this.cpu.setMsr(index >>> 0, BigInt.asIntN(64, value)) !== 0; }
   completeIo(value: number): void { this.cpu.completeIo(value | 0); }
-  /** Perform an intercepted CR write the hypervisor decided to allow (and skip the MOV). */
+  /** Perform an intercepted CR write the hypervisor decided to allow (and skip the MOV); a value the MOV faults for queues #GP(0) instead. */
   completeCrWrite(cr: number, value: bigint): void {
-    this.cpu.completeCrWrite(cr, BigInt.asIntN(64, value));
-    this.skipInstruction();
+    if (this.cpu.completeCrWrite(cr, BigInt.asIntN(64, value))) this.skipInstruction();
   }
   skipInstruction(): void {
     const len = this.cpu.exitField(ExitField.INSTR_LEN);

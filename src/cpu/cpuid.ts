@@ -64,7 +64,9 @@ export function cpuidDefaults(apicId: i32): void {
   const ecx1 = (1 << 13) | (1 << 23) | (1 << 24) | (1 << 31);
   cpuidSet(1, ANY_SUBLEAF, 0x00060fb1, (apicId << 24) | (1 << 16) | (8 << 8), ecx1, edx1);
   cpuidSet(6, ANY_SUBLEAF, 1 << 2, 0, 0, 0); // ARAT: the APIC timer keeps running in idle
-  cpuidSet(7, ANY_SUBLEAF, 0, 1 << 1, 0, 0); // TSC_ADJUST
+  // Leaf 7 subleaf 0 (the only one): TSC_ADJUST, SMEP, SMAP in EBX; UMIP in ECX.
+  cpuidSet(7, 0, 0, (1 << 1) | (1 << 7) | (1 << 20), 1 << 2, 0);
+  cpuidSet(7, ANY_SUBLEAF, 0, 0, 0, 0);
   cpuidSet(<i32>0x80000000, ANY_SUBLEAF, <i32>0x80000008, str4(0x41, 0x75, 0x74, 0x68), str4(0x63, 0x41, 0x4d, 0x44), str4(0x65, 0x6e, 0x74, 0x69));
   // SYSCALL, NX, RDTSCP, LM; LAHF/SAHF in 64-bit mode.
   cpuidSet(<i32>0x80000001, ANY_SUBLEAF, 0x00060fb1, 0, 1, (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29) | edx1 & 0x0183f3ff);
