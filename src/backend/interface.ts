@@ -44,6 +44,8 @@ export interface Vcpu {
   run(budget: number): Exit;
   /** Qualification of the last exit, as an unsigned 64-bit value. */
   exitField(field: ExitField): bigint;
+  /** After Exit.EMULATION_FAILURE: the CPU's mode and what it could not emulate, in words. */
+  emulationFailure(): string;
 
   getReg(reg: Reg): bigint;
   setReg(reg: Reg, value: bigint): void;

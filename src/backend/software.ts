@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import type { Machine, Vcpu, PlatformBus, SegmentState, CpuidEntry } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType } from './abi.js';
+import { cpuModeText, emulationFailureText } from './emulation-failure.js';
 
 /** Raw exports of build/cpu.wasm (src/cpu/index.ts). */
 interface CpuExports {
@@ -183,20 +184,27 @@ class SoftwareVcpu implements Vcpu {
     return r as Exit;
   }
 
+  /** The trap behind the last EmulationFailure.INTERNAL. */
+  private lastTrap: string | undefined;
+
   private afterTrap(first: unknown): number {
     let e: unknown = first;
     for (;;) {
-      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      // A trap, or an assertion of the CPU's code (abort, below): either leaves the CPU's WebAssembly stack.
+      if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof CpuInternalError)) throw e;
       try {
         const r = this.cpu.resume();
-        if (r === Exit.EMULATION_FAILURE) {
-          throw new CpuInternalError(`CPU internal error at RIP ${this.getReg(Reg.RIP).toString(16)}: ${(e as Error).message}`);
-        }
+        // The CPU names the reason of a failure it recorded; for a trap it did not record, only this message says what it was.
+        if (r === Exit.EMULATION_FAILURE) this.lastTrap = e.message;
         return r;
       } catch (next) {
         e = next;
       }
     }
+  }
+
+  emulationFailure(): string {
+    return `${cpuModeText(this)}: ${emulationFailureText(this, this.lastTrap)}`;
   }
 
   exitField(field: ExitField): bigint { return BigInt.asUintN(64, this.cpu.exitField(field)); }

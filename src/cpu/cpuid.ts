@@ -22,14 +22,17 @@ export function cpuidSet(leaf: i32, subleaf: i32, a: i32, b: i32, c: i32, d: i32
   return true;
 }
 
+/** The entry for (leaf, subleaf): one for that subleaf, else (unless `exact`) one for any subleaf. */
 function find(leaf: i32, subleaf: i32, exact: bool): i32 {
+  let any = -1;
   for (let i = 0; i < entries; i++) {
     const p = CPUID_TABLE + <usize>i * 24;
     if (load<i32>(p) != leaf) continue;
     const s = load<i32>(p + 4);
-    if (s == subleaf || (!exact && s == ANY_SUBLEAF)) return i;
+    if (s == subleaf) return i;
+    if (s == ANY_SUBLEAF && any < 0) any = i;
   }
-  return -1;
+  return exact ? -1 : any;
 }
 
 export let outA: i32 = 0, outB: i32 = 0, outC: i32 = 0, outD: i32 = 0;

@@ -10,11 +10,11 @@ import {
 import { getFlags, materializeFlags } from './flags';
 import { setRamSize, tlbFlushAll, nestedPermsChanged, ramSize } from './paging';
 import { modeChanged } from './system';
-import { Reg, SegField, EventType } from '../backend/abi';
+import { Reg, SegField, EventType, EmulationFailure } from '../backend/abi';
 import { run as runLoop, resume as resumeLoop, icount, setIcount, activity, setActivity, requestStop as stop } from './run';
-import { getExitField, GP } from './fault';
+import { getExitField, emulationFailureAtNextRun, GP } from './fault';
 import { completeIo as ioComplete } from './sysinsn';
-import { writeCr, crWriteFaults } from './sysinsn';
+import { writeCr, crWriteFaults, CR4_UNIMPLEMENTED } from './sysinsn';
 import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, raiseNmi, nmiBlocked, setNmiBlocked, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
 import { rdmsr, wrmsr, msrMissing, setTscFromPlatform } from './msr';
 import { cpuidSet, cpuidClear, cpuidLookup, outA, outB, outC, outD } from './cpuid';
@@ -135,10 +135,15 @@ export function setMsr(idx: u32, v: i64): bool { return wrmsr(idx, v); }
 export function setTscSource(platform: bool): void { setTscFromPlatform(platform); }
 
 /**
- * Complete an intercepted CR write the hypervisor allowed: true if done; false if the value is one
- * the MOV raises #GP(0) for, which is then queued for delivery (the MOV is not retired).
+ * Complete an intercepted CR write the hypervisor allowed: true if done; false if not (the MOV is not
+ * retired): a value the MOV raises #GP(0) for queues that #GP, and one setting CR4 bits this CPU does not
+ * implement makes the next run() return Exit.EMULATION_FAILURE.
  */
 export function completeCrWrite(n: i32, v: i64): bool {
+  if (n == 4 && (v & CR4_UNIMPLEMENTED) != 0) {
+    emulationFailureAtNextRun(EmulationFailure.CR4_BITS, v & CR4_UNIMPLEMENTED, 0);
+    return false;
+  }
   if (crWriteFaults(n, v)) { injectEvent(EventType.HARDWARE_EXCEPTION, GP, 0); return false; }
   writeCr(n, v);
   return true;

@@ -14,7 +14,7 @@ import {
 import { dReg, dRm, dOsize, dPfx, dImm, isRegForm, memLa, rmRead, nextRip, setNextRip, dLen } from './operand';
 import { P_REXW, P_REP } from './decode';
 import { readN, writeN, sysRead, sysWrite } from './mem';
-import { fault, gp, ud, setExitField, exitBeforeEffects, pendingExit, UD, GP, NP } from './fault';
+import { fault, gp, ud, setExitField, exitBeforeEffects, pendingExit, emulationFailure, UD, GP, NP } from './fault';
 import { getFlags, setFlagBits, materializeFlags } from './flags';
 import { tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from './paging';
 import { modeChanged, readDescriptor, descBase, descLimit, descAttr, setSegment, descHi } from './system';
@@ -24,7 +24,8 @@ import { cpuidLookup, outA, outB, outC, outD } from './cpuid';
 import { controls, setInterruptShadow } from './events';
 import { setActivity } from './run';
 import { ioIn, ioOut } from './bus';
-import { Exit, ExitField, Control } from '../backend/abi';
+import { Exit, ExitField, Control, EmulationFailure, CpuFeature } from '../backend/abi';
+import { unimplemented } from './unimplemented';
 
 function requireCpl0(): void { if (protectedMode && cpl != 0) gp(0); }
 /** UMIP: SGDT, SIDT, SLDT, SMSW and STR are #GP(0) outside CPL 0 when CR4.UMIP is set. */
@@ -51,7 +52,7 @@ export function execSystem(op: i32): void {
     case 0x35: sysexit(); return;
     case 0xa2: cpuid(); return;
     case 0xae: group15Reg(); return;
-    case 0xc7: ud(); return; // RDRAND/RDSEED are not advertised
+    case 0xc7: unimplemented((dReg() & 7) == 6 ? CpuFeature.RDRAND : CpuFeature.RDSEED, 0x1c7); return;
     default: ud();
   }
 }
@@ -76,6 +77,12 @@ function movFromCr(): void {
 // hypervisor hides a feature, the guest's view of CPUID (which a hypapp may answer) does not change CR4.
 const CR4_SUPPORTED: i64 = 0x1 | 0x2 | 0x4 | 0x8 | CR4_PSE | CR4_PAE | 0x40 | CR4_PGE | 0x100 | 0x200 | 0x400 |
   CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_SMEP | CR4_SMAP;
+/**
+ * CR4 bits the architecture defines that this CPU does not implement (LA57, VMXE, SMXE, OSXSAVE, KL, PKE,
+ * CET, PKS, UINTR): a write setting one is an emulation failure, not the #GP of a reserved bit, since a
+ * guest sets them only when told (by a hypapp's CPUID answer) that it may.
+ */
+export const CR4_UNIMPLEMENTED: i64 = (1 << 12) | (1 << 13) | (1 << 14) | (1 << 18) | (1 << 19) | (0xf << 22);
 
 /** MOV to CRn (also LMSW/CLTS paths); exits first if the control block asks. */
 export function movToCr(n: i32, vIn: i64): void {
@@ -111,6 +118,7 @@ export function crWriteFaults(n: i32, v: i64): bool {
 
 /** The architectural effect of a CR write (also used when the core completes an intercepted write). */
 export function writeCr(n: i32, v: i64): void {
+  if (n == 4 && (v & CR4_UNIMPLEMENTED) != 0) { emulationFailure(EmulationFailure.CR4_BITS, v & CR4_UNIMPLEMENTED, 0); return; }
   if (crWriteFaults(n, v)) { gp(0); return; }
   switch (n) {
     case 0: {
@@ -340,6 +348,9 @@ function group7Reg(k: i32, rm: i32): void {
         return;
       }
       ud(); return;
+    case 2:
+      if (rm == 0 || rm == 1) { unimplemented(CpuFeature.XSAVE, 0x101); return; } // XGETBV, XSETBV
+      ud(); return;
     case 3:
       if (rm == 1) { vmcall(); return; } // VMMCALL
       ud(); return;
@@ -467,7 +478,7 @@ function group15Reg(): void {
   const k = dReg() & 7;
   if (!isRegForm()) {
     if (k == 7) return; // CLFLUSH: nothing is cached
-    ud(); return;       // XSAVE family: not advertised
+    unimplemented(CpuFeature.XSAVE, 0x1ae); return; // XSAVE, XRSTOR, XSAVEOPT
   }
   if ((dPfx() & P_REP) != 0 && k < 4) { // RDFSBASE RDGSBASE WRFSBASE WRGSBASE
     if (!mode64 || (st64(O_CR4) & CR4_FSGSBASE) == 0) { ud(); return; }
