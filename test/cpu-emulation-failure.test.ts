@@ -98,3 +98,19 @@ export default defineHypapp({
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a deferred emulation failure belongs to its vCPU: another vCPU running first does not take it', async () => {
+  const { createSoftwareMachine } = await import('../src/backend/software.js');
+  const { testBus } = await import('./support/machine.js');
+  const { enterLongMode } = await import('./support/guest64.js');
+  const machine = await createSoftwareMachine({ ramSize: 32 << 20, bus: testBus(), vcpus: 2 });
+  const [bsp, ap] = machine.vcpus;
+  machine.ram.set(assemble('mov rax, cr4\nbts rax, 12\nmov cr4, rax\nhlt', { origin: GUEST_CODE }), GUEST_CODE);
+  enterLongMode(machine, bsp, { cpl: 0, rip: BigInt(GUEST_CODE), rsp: 0x300000n });
+  bsp.setControls(16 /* CR4_WRITE_EXITING */);
+  assert.equal(bsp.run(10), Exit.CR_WRITE);
+  bsp.completeCrWrite(4, bsp.exitField(ExitField.VALUE));
+  assert.equal(ap.run(10), Exit.HALTED, 'the AP waits for SIPI, as before');
+  assert.equal(bsp.run(10), Exit.EMULATION_FAILURE);
+  assert.match(bsp.emulationFailure(), /bit 12 \(LA57\)/);
+});

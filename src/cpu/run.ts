@@ -24,7 +24,7 @@ import {
 } from './events';
 import {
   abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, ABORT_EMULATION, setExitField, pendingExit, takePendingExit,
-  noteEmulationFailure,
+  noteEmulationFailure, takeDeferredFailure,
 } from './fault';
 import { setSegment, modeChanged } from './system';
 import { resetForInit } from './reset';
@@ -100,7 +100,7 @@ function hvBreakpoint(la: i64): i32 {
 export function run(budget: i64): i32 {
   budgetEnd = icount + budget;
   clearAbort();
-  if (pendingExit != 0) return takePendingExit(); // an emulation failure found since the last run
+  if (takeDeferredFailure()) return Exit.EMULATION_FAILURE; // found since this vCPU's last run
   if (hasPendingInjection()) { activity = 0; deliverInjected(); }
   return loop();
 }

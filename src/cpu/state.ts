@@ -54,6 +54,8 @@ export const O_FPU_FCS: usize = 1200;   // u16: last x87 instruction's CS select
 export const O_FPU_FDS: usize = 1202;   // u16: last x87 operand's segment selector
 export const O_XMM: usize = 1280;       // 16 x 16 bytes
 export const O_MXCSR: usize = 1536;     // u32
+/** An emulation failure found outside run(), for this vCPU's next run (fault.ts): i32 reason + 1 (0: none), i64 value, i64 extra. */
+export const O_DEFERRED_FAILURE: usize = 2048;
 
 // ---- general-purpose registers ----
 // @ts-ignore: decorator
