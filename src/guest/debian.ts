@@ -24,7 +24,8 @@ export function cacheDir(): string {
   return process.env.XMHF_CACHE ?? join(homedir(), '.cache', 'xmhf-ts');
 }
 
-function need(tool: string, pkg: string): void {
+/** Fail with the package to install when the host lacks `tool`. */
+export function need(tool: string, pkg: string): void {
   if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error) {
     throw new GuestBuildError(`building the default guest needs "${tool}" (apt-get install ${pkg}); or pass --kernel and --initrd files`);
   }
