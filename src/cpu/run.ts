@@ -304,7 +304,9 @@ function runBlocks(): void {
     icount = base + <i64>((rec - first) >> RECORD_SHIFT);
     countEvent(P_BLOCK_LENGTH + <i32>((rec - first) >> RECORD_SHIFT));
     block = 0;
-    if (!m64) { r &= ripMask; setRip(r); }
+    // Wrap IP at the code size in force now: the last instruction may have changed the mode
+    // (INT, SYSCALL or a far transfer from 32-bit code into 64-bit code), and its target is exact.
+    if (!mode64) { r &= codeDefault32 ? 0xffffffff : 0xffff; setRip(r); }
     if (icount >= burstEnd || pendingExit != 0) return;
   }
 }

@@ -224,7 +224,7 @@ export let codeDefault32: bool = false;
 export let stackSize: i32 = 2;
 /** CR0.PE */
 export let protectedMode: bool = false;
-/** Linear addresses wrap at 4 GiB outside long mode. */
+/** Linear addresses wrap at 4 GiB outside 64-bit mode (compatibility mode included, SDM 3.3.7.1). */
 export let linearMask: i64 = 0xffffffff;
 
 export function updateMode(): void {
@@ -235,7 +235,7 @@ export function updateMode(): void {
   const csAttr = segAttr(SEG_CS);
   mode64 = lma && (csAttr & ATTR_L) != 0;
   codeDefault32 = !mode64 && (csAttr & ATTR_DB) != 0;
-  linearMask = lma ? -1 : 0xffffffff;
+  linearMask = mode64 ? -1 : 0xffffffff;
   if (mode64) stackSize = 8;
   else stackSize = (segAttr(SEG_SS) & ATTR_DB) != 0 ? 4 : 2;
   // CPL is SS.DPL (equal to CS.DPL except during transitions), 0 in real mode.

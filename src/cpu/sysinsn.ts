@@ -376,13 +376,15 @@ function syscall(): void {
   materializeFlags();
   const flags = load<i32>(STATE + O_FLAGS);
   if ((efer & EFER_LMA) != 0) {
+    // The entry point depends on the mode the call came from: read it before CS changes.
+    const entry = mode64 ? st64(O_LSTAR) : st64(O_CSTAR);
     setReg64(1, nextRip);
     setReg64(11, <i64>(flags & ~F_RF));
     store<i32>(STATE + O_FLAGS, (flags & ~<i32>st64(O_FMASK) & ~F_RF) | 2);
     setSegment(SEG_CS, sel, 0, 0xffffffff, 0xaf9b);
     setSegment(SEG_SS, sel + 8, 0, 0xffffffff, 0xcf93);
     modeChanged();
-    setNextRip(mode64 ? st64(O_LSTAR) : st64(O_CSTAR));
+    setNextRip(entry);
   } else {
     setReg64(1, nextRip & 0xffffffff);
     store<i32>(STATE + O_FLAGS, flags & ~(F_IF | F_RF | F_VM));
