@@ -25,7 +25,7 @@ export function i386ArchitectureMissing(): string | undefined {
 }
 
 /** Write `text` to `path` so readers see either nothing or all of it. */
-function writeAtomically(path: string, text: string): void {
+function writeAtomically(path: string, text: string | Uint8Array): void {
   writeFileSync(`${path}.${process.pid}.tmp`, text);
   renameSync(`${path}.${process.pid}.tmp`, path);
 }
@@ -109,4 +109,25 @@ export function i386Kernel(flavour: I386Flavour, log: (line: string) => void = (
 /** Debian's busybox-static:i386: a static 32-bit glibc busybox. */
 export function i386Busybox(log: (line: string) => void = () => {}): Uint8Array {
   return bytes(join(fetchI386Package('busybox-static', log), 'bin', 'busybox'));
+}
+
+export interface I386Guest {
+  kernels: Record<I386Flavour, string>;
+  /** An initramfs of the 32-bit busybox whose /init gives a shell on the console, then powers off. */
+  initrd: string;
+}
+
+/**
+ * Fetch both 32-bit kernels and busybox-static:i386 and write an initramfs
+ * for them into the cache: the files `xmhf run --kernel --initrd` boots.
+ */
+export function prepareI386Guest(initramfsFor: (busybox: Uint8Array) => Uint8Array, log: (line: string) => void = () => {}): I386Guest {
+  const kernels = {} as Record<I386Flavour, string>;
+  for (const flavour of ['686', '686-pae'] as const) {
+    const k = i386Kernel(flavour, log, { refresh: true });
+    kernels[flavour] = join(packagesDir(), `linux-image-${k.version}.d`, 'boot', `vmlinuz-${k.version}`);
+  }
+  const initrd = join(packagesDir(), 'initrd-busybox-i386.img');
+  writeAtomically(initrd, initramfsFor(i386Busybox(log)));
+  return { kernels, initrd };
 }
