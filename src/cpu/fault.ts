@@ -4,10 +4,12 @@
 // registers only after their last memory access, so a trapped instruction
 // leaves the state as it was before it started.
 import { EXIT_INFO } from './layout';
+import { Exit, ExitField } from '../backend/abi';
 
 export const ABORT_NONE = 0;
 export const ABORT_FAULT = 1;
 export const ABORT_EXIT = 2;
+export const ABORT_EMULATION = 3;
 
 export let abortCause: i32 = ABORT_NONE;
 export let faultVector: i32 = 0;
@@ -57,6 +59,28 @@ export function exitNow(reason: i32): void {
   abortCause = ABORT_EXIT;
   exitReason = reason;
   unreachable();
+}
+
+/**
+ * Stop: this CPU cannot do what the instruction asks. The run returns Exit.EMULATION_FAILURE with RIP
+ * at the instruction and the EmulationFailure `reason` and its details in the exit fields.
+ */
+export function emulationFailure(reason: i32, value: i64, extra: i64): void {
+  noteEmulationFailure(reason, value, extra);
+  abortCause = ABORT_EMULATION;
+  unreachable();
+}
+/** Record an emulation failure's reason and details in the exit fields. */
+export function noteEmulationFailure(reason: i32, value: i64, extra: i64): void {
+  setExitField(ExitField.NUMBER, reason);
+  setExitField(ExitField.VALUE, value);
+  setExitField(ExitField.EXTRA, extra);
+  setExitField(ExitField.INSTR_LEN, 0);
+}
+/** An emulation failure found outside run() (completing an intercepted write): the next run() reports it first. */
+export function emulationFailureAtNextRun(reason: i32, value: i64, extra: i64): void {
+  noteEmulationFailure(reason, value, extra);
+  pendingExit = Exit.EMULATION_FAILURE;
 }
 
 export const DE = 0;
