@@ -1,7 +1,8 @@
 // xmhf command line.
 import { parseArgs } from 'node:util';
 import { runCommand, parseSize } from './run.js';
-import { defaultGuest, cacheDir } from '../guest/debian.js';
+import { defaultGuest, cacheDir, guestInitramfs } from '../guest/debian.js';
+import { prepareI386Guest } from '../guest/i386.js';
 
 const USAGE = `usage: xmhf <command> [options]
 
@@ -25,6 +26,10 @@ commands:
   guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
               into ~/.cache/xmhf-ts (XMHF_CACHE overrides); asks apt for the current
               kernel (run uses the one recorded here)
+              --i386           instead, Debian's 32-bit kernels (686, 686-pae) and
+                               busybox-static:i386 with an initramfs for them; prints
+                               the --kernel and --initrd files (needs the i386
+                               architecture: dpkg --add-architecture i386)
   --help    this text
 `;
 
@@ -53,6 +58,12 @@ async function main(argv: string[]): Promise<number> {
       timeoutMs: timeout === undefined ? undefined : timeout * 1000,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
     });
+  }
+  if (cmd === 'guest' && rest[0] === '--i386') {
+    const g = prepareI386Guest((busybox) => guestInitramfs({ busybox }), (line) => process.stderr.write(`xmhf: ${line}\n`));
+    process.stdout.write(`32-bit guest ready: xmhf run --kernel KERNEL --initrd ${g.initrd} [--mem 3G]\n` +
+      Object.entries(g.kernels).map(([flavour, path]) => `  ${flavour}: --kernel ${path}\n`).join(''));
+    return 0;
   }
   if (cmd === 'guest') {
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
