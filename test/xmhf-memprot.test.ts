@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { Memprot, MemprotError, type NestedPageTable } from '../src/xmhf/memprot.js';
 import { Prot } from '../src/hypapp/api.js';
 import { createSoftwareMachine } from '../src/backend/software.js';
+import { errorMessage } from '../src/error-message.js';
 
 // ---- helpers ----
 
@@ -179,7 +180,7 @@ async function propertyTest(makeNpt: () => NestedPageTable | Promise<NestedPageT
         ops[log[log.length - 1].replace(/\(.*/, '')]++;
       }
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = errorMessage(e);
       assert.fail(`seed ${seed} (MEMPROT_SEED=${seed} reproduces it as the first sequence), at the last of:\n  ${log.join('\n  ')}\n${msg}`);
     }
   }

@@ -6,6 +6,7 @@ import type { PcMachine } from '../platform/pc.js';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../guest/debian.js';
 import { createVm, type HypappSpec } from '../xmhf/vm.js';
 import { loadHypapp, parseHypappOptions, readHypappConfig, HypappLoadError } from '../xmhf/loader.js';
+import { errorMessage } from '../error-message.js';
 
 export interface RunOptions {
   kernel?: string;
@@ -60,7 +61,7 @@ function readFile(flag: string, path: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(path));
   } catch (e) {
-    throw new Error(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new Error(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
   }
 }
 

@@ -4,7 +4,7 @@
 // reaches the CPU through LINT0 in ExtINT mode (virtual wire, as firmware
 // leaves the BSP), or directly while the APIC is disabled in IA32_APIC_BASE.
 // The CPU's INTR line and interrupt acknowledge go through here.
-import type { GuestClock, IrqLine, MmioDevice } from './device.js';
+import { allOnes, type GuestClock, type IrqLine, type MmioDevice } from './device.js';
 import { Pic8259Pair } from './pic8259.js';
 import { IoApic, IOAPIC_BASE } from './ioapic.js';
 import { LocalApic, LAPIC_BASE, type Ipi } from './lapic.js';
@@ -59,7 +59,7 @@ export class PcInterrupts {
     const lapicMmio: MmioDevice = {
       name: 'lapic', base: LAPIC_BASE, size: 0x1000,
       // A hardware-disabled APIC does not decode its page: reads float high.
-      mmioRead: (offset, size) => (this.apicEnabled ? this.lapic.mmioRead(offset, size) : 0xffffffff >>> (32 - 8 * size)),
+      mmioRead: (offset, size) => (this.apicEnabled ? this.lapic.mmioRead(offset, size) : allOnes(size)),
       mmioWrite: (offset, size, value) => { if (this.apicEnabled) this.lapic.mmioWrite(offset, size, value); },
     };
     this.mmioDevices = [lapicMmio, this.ioapic];
