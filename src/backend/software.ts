@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
-import type { Machine, Vcpu, PlatformBus, SegmentState, CpuidEntry } from './interface.js';
+import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType, PAGE_SIZE } from './abi.js';
 import type { instantiate } from '../../build/cpu-exports.js';
 import { errorMessage } from '../error-message.js';
@@ -23,18 +23,7 @@ type CpuExports = { [K in keyof AdaptedExports]: RawFunction<AdaptedExports[K]> 
 
 const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
 
-export interface SoftwareMachineOptions {
-  ramSize: number;
-  bus: PlatformBus;
-  /** vCPU 0 starts at RESET; the others wait for INIT/SIPI (default 1, at most 64). */
-  vcpus?: number;
-  /**
-   * The guest TSC's source: the platform's clock in TSC ticks (a non-negative
-   * integer as a number), read on every RDTSC. Without it the TSC counts
-   * retired instructions.
-   */
-  tsc?: () => number;
-}
+export type SoftwareMachineOptions = MachineSpec;
 
 function wasmPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));

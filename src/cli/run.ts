@@ -2,9 +2,8 @@
 // the PC platform with the serial console on stdout.
 import { readFileSync, openSync, writeSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { PcMachine } from '../platform/pc.js';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../guest/debian.js';
-import { createVm, type HypappSpec } from '../xmhf/vm.js';
+import { createVm, type HypappSpec, type Vm } from '../vmm.js';
 import { loadHypapp, parseHypappOptions, readHypappConfig, HypappLoadError } from '../xmhf/loader.js';
 import { errorMessage } from '../error-message.js';
 
@@ -85,7 +84,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
   // With --exec, show only what the command prints: the lines between the markers.
   let pending = '', inCommand = false, status: number | undefined;
   const decoder = new TextDecoder();
-  let pc: PcMachine;
+  let vm: Vm;
   const output = (bytes: Uint8Array) => {
     if (!quiet) { process.stdout.write(bytes); return; }
     pending += decoder.decode(bytes, { stream: true });
@@ -100,20 +99,19 @@ export async function runCommand(o: RunOptions): Promise<number> {
         inCommand = false;
         setTimeout(() => {
           process.stderr.write('xmhf: the guest did not power off after its command; stopping it\n');
-          pc.stop({ kind: 'stopped' });
+          vm.stop('the guest did not power off after its command');
         }, POWEROFF_GRACE_MS).unref();
       }
       else if (inCommand) process.stdout.write(line);
       else if (line.startsWith(READY_MARKER)) inCommand = true;
     }
   };
-  const vm = await createVm({
+  vm = await createVm({
     kernel, initrd, cmdline, mem: o.mem, hypapps, serialOutput: output,
     onEvent: eventsFd === undefined ? undefined
       : (app, record) => writeSync(eventsFd, JSON.stringify({ hypapp: app, ...record }, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) + '\n'),
   });
-  pc = vm.pc;
-  const detach = o.exec === undefined ? attachConsoleInput(pc) : () => {};
+  const detach = o.exec === undefined ? attachConsoleInput(vm) : () => {};
   const { stop, detail } = await vm.run(o.timeoutMs).finally(detach);
   if (stop.kind === 'triple-fault') {
     process.stderr.write(`xmhf: the guest triple-faulted ${detail}\n`);
@@ -138,7 +136,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
 const ESCAPE = 0x1d;
 
 /** Feed stdin to the guest's serial port: raw mode on a terminal (Ctrl-] quits), bytes as they come from a pipe. */
-function attachConsoleInput(pc: PcMachine): () => void {
+function attachConsoleInput(vm: Vm): () => void {
   const stdin = process.stdin;
   const raw = stdin.isTTY === true;
   if (raw) {
@@ -147,8 +145,8 @@ function attachConsoleInput(pc: PcMachine): () => void {
   }
   const onData = (chunk: Buffer) => {
     const bytes = new Uint8Array(chunk);
-    if (raw && bytes.includes(ESCAPE)) { pc.stop({ kind: 'stopped' }); return; }
-    pc.uart.input(bytes);
+    if (raw && bytes.includes(ESCAPE)) { vm.stop('the console user quit (Ctrl-])'); return; }
+    vm.consoleInput(bytes);
   };
   stdin.on('data', onData);
   stdin.resume();
