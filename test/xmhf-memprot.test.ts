@@ -12,10 +12,10 @@ import { Memprot, MemprotError, type NestedPageTable } from '../src/xmhf/memprot
 import { Prot } from '../src/hypapp/api.js';
 import { createSoftwareMachine } from '../src/backend/software.js';
 import { errorMessage } from '../src/error-message.js';
+import { PAGE_SIZE as PAGE } from '../src/backend/abi.js';
 
 // ---- helpers ----
 
-const PAGE = 4096;
 const RAM = 1 << 20; // 256 pages
 const PAGES = RAM / PAGE;
 const RIGHT_BITS = [Prot.READ, Prot.WRITE, Prot.EXEC_SUPER, Prot.EXEC_USER];
