@@ -4,11 +4,11 @@
 // machine off, and garbage from the guest does not hurt the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PcMachine, PLATFORM_CONTROLS } from '../src/platform/pc.js';
+import { PcMachine } from '../src/platform/pc.js';
 import { createSoftwareMachine } from '../src/backend/software.js';
 import { directDma, type DmaPort } from '../src/platform/platform.js';
 import { loadLinux } from '../src/boot/linux.js';
-import { Reg, Control, Access } from '../src/backend/abi.js';
+import { Reg } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { enterLongMode } from './support/guest64.js';
 import { installIdt } from './support/idt.js';

@@ -110,6 +110,12 @@ export enum ExitField {
 /** Bytes in a page (the granule of nested page permissions, memprot and dmaprot). */
 export const PAGE_SIZE = 4096;
 
+/**
+ * Guest-physical start of the PC's MMIO hole below 4 GiB: guest RAM ends
+ * below it (3 GiB at most), the PCI window and the chipset's devices lie above.
+ */
+export const MMIO_HOLE_START = 0xc000_0000;
+
 /** Access kinds, as bits (NPF qualification, page permissions; the hypapp API's Prot is made of them). */
 export enum Access {
   READ = 1,

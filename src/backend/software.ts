@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
-import { Reg, Seg, SegField, Exit, ExitField, EventType, PAGE_SIZE } from './abi.js';
+import { Reg, Seg, SegField, Exit, ExitField, EventType, PAGE_SIZE, MMIO_HOLE_START } from './abi.js';
 import type { instantiate } from '../../build/cpu-exports.js';
 import { errorMessage } from '../error-message.js';
 
@@ -21,7 +21,6 @@ type RawFunction<F> = F extends (...args: infer A) => infer R
 /** Raw exports of build/cpu.wasm (src/cpu/index.ts), typed from the bindings build-cpu.mjs generates. */
 type CpuExports = { [K in keyof AdaptedExports]: RawFunction<AdaptedExports[K]> };
 
-const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
 
 export type SoftwareMachineOptions = MachineSpec;
 
@@ -59,7 +58,7 @@ export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promi
   if (!Number.isInteger(ramSize) || ramSize < 1 << 20 || ramSize % PAGE_SIZE !== 0) {
     throw new RangeError(`guest RAM size must be a whole number of 4 KiB pages, at least 1 MiB (got ${ramSize})`);
   }
-  if (ramSize > MAX_RAM) throw new RangeError(`guest RAM size ${ramSize} exceeds the 3 GiB this machine supports`);
+  if (ramSize > MMIO_HOLE_START) throw new RangeError(`guest RAM size ${ramSize} exceeds the 3 GiB this machine supports`);
   const vcpuCount = opts.vcpus ?? 1;
   if (!Number.isInteger(vcpuCount) || vcpuCount < 1 || vcpuCount > 64) throw new RangeError(`vCPU count must be 1 to 64 (got ${vcpuCount})`);
 

@@ -24,7 +24,7 @@ function registerApiResolution(): void {
 }
 
 /** The file a hypapp reference names. */
-export function resolveHypapp(ref: string, cwd = process.cwd()): string {
+function resolveHypapp(ref: string, cwd = process.cwd()): string {
   for (const ext of ['.ts', '.js', '.mjs']) {
     const shipped = join(SHIPPED, `${ref}${ext}`);
     if (/^[a-z][a-z0-9-]*$/.test(ref) && existsSync(shipped)) return shipped;
