@@ -1,6 +1,7 @@
 // A vCPU as hypapps see it: named registers, MSRs, the guest's own address
 // translation and guest-virtual memory access, event injection.
 import { Reg, Seg, EventType, ExitField, type Vcpu } from '../backend/interface.js';
+import { Vector } from '../backend/abi.js';
 import type { GuestCpu, Register, SegmentRegister, Segment, Translation, Mapping } from '../hypapp/api.js';
 import { GuestPageFault } from '../hypapp/api.js';
 import { translate, mappings, pagingMode, type PhysicalReader, type PagingRegisters, type PagingMode } from './pagewalk.js';
@@ -18,7 +19,7 @@ const SEGS: Record<SegmentRegister, Seg> = {
 };
 
 /** Exceptions that push an error code (#DF, #TS, #NP, #SS, #GP, #PF, #AC). */
-const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
+const HAS_ERROR_CODE = new Set<number>([Vector.DF, Vector.TS, Vector.NP, Vector.SS, Vector.GP, Vector.PF, Vector.AC]);
 
 export class GuestCpuImpl implements GuestCpu {
   constructor(private readonly vcpu: Vcpu, private readonly mem: GuestMemory) {}

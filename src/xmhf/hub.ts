@@ -249,7 +249,7 @@ export class EventHub {
     }
     // Deliver it as the guest would have seen it: INT3/INTO/INT1 as the
     // software event they were (returning after the instruction), faults with
-    // their error code and, for #Vector.PF, CR2.
+    // their error code and, for #PF, CR2.
     if (vcpu.exitField(ExitField.INSTR_LEN) > 0n) {
       vcpu.skipInstruction();
       vcpu.inject(EventType.SOFTWARE_INTERRUPT, vector);
