@@ -2,7 +2,7 @@
 // an uncompressed vmlinux through its PVH entry (32-bit protected mode,
 // hvm_start_info in EBX), or a bzImage through the 64-bit boot protocol
 // (long mode, identity-mapped, boot_params in RSI).
-import { Reg, Seg } from '../backend/abi.js';
+import { Reg, Seg, PAGE_SIZE } from '../backend/abi.js';
 import type { Machine, Vcpu } from '../backend/interface.js';
 import { parseVmlinux, KernelFormatError } from './elf.js';
 import { parseBzImage } from './bzimage.js';
@@ -72,7 +72,7 @@ export function loadLinux(machine: Machine, vcpu: Vcpu, image: LinuxImage): 'pvh
 /** The initrd goes at the top of RAM (below the kernel's limit), page aligned. */
 function placeInitrd(machine: Machine, initrd: Uint8Array, addrMax: number): { addr: number; size: number } {
   const top = Math.min(machine.ramSize, addrMax + 1);
-  const addr = Math.floor((top - initrd.length) / 4096) * 4096;
+  const addr = Math.floor((top - initrd.length) / PAGE_SIZE) * PAGE_SIZE;
   if (addr < 0x4000000) throw new LoaderError(`the initrd (${initrd.length >> 20} MiB) does not fit in guest RAM above the kernel; give the machine more memory`);
   machine.ram.set(initrd, addr);
   return { addr, size: initrd.length };
@@ -90,7 +90,7 @@ function enterProtectedMode(vcpu: Vcpu): void {
 /** Identity-map the first 4 GiB with 2 MiB pages, load a GDT with __BOOT_CS/__BOOT_DS, and enter 64-bit mode. */
 function enterLongMode(machine: Machine, vcpu: Vcpu): void {
   const v = new DataView(machine.ram.buffer, machine.ram.byteOffset, machine.ram.byteLength);
-  machine.ram.fill(0, PML4, PML4 + 6 * 4096);
+  machine.ram.fill(0, PML4, PML4 + 6 * PAGE_SIZE);
   v.setBigUint64(PML4, BigInt(PML4 + 0x1000) | 3n, true);
   for (let g = 0; g < 4; g++) {
     const pd = PML4 + 0x2000 + 0x1000 * g;
