@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType, PAGE_SIZE, MMIO_HOLE_START } from './abi.js';
 import type { instantiate } from '../../build/cpu-exports.js';
-import { errorMessage } from '../error-message.js';
+import { cpuModeText, emulationFailureText } from './emulation-failure.js';
 
 /** The exports asc's bindings describe (adapted: booleans as booleans, globals as { value }). */
 type AdaptedExports = Awaited<ReturnType<typeof instantiate>>;
@@ -139,20 +139,27 @@ class SoftwareVcpu implements Vcpu {
     return r as Exit;
   }
 
+  /** The trap behind the last EmulationFailure.INTERNAL. */
+  private lastTrap: string | undefined;
+
   private afterTrap(first: unknown): number {
     let e: unknown = first;
     for (;;) {
-      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      // A trap, or an assertion of the CPU's code (abort, below): either leaves the CPU's WebAssembly stack.
+      if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof CpuInternalError)) throw e;
       try {
         const r = this.cpu.resume();
-        if (r === Exit.EMULATION_FAILURE) {
-          throw new CpuInternalError(`CPU internal error at RIP ${this.getReg(Reg.RIP).toString(16)}: ${errorMessage(e)}`);
-        }
+        // The CPU names the reason of a failure it recorded; for a trap it did not record, only this message says what it was.
+        if (r === Exit.EMULATION_FAILURE) this.lastTrap = e.message;
         return r;
       } catch (next) {
         e = next;
       }
     }
+  }
+
+  emulationFailure(): string {
+    return `${cpuModeText(this)}: ${emulationFailureText(this, this.lastTrap)}`;
   }
 
   exitField(field: ExitField): bigint { return BigInt.asUintN(64, this.cpu.exitField(field)); }
@@ -186,10 +193,9 @@ class SoftwareVcpu implements Vcpu {
   }
   setMsr(index: number, value: bigint): boolean { return this.cpu.setMsr(index >>> 0, BigInt.asIntN(64, value)) !== 0; }
   completeIo(value: number): void { this.cpu.completeIo(value | 0); }
-  /** Perform an intercepted CR write the hypervisor decided to allow (and skip the MOV). */
+  /** Perform an intercepted CR write the hypervisor decided to allow (and skip the MOV); a value the MOV faults for queues #GP(0) instead. */
   completeCrWrite(cr: number, value: bigint): void {
-    this.cpu.completeCrWrite(cr, BigInt.asIntN(64, value));
-    this.skipInstruction();
+    if (this.cpu.completeCrWrite(cr, BigInt.asIntN(64, value))) this.skipInstruction();
   }
   skipInstruction(): void {
     const len = this.cpu.exitField(ExitField.INSTR_LEN);

@@ -36,6 +36,7 @@ export class FakeVcpu implements Vcpu {
     return Exit.BUDGET;
   }
   exitField(field: ExitField): bigint { return this.fields.get(field) ?? 0n; }
+  emulationFailure(): string { return '64-bit mode: an instruction the fake does not know'; }
   getReg(reg: Reg): bigint { return this.regs.get(reg) ?? 0n; }
   setReg(reg: Reg, value: bigint): void {
     this.regs.set(reg, value);
