@@ -3,7 +3,7 @@
 // fills in, and the e820 map.
 import type { E820Entry } from './e820.js';
 
-export const BOOT_PARAMS_SIZE = 4096;
+const BOOT_PARAMS_SIZE = 4096;
 const E820_MAX_ENTRIES = 128;
 
 export interface BootParamsInput {

@@ -4,7 +4,7 @@
 // (the 64-bit boot protocol). Both load a GDT holding the boot protocol's
 // __BOOT_CS (0x10) and __BOOT_DS (0x18), which the kernels' first
 // instructions reload before they switch to their own GDT.
-import { Reg, Seg } from '../backend/abi.js';
+import { Reg, Seg, PAGE_SIZE } from '../backend/abi.js';
 import type { Machine, Vcpu } from '../backend/interface.js';
 
 /** Guest-physical addresses of the GDT and of the page tables for 64-bit entry (PML4, PDPT, four page directories). */
@@ -41,7 +41,7 @@ export function enterProtectedMode(machine: Machine, vcpu: Vcpu, at: EntryLayout
 export function enterLongMode(machine: Machine, vcpu: Vcpu, at: EntryLayout): void {
   const { pml4 } = at;
   const v = new DataView(machine.ram.buffer, machine.ram.byteOffset, machine.ram.byteLength);
-  machine.ram.fill(0, pml4, pml4 + 6 * 4096);
+  machine.ram.fill(0, pml4, pml4 + 6 * PAGE_SIZE);
   v.setBigUint64(pml4, BigInt(pml4 + 0x1000) | 3n, true);
   for (let g = 0; g < 4; g++) {
     const pd = pml4 + 0x2000 + 0x1000 * g;

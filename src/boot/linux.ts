@@ -4,7 +4,7 @@
 // boot protocol (long mode, identity-mapped, boot_params in RSI), or a 32-bit
 // bzImage through the 32-bit boot protocol (flat protected mode at
 // code32_start, paging off, boot_params in ESI).
-import { Reg } from '../backend/abi.js';
+import { Reg, PAGE_SIZE } from '../backend/abi.js';
 import type { Machine, Vcpu } from '../backend/interface.js';
 import { parseVmlinux, KernelFormatError } from './elf.js';
 import { parseBzImage } from './bzimage.js';
@@ -92,7 +92,7 @@ export function loadLinux(machine: Machine, vcpu: Vcpu, image: LinuxImage): Boot
 /** The initrd goes at the top of RAM (below the kernel's limit), page aligned. */
 function placeInitrd(machine: Machine, initrd: Uint8Array, addrMax: number): { addr: number; size: number } {
   const top = Math.min(machine.ramSize, addrMax + 1);
-  const addr = Math.floor((top - initrd.length) / 4096) * 4096;
+  const addr = Math.floor((top - initrd.length) / PAGE_SIZE) * PAGE_SIZE;
   if (addr < 0x4000000) throw new LoaderError(`the initrd (${initrd.length >> 20} MiB) does not fit in guest RAM above the kernel; give the machine more memory`);
   machine.ram.set(initrd, addr);
   return { addr, size: initrd.length };

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../guest/debian.js';
 import { createVm, type HypappSpec, type Vm } from '../vmm.js';
 import { loadHypapp, parseHypappOptions, readHypappConfig, HypappLoadError } from '../xmhf/loader.js';
+import { errorMessage } from '../error-message.js';
 
 export interface RunOptions {
   kernel?: string;
@@ -59,7 +60,7 @@ function readFile(flag: string, path: string): Uint8Array {
   try {
     return new Uint8Array(readFileSync(path));
   } catch (e) {
-    throw new Error(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+    throw new Error(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : errorMessage(e)}`);
   }
 }
 

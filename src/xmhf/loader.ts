@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Hypapp, HypappFactory } from '../hypapp/api.js';
 import type { HypappSpec } from './vm.js';
+import { errorMessage } from '../error-message.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHIPPED = join(here, '..', '..', 'hypapps');
@@ -23,7 +24,7 @@ function registerApiResolution(): void {
 }
 
 /** The file a hypapp reference names. */
-export function resolveHypapp(ref: string, cwd = process.cwd()): string {
+function resolveHypapp(ref: string, cwd = process.cwd()): string {
   for (const ext of ['.ts', '.js', '.mjs']) {
     const shipped = join(SHIPPED, `${ref}${ext}`);
     if (/^[a-z][a-z0-9-]*$/.test(ref) && existsSync(shipped)) return shipped;
@@ -46,7 +47,7 @@ export async function loadHypapp(ref: string, options: Record<string, string> = 
   try {
     mod = await import(`${pathToFileURL(file).href}?xmhf-hypapp`);
   } catch (e) {
-    throw new HypappLoadError(`--hypapp ${ref}: ${file} failed to load: ${e instanceof Error ? e.message : String(e)}`);
+    throw new HypappLoadError(`--hypapp ${ref}: ${file} failed to load: ${errorMessage(e)}`);
   }
   const exported = mod.default ?? mod.hypapp;
   const app = typeof exported === 'function' ? (exported as HypappFactory)(options) : exported;
@@ -76,7 +77,7 @@ export function parseHypappOptions(flags: string[]): Map<string, Record<string, 
 export function readHypappConfig(path: string): Array<{ ref: string; options: Record<string, string> }> {
   let json: unknown;
   try { json = JSON.parse(readFileSync(path, 'utf8')); } catch (e) {
-    throw new HypappLoadError(`--hypapp-config ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new HypappLoadError(`--hypapp-config ${path}: ${errorMessage(e)}`);
   }
   const list = (json as { hypapps?: unknown }).hypapps;
   if (!Array.isArray(list)) throw new HypappLoadError(`--hypapp-config ${path}: expected { "hypapps": [ { "hypapp": "...", "options": {...} } ] }`);
