@@ -2,7 +2,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { constants } from 'node:os';
 import { runCommand, parseSize } from './run.js';
-import { defaultGuest, cacheDir } from '../guest/debian.js';
+import { defaultGuest, cacheDir, guestInitramfs } from '../guest/debian.js';
+import { prepareI386Guest } from '../guest/i386.js';
 import { UsageError, USAGE_STATUS } from './usage-error.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
@@ -36,6 +37,10 @@ commands:
   guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
               into ~/.cache/xmhf-ts (XMHF_CACHE overrides); asks apt for the current
               kernel (run uses the one recorded here) and repairs the cache's records
+              --i386           instead, Debian's 32-bit kernels (686, 686-pae) and
+                               busybox-static:i386 with an initramfs for them; prints
+                               the --kernel and --initrd files (needs the i386
+                               architecture: dpkg --add-architecture i386)
   --help    this text
 `;
 
@@ -95,7 +100,14 @@ async function main(argv: string[]): Promise<number> {
     });
   }
   if (cmd === 'guest') {
-    if (flagHelp(parseFlags(cmd, rest, { help: { type: 'boolean', short: 'h' } }), USAGE) === undefined) return 0;
+    const values = flagHelp(parseFlags(cmd, rest, { help: { type: 'boolean', short: 'h' }, i386: { type: 'boolean' } }), USAGE);
+    if (values === undefined) return 0;
+    if (values.i386) {
+      const g = prepareI386Guest((busybox) => guestInitramfs({ busybox }), (line) => process.stderr.write(`xmhf: ${line}\n`));
+      process.stdout.write(`32-bit guest ready: xmhf run --kernel KERNEL --initrd ${g.initrd} [--mem 3G]\n` +
+        Object.entries(g.kernels).map(([flavour, path]) => `  ${flavour}: --kernel ${path}\n`).join(''));
+      return 0;
+    }
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;

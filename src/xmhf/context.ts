@@ -7,6 +7,7 @@ import type { Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
+import { errorMessage } from '../error-message.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
@@ -67,7 +68,7 @@ export function createContext(core: CoreServices, index: number, name: string, o
       const arm = () => {
         handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
           if (!live) return;
-          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${e instanceof Error ? e.message : String(e)}`); return; }
+          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${errorMessage(e)}`); return; }
           if (live) arm();
         });
       };

@@ -16,6 +16,7 @@ import { MeasurementLog } from './measure.js';
 import { EventHub, type LoadedHypapp } from './hub.js';
 import { createContext, type CoreServices } from './context.js';
 import { Dmaprot } from './dmaprot.js';
+import { errorMessage } from '../error-message.js';
 
 /** A hypapp to run, with the bytes it was loaded from (measured at launch) and its options. */
 export interface HypappSpec {
@@ -63,7 +64,7 @@ export class Vm {
     try {
       stop = await this.platform.run(timeoutMs);
     } catch (e) {
-      const detail = e instanceof Error ? e.message : String(e);
+      const detail = errorMessage(e);
       this.shutdown({ reason: 'error', detail });
       throw e;
     }
@@ -84,7 +85,7 @@ export class Vm {
   private shutdown(e: ShutdownEvent): void {
     for (const a of this.apps) {
       try { a.app.shutdown?.(a.ctx, e); } catch (err) {
-        process.stderr.write(`xmhf: hypapp ${a.app.name} failed in shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.stderr.write(`xmhf: hypapp ${a.app.name} failed in shutdown: ${errorMessage(err)}\n`);
       }
     }
   }
@@ -161,7 +162,7 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
     try {
       await a.app.init?.(a.ctx);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      const message = errorMessage(e);
       for (const b of apps.slice(0, apps.indexOf(a))) {
         try { b.app.shutdown?.(b.ctx, { reason: 'error', detail: `hypapp ${a.app.name} failed to start` }); } catch { /* already failing */ }
       }
