@@ -67,13 +67,14 @@ export function propagateNaN(am: i64, as: i32, bm: i64, bs: i32): void {
 /**
  * Screen two operands: unsupported encodings give IE and the indefinite,
  * NaNs propagate; returns true when that decided the result. Otherwise
- * raises DE for a denormal operand and returns false.
+ * raises DE for a denormal operand (or memDenormal: b came from a denormal
+ * float in memory, normal as an 80-bit value) and returns false.
  */
-export function screen2(am: i64, as: i32, bm: i64, bs: i32): bool {
+export function screen2(am: i64, as: i32, bm: i64, bs: i32, memDenormal: bool): bool {
   const ka = classOf(am, as), kb = classOf(bm, bs);
   if (ka == K_UNSUPPORTED || kb == K_UNSUPPORTED) { invalid(); return true; }
   if (ka == K_NAN || kb == K_NAN) { propagateNaN(am, as, bm, bs); return true; }
-  if (isDenormal(am, as) || isDenormal(bm, bs)) fExc |= DE;
+  if (memDenormal || isDenormal(am, as) || isDenormal(bm, bs)) fExc |= DE;
   return false;
 }
 
@@ -272,6 +273,7 @@ export function div80(am: i64, as: i32, bm: i64, bs: i32, cw: i32): void {
   }
   if (kb == K_INF) { rM = 0; rS = sign; return; }
   if (kb == K_ZERO) {
+    fExc &= ~DE; // the host reports a zero divisor without a denormal dividend
     if (ka == K_ZERO) { invalid(); return; }
     fExc |= ZE;
     rM = INT_BIT; rS = sign | EXP_INF;
@@ -299,6 +301,9 @@ export function sqrt80(am: i64, as: i32, cw: i32): void {
   sqrtJam(nM, t);
   roundPack(false, BIAS + 127 + ((e - t) >> 1), wHi, wLo, precisionOf(cw), cw);
 }
+
+/** Withdraw a denormal-operand report (an invalid operation that outranks it). */
+export function clearDE(): void { fExc &= ~DE; }
 
 /** Clear the per-operation outputs. */
 export function begin(): void { fExc = 0; fUp = false; }

@@ -27,7 +27,7 @@ import {
 } from './fpu-conv';
 import {
   rM, rS, fExc, fUp, BIAS, K_ZERO, K_FINITE, K_INF, K_NAN, K_UNSUPPORTED, classOf, isDenormal, isSignaling,
-  begin, setIndefinite, setResult, screen1, screen2, add80, mul80, div80, sqrt80, roundPack, remainder80, remQuotient, remPartial,
+  begin, setIndefinite, setResult, screen1, screen2, clearDE, add80, mul80, div80, sqrt80, roundPack, remainder80, remQuotient, remPartial,
 } from './f80';
 import { TRANS_LOG2, TRANS_LOG2P1, TRANS_ATAN, sinCos80, tan80, atan80, yLog2x80, exp2m1_80 } from './f80-trans';
 
@@ -169,8 +169,7 @@ function takeF80(): void {
 function arith(kind: i32, memDE: bool): void {
   begin();
   if ((exc & SF) != 0) setIndefinite();
-  else if (!screen2(aM, aS, bM, bS)) {
-    if (memDE) exc |= DE;
+  else if (!screen2(aM, aS, bM, bS, memDE)) {
     const c = cw();
     switch (kind) {
       case 0: add80(aM, aS, bM, bS, false, c); break;
@@ -458,7 +457,9 @@ function compareRegs(i: i32, pops: i32, quiet: bool): void {
   for (let k = 0; k < pops; k++) pop();
 }
 
+/** FCOMI/FUCOMI and their popping forms: EFLAGS; C1 keeps its value unless the stack underflows (as the host does). */
 function comi(i: i32, quiet: bool, popAfter: bool): void {
+  ccMask = 0;
   fetch(0, false);
   fetch(i, true);
   const rel = relation(quiet, false);
@@ -471,9 +472,10 @@ function comi(i: i32, quiet: bool, popAfter: bool): void {
 function fldReg(i: i32): void {
   const p = physOf(i);
   if (!validP(p)) {
+    // An empty source: the underflow is what is reported, even when the push overwrites a full register.
     underflow();
     if (blocked()) return;
-    push80(INDEF_MANT, INDEF_SEXP);
+    pushRaw(INDEF_MANT, INDEF_SEXP);
     return;
   }
   get80(p);
@@ -516,7 +518,6 @@ function fstReg(i: i32, popAfter: bool): void {
 
 function ffree(i: i32, popAfter: bool): void {
   setTagMask(tagMask() & ~(1 << physOf(i)));
-  ccMask = 0;
   if (popAfter) pop();
 }
 
@@ -668,7 +669,7 @@ function fscale(): void {
   const p0 = physOf(0);
   begin();
   if ((exc & SF) != 0) setIndefinite();
-  else if (!screen2(aM, aS, bM, bS)) {
+  else if (!screen2(aM, aS, bM, bS, false)) {
     const ka = classOf(aM, aS), kb = classOf(bM, bS);
     const bneg = (bS & 0x8000) != 0;
     if (kb == K_INF) {
@@ -692,17 +693,19 @@ function fscale(): void {
 function fprem(ieee: bool): void {
   fetch(0, false);
   fetch(1, true);
-  setCC(C0 | C1 | C2 | C3, 0);
+  // C2 (and C1) clear; C0 and C3 keep their values unless a quotient is developed.
+  setCC(C2, 0);
   begin();
   if ((exc & SF) != 0) setIndefinite();
-  else if (!screen2(aM, aS, bM, bS)) {
+  else if (!screen2(aM, aS, bM, bS, false)) {
     const ka = classOf(aM, aS), kb = classOf(bM, bS);
-    if (ka == K_INF || kb == K_ZERO) { exc |= IE; setIndefinite(); }
+    if (kb == K_ZERO) { clearDE(); exc |= IE; setIndefinite(); } // no denormal operand reported (host)
+    else if (ka == K_INF) { exc |= IE; setIndefinite(); }
     else if (ka == K_ZERO || kb == K_INF) setResult(aM, aS);
     else {
       remainder80(aM, aS, bM, bS, ieee, cw());
       // A partial remainder reports C2 and no quotient bits.
-      if (remPartial) setCC(C2, C2);
+      if (remPartial) setCC(C0 | C2 | C3, C2);
       else setCC(C0 | C1 | C3, (remQuotient & 4 ? C0 : 0) | (remQuotient & 1 ? C1 : 0) | (remQuotient & 2 ? C3 : 0));
     }
   }
@@ -829,7 +832,7 @@ function binaryPop(kind: i32): void {
   fetch(1, true);
   begin();
   if ((exc & SF) != 0) setIndefinite();
-  else if (!screen2(bM, bS, aM, aS)) {
+  else if (!screen2(bM, bS, aM, aS, false)) {
     if (kind == TRANS_ATAN) atan80(bM, bS, aM, aS, cw());
     else yLog2x80(bM, bS, aM, aS, kind == TRANS_LOG2P1, cw());
   }
