@@ -813,9 +813,7 @@ function trigPair(sincos: bool): void {
   else if (sincos) {
     sinCos80(aM, aS, true, cw());
     m2 = rM; s2 = rS;
-    const up = fUp;
-    sinCos80(aM, aS, false, cw());
-    if (up) setCC(C1, C1);
+    sinCos80(aM, aS, false, cw()); // C1 tells of the sine's rounding only (as the host does)
   } else {
     tan80(aM, aS, cw());
     m2 = INT_BIT; s2 = BIAS;

@@ -100,3 +100,56 @@ export function sqrtJam(m: i64, shift: i32): void {
   wHi = qh;
   wLo = ql | ((rh | rl) != 0 ? 1 : 0);
 }
+
+/** The high 128 bits of the 256-bit product (ah:al) * (bh:bl), nonzero low bits ORed into bit 0. */
+export function mulHi128(ah: i64, al: i64, bh: i64, bl: i64): void {
+  mul64(al, bl);
+  const ll = wHi;                    // bits 64..127 of al*bl
+  const lowest = wLo;
+  mul64(ah, bl);
+  const hlH = wHi, hlL = wLo;
+  mul64(al, bh);
+  const lhH = wHi, lhL = wLo;
+  mul64(ah, bh);
+  const hi = wHi, lo = wLo;
+  // Column 64..127: ll + hlL + lhL, carries into the high half.
+  const mid = ll + hlL;
+  let carry: i64 = ltU(mid, ll) ? 1 : 0;
+  const mid2 = mid + lhL;
+  carry += ltU(mid2, mid) ? 1 : 0;
+  const lost = (mid2 | lowest) != 0;
+  // Column 128..191 gets hlH + lhH + carry.
+  const add = lo + hlH;
+  let c2: i64 = ltU(add, lo) ? 1 : 0;
+  const add2 = add + lhH;
+  c2 += ltU(add2, add) ? 1 : 0;
+  const add3 = add2 + carry;
+  c2 += ltU(add3, add2) ? 1 : 0;
+  wLo = add3 | (lost ? 1 : 0);
+  wHi = hi + c2;
+}
+
+/** floor((ah:al) * 2^127 / (bh:bl)) for bh:bl with bit 127 set and ah:al < 2 * bh:bl: 128 quotient bits, a nonzero remainder ORed into bit 0. */
+export function div128(ah: i64, al: i64, bh: i64, bl: i64): void {
+  let rh = ah, rl = al, qh: i64 = 0, ql: i64 = 0;
+  for (let i = 0; i < 128; i++) {
+    let ge: bool;
+    if (i == 0) ge = !lt128(rh, rl, bh, bl);
+    else {
+      const carry = rh < 0;
+      rh = (rh << 1) | (rl >>> 63);
+      rl <<= 1;
+      ge = carry || !lt128(rh, rl, bh, bl);
+    }
+    qh = (qh << 1) | (ql >>> 63);
+    ql <<= 1;
+    if (ge) {
+      const borrow: i64 = ltU(rl, bl) ? 1 : 0;
+      rl -= bl;
+      rh = rh - bh - borrow;
+      ql |= 1;
+    }
+  }
+  wHi = qh;
+  wLo = ql | ((rh | rl) != 0 ? 1 : 0);
+}
