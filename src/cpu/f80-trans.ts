@@ -38,13 +38,22 @@ const ATAN_TABLE: usize = memory.data<u64>([
 /** ... and their exponents. */
 const ATAN_EXP: usize = memory.data<i32>([-5, -4, -3, -3, -2, -2, -2, -2, -1, -1, -1, -1, -1, -1, -1, -1]);
 
-/** Series terms below this many bits under the sum no longer matter. */
-const SERIES_BITS = 132;
+/**
+ * A series stops at the first term below the sum's last bit: added, it only
+ * leaves its sign in the sticky bit, which the rest of the tail (smaller) no
+ * longer changes; a second such term could undo the first's sticky bit.
+ */
+const SERIES_BITS = 127;
 const MAX_TERMS = 400;
 
-/** Round slot a to the 64-bit extended format (precision control does not apply to these instructions). */
+/**
+ * Round slot a to the 64-bit extended format (precision control does not
+ * apply to these instructions). The host reports every result computed
+ * this way inexact, exact ones (log2 of a power of two) too.
+ */
 function deliver(a: i32, cw: i32): void {
   roundPack(isNeg(a), expOf(a) + BIAS, hiOf(a), loOf(a), 64, cw);
+  raise(PE);
 }
 
 function negligible(term: i32, sum: i32): bool {
@@ -140,12 +149,21 @@ export function sinCos80(m: i64, s: i32, cos: bool, cw: i32): void {
 export function tan80(m: i64, s: i32, cw: i32): void {
   if (classOf(m, s) == K_ZERO) { setResult(m, s); return; }
   reduce(m, s);
-  if (!isZero(R) && expOf(R) < -64) {
-    // r^2 is below the wide precision: tan r = r + r^3/3 and -cot r = r/3 - 1/r, directly (a quotient of
-    // sin and cos, each rounded, would lose on which side of r the result lies).
+  if (!isZero(R) && expOf(R) < -40) {
+    // r^4 is below the wide precision: tan r = r + r^3/3 + 2r^5/15 and -cot r = r/3 - 1/r, directly (a
+    // quotient of sin and cos, each rounded, could lose on which side of r the result lies).
     wMul(R2, R, R);
     wSetInt(TMP, 3);
-    if ((quadrant & 1) == 0) { wMul(T, R2, R); wDiv(T, T, TMP); wAdd(SUM, R, T, false); }
+    if ((quadrant & 1) == 0) {
+      wMul(T, R2, R);
+      wDiv(A, T, TMP);
+      wAdd(SUM, R, A, false);
+      wMul(T, T, R2);
+      wSetInt(TMP, 15);
+      wDiv(T, T, TMP);
+      wScale(T, 1);
+      wAdd(SUM, SUM, T, false);
+    }
     else { wDiv(T, R, TMP); wSetInt(A, 1); wDiv(A, A, R); wAdd(SUM, T, A, true); }
   } else {
     sinSeries(SIN);
@@ -332,7 +350,7 @@ export function exp2m1_80(m: i64, s: i32, cw: i32): void {
     setResult(m, s);
     return;
   }
-  if (expOf(X) == 0) { setResult(INT_BIT, neg ? 0xbffe : BIAS); return; } // 2^1 - 1 and 2^-1 - 1, exact
+  if (expOf(X) == 0) { raise(PE); setResult(INT_BIT, neg ? 0xbffe : BIAS); return; } // 2^1 - 1 and 2^-1 - 1
   wConst(TMP, LN2_HI, LN2_LO, LN2_EXP);
   wMul(T, X, TMP);
   expm1Series(SUM);
