@@ -217,11 +217,11 @@ function order80(am: i64, as: i32, bm: i64, bs: i32): i32 {
   return c > 0 ? 0 : c < 0 ? 1 : 2;
 }
 
+/** FCOM-style compare into C3/C2/C0; false (no pop) when an unmasked exception blocks it, which still sets them (host). */
 function compareCC(quiet: bool, memDE: bool): bool {
   const rel = relation(quiet, memDE);
-  if (blocked()) return false;
   setCC(C0 | C2 | C3, rel == 0 ? 0 : rel == 1 ? C0 : rel == 2 ? C3 : C0 | C2 | C3);
-  return true;
+  return !blocked();
 }
 
 // ---- memory operands ----
@@ -699,8 +699,8 @@ function fprem(ieee: bool): void {
   if ((exc & SF) != 0) setIndefinite();
   else if (!screen2(aM, aS, bM, bS, false)) {
     const ka = classOf(aM, aS), kb = classOf(bM, bS);
-    if (kb == K_ZERO) { clearDE(); exc |= IE; setIndefinite(); } // no denormal operand reported (host)
-    else if (ka == K_INF) { exc |= IE; setIndefinite(); }
+    // Invalid: no denormal operand reported as well (host).
+    if (kb == K_ZERO || ka == K_INF) { clearDE(); exc |= IE; setIndefinite(); }
     else if (ka == K_ZERO || kb == K_INF) setResult(aM, aS);
     else {
       remainder80(aM, aS, bM, bS, ieee, cw());
