@@ -158,9 +158,14 @@ function pop(): void {
   setTop(t + 1);
 }
 
-/** Take the exceptions and the round-up indication (C1) of the last f80 operation. */
+/**
+ * Take the exceptions and the round-up indication (C1) of the last f80
+ * operation. An unmasked IE, DE or ZE stops the operation before its result
+ * exists: no OE, UE, PE or C1 then (host).
+ */
 function takeF80(): void {
   exc |= fExc;
+  if (blocked()) { exc &= ~(OE | UE | PE); return; }
   if (fUp) setCC(C1, C1);
 }
 
@@ -288,7 +293,9 @@ function storeFloat(la: i64, single: bool, popAfter: bool): void {
     get80(p);
     bits = packFloat(xMant, xSexp, single, rc(), true);
     exc |= convExc;
-    if (roundedUp) setCC(C1, C1);
+    // An unmasked overflow or underflow stops the store: no PE or C1 with it (host).
+    if (storeBlocked()) exc &= ~PE;
+    else if (roundedUp) setCC(C1, C1);
   }
   if (storeBlocked()) return;
   if (single) write32(la, <i32>bits);
@@ -463,9 +470,10 @@ function comi(i: i32, quiet: bool, popAfter: bool): void {
   fetch(0, false);
   fetch(i, true);
   const rel = relation(quiet, false);
-  if (blocked()) return;
+  // EFLAGS are written even when an unmasked exception blocks the pop (host).
   const f = rel == 0 ? 0 : rel == 1 ? F_CF : rel == 2 ? F_ZF : F_ZF | F_PF | F_CF;
   setFlagBits(F_ZF | F_PF | F_CF | F_OF | F_SF | F_AF, f);
+  if (blocked()) return;
   if (popAfter) pop();
 }
 

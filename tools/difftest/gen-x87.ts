@@ -57,10 +57,15 @@ function f80Value({ mant, sexp }: F80): bigint {
   return (BigInt(sexp) << 64n) | mant;
 }
 
-/** Control word: exceptions masked, random precision (including the reserved PC=1) and rounding control. */
+/**
+ * Control word: random precision (including the reserved PC=1) and rounding
+ * control; exceptions masked, or sometimes a random few unmasked (FNSAVE
+ * does not wait, so the case still ends normally with the pending state).
+ */
 function randomCw(rng: Rng): number {
   const pc = rng.pick([0, 1, 2, 3, 3, 3]);
-  return 0x1040 | 0x3f | (pc << 8) | (rng.int(4) << 10);
+  const masks = rng.chance(0.8) ? 0x3f : rng.int(64);
+  return 0x1040 | masks | (pc << 8) | (rng.int(4) << 10);
 }
 
 /** Put one operand on the stack: an 80-bit value mostly, or a float, integer or BCD from memory. */
