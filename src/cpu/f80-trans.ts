@@ -280,7 +280,8 @@ export function yLog2x80(ym: i64, ys: i32, xm: i64, xs: i32, plus1: bool, cw: i3
     if (plus1) { wSetInt(TMP, 1); wAdd(Z, X, TMP, false); } else wCopy(Z, X);
   }
   if (plus1 && kx != K_ZERO && kx != K_INF && (isZero(Z) || isNeg(Z))) {
-    // x <= -1, outside FYL2XP1's range: the host returns x and reports it inexact.
+    // x <= -1, outside FYL2XP1's range: the host returns x and reports it inexact (y * -inf for an infinite y).
+    if (ky == K_INF) { infinity(!yneg); return; }
     raise(PE);
     setResult(xm, xs);
     return;
