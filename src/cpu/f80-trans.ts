@@ -4,8 +4,8 @@
 // rounded once to 64 bits under the control word's rounding control.
 // Operands arrive screened (no NaNs, no unsupported encodings); results go
 // to f80's rM/rS with its exceptions.
-import { IE, ZE, PE, INT_BIT } from './fpu-conv';
-import { roundPack, setResult, setIndefinite, raise, clearDE, BIAS, classOf, K_ZERO, K_INF } from './f80';
+import { IE, ZE, PE, INT_BIT, BIAS } from './fpu-conv';
+import { roundPack, setResult, setIndefinite, raise, clearDE, classOf, K_ZERO, K_INF } from './f80';
 import { ltU, lt128 } from './u128';
 import {
   hiOf, loOf, expOf, isNeg, isZero, wSet, wCopy, wSetInt, wSetF80, wNegate, wAbs, wScale, wMul, wDiv, wAdd, wConst, magLess,

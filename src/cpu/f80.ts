@@ -6,7 +6,7 @@
 // Operands and results are (mantissa i64 with explicit integer bit, sign/
 // exponent word); results go to rM/rS, exceptions to fExc, "rounded up" to fUp.
 import {
-  IE, DE, ZE, OE, UE, PE, RC_NEAREST, RC_DOWN, RC_UP, INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP,
+  IE, DE, ZE, OE, UE, PE, RC_NEAREST, RC_DOWN, RC_UP, INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, BIAS,
 } from './fpu-conv';
 import { wHi, wLo, ltU, mul64, clz128, shl128, shrJam128, divJam, sqrtJam } from './u128';
 
@@ -17,7 +17,6 @@ export let fExc = 0;
 /** The last rounding increased the magnitude (the x87 reports it in C1). */
 export let fUp = false;
 
-export const BIAS = 16383;
 const EXP_INF = 0x7fff;
 /** Unmasked overflow/underflow deliver the result with its exponent moved by this (SDM 8.5.3/8.5.4). */
 const WRAP = 24576;

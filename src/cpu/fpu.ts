@@ -23,10 +23,10 @@ import { getCF, getZF, getPF, setFlagBits } from './flags';
 import {
   IE, DE, ZE, OE, UE, SF, ES, C0, C1, C2, C3, BUSY, RC_DOWN, RC_UP, RC_CHOP, PE,
   INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, roundedUp, convExc, intInvalid,
-  roundShift, packFloat, extend, uintTo80, intTo80, toInt,
+  roundShift, packFloat, extend, uintTo80, intTo80, toInt, BIAS,
 } from './fpu-conv';
 import {
-  rM, rS, fExc, fUp, BIAS, K_ZERO, K_FINITE, K_INF, K_NAN, K_UNSUPPORTED, classOf, isDenormal, isSignaling,
+  rM, rS, fExc, fUp, K_ZERO, K_FINITE, K_INF, K_NAN, K_UNSUPPORTED, classOf, isDenormal, isSignaling,
   begin, setIndefinite, setResult, screen1, screen2, clearDE, add80, mul80, div80, sqrt80, roundPack, remainder80, remQuotient, remPartial,
 } from './f80';
 import { TRANS_LOG2, TRANS_LOG2P1, TRANS_ATAN, sinCos80, tan80, atan80, yLog2x80, exp2m1_80 } from './f80-trans';
@@ -291,7 +291,7 @@ function storeFloat(la: i64, single: bool, popAfter: bool): void {
     bits = single ? INDEF_F32 : INDEF_F64;
   } else {
     get80(p);
-    bits = packFloat(xMant, xSexp, single, rc(), true);
+    bits = packFloat(xMant, xSexp, single, rc());
     exc |= convExc;
     // An unmasked overflow or underflow stops the store: no PE or C1 with it (host).
     if (storeBlocked()) exc &= ~PE;
