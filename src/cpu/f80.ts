@@ -143,7 +143,9 @@ export function roundPack(neg: bool, exp: i32, hi: i64, lo: i64, prec: i32, cw: 
   const rc = (cw >> 10) & 3;
   const sh = 128 - prec;
   const topBit: i64 = <i64>1 << <i64>(prec - 1);
-  if (exp < 1 && (cw & UE) != 0) {
+  // Unmasked underflow/overflow wrap the exponent by 24576; beyond what that brings back
+  // into range (FSCALE by a huge factor) an underflow is delivered as if masked (host).
+  if (exp < 1 && ((cw & UE) != 0 || exp + WRAP < 1)) {
     // Masked underflow: a denormal (or, rounded up, the smallest normal).
     const q = roundShift128(hi, lo, sh + (1 - exp), rc, neg);
     const m = q << <i64>(64 - prec);
@@ -166,7 +168,13 @@ export function roundPack(neg: bool, exp: i32, hi: i64, lo: i64, prec: i32, cw: 
     fExc |= UE | (inexact ? PE : 0);
     exp += WRAP;
   } else if (exp >= EXP_INF) {
-    if ((cw & OE) == 0) {
+    if ((cw & OE) == 0 && exp - WRAP >= EXP_INF) {
+      // Too large to wrap: infinity whatever the rounding control (host).
+      fExc |= OE | PE;
+      fUp = true;
+      rM = INT_BIT; rS = sign | EXP_INF;
+      return;
+    } else if ((cw & OE) == 0) {
       fExc |= OE | (inexact ? PE : 0);
       exp -= WRAP;
     } else {

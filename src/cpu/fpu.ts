@@ -712,9 +712,13 @@ function fprem(ieee: bool): void {
     else if (ka == K_ZERO || kb == K_INF) setResult(aM, aS);
     else {
       remainder80(aM, aS, bM, bS, ieee, cw());
+      takeF80();
+      if (blocked()) return;
       // A partial remainder reports C2 and no quotient bits.
       if (remPartial) setCC(C0 | C2 | C3, C2);
       else setCC(C0 | C1 | C3, (remQuotient & 4 ? C0 : 0) | (remQuotient & 1 ? C1 : 0) | (remQuotient & 2 ? C3 : 0));
+      writeResult(physOf(0));
+      return;
     }
   }
   takeF80();
