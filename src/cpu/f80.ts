@@ -143,9 +143,13 @@ export function roundPack(neg: bool, exp: i32, hi: i64, lo: i64, prec: i32, cw: 
   const rc = (cw >> 10) & 3;
   const sh = 128 - prec;
   const topBit: i64 = <i64>1 << <i64>(prec - 1);
-  // Unmasked underflow/overflow wrap the exponent by 24576; beyond what that brings back
-  // into range (FSCALE by a huge factor) an underflow is delivered as if masked (host).
-  if (exp < 1 && ((cw & UE) != 0 || exp + WRAP < 1)) {
+  if (exp < 1 && (cw & UE) == 0 && exp + WRAP < 1) {
+    // Unmasked, too small to wrap by 24576 (FSCALE by a huge factor): zero whatever the rounding control (host).
+    fExc |= UE | PE;
+    rM = 0; rS = sign;
+    return;
+  }
+  if (exp < 1 && (cw & UE) != 0) {
     // Masked underflow: a denormal (or, rounded up, the smallest normal).
     const q = roundShift128(hi, lo, sh + (1 - exp), rc, neg);
     const m = q << <i64>(64 - prec);

@@ -46,6 +46,8 @@ export let inexact = false;
 export let roundedUp = false;
 /** Exceptions raised by the last packFloat(). */
 export let convExc = 0;
+/** The last packFloat()'s value was below the destination's normal range (an unmasked UE reports that alone). */
+export let convTiny = false;
 /** Set by toInt() when the value is a NaN, infinite, unsupported or out of range. */
 export let intInvalid = false;
 
@@ -97,6 +99,7 @@ export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32): i64 {
   const expAll: i64 = <i64>((1 << eb) - 1) << <i64>F;
   let exp = sexp & 0x7fff;
   convExc = 0;
+  convTiny = false;
   inexact = false;
   roundedUp = false;
   // Pseudo-infinity, pseudo-NaN, unnormal and pseudo-zero encodings are unsupported (the 387 on).
@@ -129,6 +132,7 @@ export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32): i64 {
     if (inexact) convExc |= PE;
     return sign | (<i64>(e + bias) << <i64>F) | (q & fracMask);
   }
+  convTiny = true;
   const q = roundShift(m, 63 - F + (emin - e), rc, neg);
   if (inexact) convExc |= UE | PE;
   return sign | q; // may carry into the smallest normal, which is right

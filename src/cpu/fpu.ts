@@ -22,7 +22,7 @@ import { fault, NM, MF, UD } from './fault';
 import { getCF, getZF, getPF, setFlagBits } from './flags';
 import {
   IE, DE, ZE, OE, UE, SF, ES, C0, C1, C2, C3, BUSY, RC_DOWN, RC_UP, RC_CHOP, PE,
-  INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, roundedUp, convExc, intInvalid,
+  INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, roundedUp, convExc, convTiny, intInvalid,
   roundShift, packFloat, extend, uintTo80, intTo80, toInt, BIAS,
 } from './fpu-conv';
 import {
@@ -293,6 +293,7 @@ function storeFloat(la: i64, single: bool, popAfter: bool): void {
     get80(p);
     bits = packFloat(xMant, xSexp, single, rc());
     exc |= convExc;
+    if (convTiny && (cw() & UE) == 0) exc |= UE;
     // An unmasked overflow or underflow stops the store: no PE or C1 with it (host).
     if (storeBlocked()) exc &= ~PE;
     else if (roundedUp) setCC(C1, C1);
