@@ -710,7 +710,7 @@ function fprem(ieee: bool): void {
     const ka = classOf(aM, aS), kb = classOf(bM, bS);
     // Invalid: no denormal operand reported as well (host).
     if (kb == K_ZERO || ka == K_INF) { clearDE(); exc |= IE; setIndefinite(); }
-    else if (ka == K_ZERO || kb == K_INF) setResult(aM, aS);
+    else if (ka == K_ZERO || kb == K_INF) { setResult(aM, aS); setCC(C0 | C3, 0); } // a quotient of 0
     else {
       remainder80(aM, aS, bM, bS, ieee, cw());
       takeF80();
