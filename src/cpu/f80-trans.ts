@@ -39,11 +39,13 @@ const ATAN_TABLE: usize = memory.data<u64>([
 const ATAN_EXP: usize = memory.data<i32>([-5, -4, -3, -3, -2, -2, -2, -2, -1, -1, -1, -1, -1, -1, -1, -1]);
 
 /**
- * A series stops at the first term below the sum's last bit: added, it only
- * leaves its sign in the sticky bit, which the rest of the tail (smaller) no
- * longer changes; a second such term could undo the first's sticky bit.
+ * A series stops after the first term that reaches no higher than 8 bits
+ * above the sum's last bit: its lost low part lives on as the sticky bit,
+ * which a further term would disturb (adding a sticky 1 on top of one can
+ * make an inexact sum look exact); the tail left out is far below the 64
+ * bits delivered.
  */
-const SERIES_BITS = 127;
+const SERIES_BITS = 119;
 const MAX_TERMS = 400;
 
 /**
