@@ -81,8 +81,10 @@ describe('native runner', () => {
   });
 
   test('generated cases of non-fault categories run to their final ud2 (generator sanity)', () => {
-    // Deliberate faults: #DE in div, #GP for misaligned CMPXCHG16B, and the fault-* categories.
-    const mayFault: Record<string, number[]> = { div: [Vector.DE], 'cmpxchg8b-16b': [Vector.GP] };
+    // Deliberate faults: #DE in div, #GP for misaligned CMPXCHG16B, #MF after an unmasked x87 exception, and the fault-* categories.
+    const mayFault: Record<string, number[]> = {
+      div: [Vector.DE], 'cmpxchg8b-16b': [Vector.GP], x87: [Vector.MF], 'x87-transcendental': [Vector.MF],
+    };
     const batch = generateBatch({ seed: SEED + 1, count: 1500 });
     const outcomes = runNative(batch.pattern, batch.cases);
     const wrong = batch.cases.filter((tc, i) => {
