@@ -176,6 +176,23 @@ export function tan80(m: i64, s: i32, cw: i32): void {
   deliver(SUM, cw);
 }
 
+/**
+ * d = U + U^3/3 + U^5/5 + ... (atanh(U)), or with alternating signs U - U^3/3 + U^5/5 - ...
+ * (atan(U)), summed until a term no longer changes d.
+ */
+function oddPowerSeries(d: i32, alternating: bool): void {
+  wMul(R2, U, U);
+  wCopy(T, U);
+  wCopy(d, U);
+  for (let n = 3; n < MAX_TERMS; n += 2) {
+    wMul(T, T, R2);
+    wSetInt(TMP, <i64>n);
+    wDiv(A, T, TMP);
+    wAdd(d, d, A, alternating && (n & 2) != 0);
+    if (negligible(A, d)) break;
+  }
+}
+
 // ---- atan2 ----
 /** d = atan(Z) for 0 <= Z <= 1: a table entry atan(j/16) plus the series of atan((Z - c) / (1 + Z c)). */
 function atanSeries(d: i32): void {
@@ -191,16 +208,7 @@ function atanSeries(d: i32): void {
     wAdd(A, A, TMP, false);
     wDiv(U, U, A);
   } else wCopy(U, Z);
-  wMul(R2, U, U);
-  wCopy(T, U);
-  wCopy(d, U);
-  for (let n = 3; n < MAX_TERMS; n += 2) {
-    wMul(T, T, R2);
-    wSetInt(TMP, <i64>n);
-    wDiv(A, T, TMP);
-    wAdd(d, d, A, (n & 2) != 0);
-    if (negligible(A, d)) break;
-  }
+  oddPowerSeries(d, true);
   if (j > 0) {
     const p = ATAN_TABLE + (<usize>(j - 1) << 4);
     wConst(TMP, load<i64>(p), load<i64>(p, 8), load<i32>(ATAN_EXP + (<usize>(j - 1) << 2)));
@@ -256,16 +264,7 @@ function log2Wide(d: i32, src: i32): void {
 
 /** d = 2 atanh(U) / ln 2 = log2((1 + U) / (1 - U)). */
 function atanhTimes2OverLn2(d: i32): void {
-  wMul(R2, U, U);
-  wCopy(T, U);
-  wCopy(d, U);
-  for (let n = 3; n < MAX_TERMS; n += 2) {
-    wMul(T, T, R2);
-    wSetInt(TMP, <i64>n);
-    wDiv(A, T, TMP);
-    wAdd(d, d, A, false);
-    if (negligible(A, d)) break;
-  }
+  oddPowerSeries(d, false);
   wConst(TMP, TWO_OVER_LN2_HI, TWO_OVER_LN2_LO, TWO_OVER_LN2_EXP);
   wMul(d, d, TMP);
 }
