@@ -1,6 +1,7 @@
 // What PC devices are made of: port and MMIO register models, interrupt
 // lines, and a guest clock with timers. Devices depend only on this file
 // (never on the CPU); the machine wires them to the backend's PlatformBus.
+import { TimerQueue } from './timer-queue.js';
 
 /** A device answering port I/O. Sizes are 1, 2 or 4; reads return the value zero-extended. */
 export interface PortDevice {
@@ -47,51 +48,33 @@ export interface GuestClock {
 /** A clock for tests and for the machine: time moves only when advance() is called. */
 export class ManualClock implements GuestClock {
   private now = 0;
-  private timers: Array<{ deadline: number; fire: () => void; seq: number; live: boolean }> = [];
-  private seq = 0;
-  /**
-   * No live timer is due before this (cancelled timers may leave it early),
-   * so the machine can advance time on every device access at little cost.
-   */
-  private earliest = Infinity;
+  private readonly timers = new TimerQueue();
   /** Told of each newly armed deadline (the machine ends a running slice early for a near one). */
   onArm: ((deadlineNs: number) => void) | undefined;
 
   nowNs(): number { return this.now; }
 
   at(deadlineNs: number, fire: () => void): TimerHandle {
-    const t = { deadline: deadlineNs, fire, seq: this.seq++, live: true };
-    this.timers.push(t);
-    if (deadlineNs < this.earliest) this.earliest = deadlineNs;
+    const t = this.timers.push(deadlineNs, fire);
     this.onArm?.(deadlineNs);
-    return { cancel: () => { t.live = false; } };
+    return { cancel: () => this.timers.cancel(t) };
   }
 
   /** Guest time of the earliest live timer, or undefined. */
-  nextDeadline(): number | undefined {
-    let best: number | undefined;
-    for (const t of this.timers) if (t.live && (best === undefined || t.deadline < best)) best = t.deadline;
-    this.earliest = best ?? Infinity;
-    return best;
-  }
+  nextDeadline(): number | undefined { return this.timers.peek()?.deadline; }
+
+  /** Timers held, cancelled ones not yet dropped included. */
+  get queuedTimers(): number { return this.timers.size; }
 
   /** Move time forward to `toNs`, firing due timers in deadline order (each sees nowNs() = its deadline). */
   advanceTo(toNs: number): void {
     if (toNs < this.now) throw new RangeError(`guest time cannot go backwards (${toNs} < ${this.now})`);
-    if (toNs < this.earliest) { this.now = toNs; return; }
-    for (;;) {
-      this.timers = this.timers.filter((t) => t.live);
-      let next: (typeof this.timers)[number] | undefined;
-      for (const t of this.timers) {
-        if (t.deadline <= toNs && (!next || t.deadline < next.deadline || (t.deadline === next.deadline && t.seq < next.seq))) next = t;
-      }
-      if (!next) break;
-      next.live = false;
+    for (let next = this.timers.peek(); next && next.deadline <= toNs; next = this.timers.peek()) {
+      this.timers.pop();
       this.now = Math.max(this.now, next.deadline);
       next.fire();
     }
     this.now = toNs;
-    this.nextDeadline();
   }
 
   advance(deltaNs: number): void { this.advanceTo(this.now + deltaNs); }
