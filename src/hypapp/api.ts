@@ -243,7 +243,8 @@ export interface StepEvent {
   rip: bigint;
 }
 
-export type ShutdownReason = 'poweroff' | 'reboot' | 'triple-fault' | 'stopped' | 'timeout' | 'error';
+/** `signal`: the host process got SIGINT, SIGTERM or SIGHUP (detail names it); shutdown then has a few seconds. */
+export type ShutdownReason = 'poweroff' | 'reboot' | 'triple-fault' | 'stopped' | 'timeout' | 'error' | 'signal';
 export interface ShutdownEvent {
   reason: ShutdownReason;
   /** Human-readable detail (the error or the hypapp's stop message). */

@@ -7,6 +7,7 @@ import type { Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
+import type { CallbackMonitor } from './watchdog.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
@@ -22,6 +23,8 @@ export interface CoreServices {
   log(line: string): void;
   emit(app: string, record: Record<string, unknown>): void;
   stop(message: string): void;
+  /** Told which hypapp callback runs (the watchdog). */
+  monitor?: CallbackMonitor;
 }
 
 export function createContext(core: CoreServices, index: number, name: string, options: Record<string, string>): HypappContext {
@@ -67,7 +70,8 @@ export function createContext(core: CoreServices, index: number, name: string, o
       const arm = () => {
         handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
           if (!live) return;
-          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${e instanceof Error ? e.message : String(e)}`); return; }
+          core.monitor?.enter(index, 'timer');
+          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${e instanceof Error ? e.message : String(e)}`); return; } finally { core.monitor?.leave(); }
           if (live) arm();
         });
       };

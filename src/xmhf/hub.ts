@@ -13,6 +13,7 @@ import type { Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import { instructionBytesText } from './guest-cpu.js';
+import type { CallbackMonitor } from './watchdog.js';
 
 const PAGE = 4096;
 const GP = 13, PF = 14;
@@ -38,6 +39,8 @@ export interface HubDeps {
   platformMsr(vcpu: Vcpu, exit: Exit): void;
   /** Counts every exit by kind (for hypapps' statistics and the benchmarks). */
   count(kind: string): void;
+  /** Told which hypapp callback runs (the watchdog). */
+  monitor?: CallbackMonitor;
 }
 
 export class EventHub {
@@ -61,10 +64,14 @@ export class EventHub {
 
   /** Call `fn` of hypapp `a`, turning a throw into a HypappError naming the hypapp. */
   private call<T>(a: LoadedHypapp, what: string, fn: () => T): T {
+    const monitor = this.d.monitor;
+    monitor?.enter(this.d.apps.indexOf(a), what);
     try {
       return fn();
     } catch (e) {
       throw new HypappError(`hypapp ${a.app.name} failed in ${what}: ${e instanceof Error ? e.message : String(e)}`);
+    } finally {
+      monitor?.leave();
     }
   }
 

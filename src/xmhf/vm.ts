@@ -13,6 +13,7 @@ import { Intercepts } from './intercepts.js';
 import { MeasurementLog } from './measure.js';
 import { EventHub, type LoadedHypapp } from './hub.js';
 import { createContext, type CoreServices } from './context.js';
+import type { CallbackMonitor } from './watchdog.js';
 
 /** A hypapp to run, with the bytes it was loaded from (measured at launch) and its options. */
 export interface HypappSpec {
@@ -34,6 +35,8 @@ export interface VmOptions {
   log?: (line: string) => void;
   /** Records hypapps emit (default: JSON lines on standard error). */
   onEvent?: (app: string, record: Record<string, unknown>) => void;
+  /** Told around every hypapp callback (the CLI's watchdog reads it from another thread). */
+  callbackMonitor?: CallbackMonitor;
 }
 
 /** How a run ended, with the reason hypapps were told. */
@@ -76,7 +79,12 @@ export class Vm {
   }
 
   /** End the run at the next instruction boundary. */
-  stop(detail = 'stopped by the host'): void { this.pc.stop({ kind: 'halted-by-core', message: detail }); }
+  stop(detail = 'stopped by the host', reason: 'stopped' | 'signal' = 'stopped'): void {
+    this.pc.stop(reason === 'signal' ? { kind: 'signal', signal: detail } : { kind: 'stopped', detail });
+  }
+
+  /** Bytes typed at the guest's serial console. */
+  consoleInput(bytes: Uint8Array): void { this.pc.uart.input(bytes); }
 
   private shutdown(e: ShutdownEvent): void {
     for (const a of this.apps) {
@@ -93,6 +101,9 @@ function shutdownEvent(stop: PcStop): ShutdownEvent {
     case 'triple-fault': return { reason: 'triple-fault', detail: `at RIP 0x${stop.rip.toString(16)}` };
     case 'timeout': return { reason: 'timeout' };
     case 'halted-by-core': return { reason: 'stopped', detail: stop.message };
+    case 'stopped': return { reason: 'stopped', detail: stop.detail };
+    case 'signal': return { reason: 'signal', detail: stop.signal };
+    case 'guest-halted': return { reason: 'stopped', detail: `the guest halted with interrupts off at RIP 0x${stop.rip.toString(16)}; nothing can wake it` };
     default: return (stop as { kind: string }).kind === 'poweroff' ? { reason: 'poweroff' } : { reason: 'stopped' };
   }
 }
@@ -129,7 +140,7 @@ export async function createVm(o: VmOptions): Promise<Vm> {
   const core: CoreServices = {
     cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
-    log, emit: onEvent,
+    log, emit: onEvent, monitor: o.callbackMonitor,
     stop: (message) => pc.stop({ kind: 'halted-by-core', message }),
   };
   const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));
@@ -139,6 +150,7 @@ export async function createVm(o: VmOptions): Promise<Vm> {
     portOut: (p, size, v) => pc.portOut(p, size, v),
     platformMsr: (vcpu, exit) => { pc.servePlatformExit(exit, vcpu); },
     count: (kind) => counts.set(kind, (counts.get(kind) ?? 0) + 1),
+    monitor: o.callbackMonitor,
   });
 
   function mmio(gpa: number, size: number, vcpu: number, direction: 'read' | 'write', value: number): number | undefined {
