@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PcMachine } from '../src/platform/pc.js';
+import { createSoftwareMachine } from '../src/backend/software.js';
 import { Reg } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { enterLongMode } from './support/guest64.js';
@@ -53,7 +54,7 @@ function randomProgram(seed: number, operations: number): string {
 for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
   test(`garbage from the guest at every device (seed ${seed}) leaves the host running and the devices working`, async () => {
     let serial = '';
-    const pc = await PcMachine.create({ ramSize: 32 << 20, serialOutput: (b) => { serial += Buffer.from(b).toString('latin1'); } });
+    const pc = await PcMachine.create({ ramSize: 32 << 20, backend: createSoftwareMachine, serialOutput: (b) => { serial += Buffer.from(b).toString('latin1'); } });
     pc.machine.ram.set(assemble(randomProgram(seed, 5000), { origin: CODE }), CODE);
     pc.machine.ram.set(assemble('iretq', { origin: NMI_HANDLER }), NMI_HANDLER);
     pc.machine.notifyRamWritten(0, 0x400000);

@@ -20,8 +20,18 @@ function tscKhz(mul: number, shift: number): bigint {
 function setup(ramSize = 0x10000) {
   const ram = new Uint8Array(ramSize);
   const written: Array<[number, number]> = [];
+  const inRam = (gpa: number, length: number) => gpa >= 0 && gpa + length <= ram.length;
   const clock = new KvmClock({
-    ram: () => ram, ramWritten: (gpa, len) => written.push([gpa, len]), tscHz: 1e9,
+    dma: {
+      read: (_device, gpa, length) => (inRam(gpa, length) ? ram.slice(gpa, gpa + length) : undefined),
+      write: (_device, gpa, bytes) => {
+        if (!inRam(gpa, bytes.length)) return false;
+        ram.set(bytes, gpa);
+        written.push([gpa, bytes.length]);
+        return true;
+      },
+    },
+    tscHz: 1e9,
     now: () => ({ ns: 2_000_000_000n, tsc: 2_000_000_123n }),
     wallClockNs: () => 1_700_000_005_250_000_000n,
   });

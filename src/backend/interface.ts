@@ -105,3 +105,20 @@ export interface Machine {
   addExecBreakpoint(gpa: number): void;
   removeExecBreakpoint(gpa: number): void;
 }
+
+/** What a platform asks of a backend: guest RAM, its device bus, and the guest TSC's source. */
+export interface MachineSpec {
+  ramSize: number;
+  bus: PlatformBus;
+  /** vCPU 0 starts at RESET; the others wait for INIT/SIPI (default 1). */
+  vcpus?: number;
+  /**
+   * The guest TSC's source: the platform's clock in TSC ticks (a non-negative
+   * integer as a number), read on every RDTSC. Without it the TSC counts
+   * retired instructions.
+   */
+  tsc?: () => number;
+}
+
+/** A backend: builds a Machine to a platform's spec (the software CPU's is createSoftwareMachine). */
+export type MachineFactory = (spec: MachineSpec) => Promise<Machine>;

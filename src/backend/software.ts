@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
-import type { Machine, Vcpu, PlatformBus, SegmentState, CpuidEntry } from './interface.js';
+import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType } from './abi.js';
 
 /** Raw exports of build/cpu.wasm (src/cpu/index.ts). */
@@ -55,18 +55,7 @@ interface CpuExports {
 const EXEC_BREAKPOINTS_MAX = 64;
 const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
 
-export interface SoftwareMachineOptions {
-  ramSize: number;
-  bus: PlatformBus;
-  /** vCPU 0 starts at RESET; the others wait for INIT/SIPI (default 1, at most 64). */
-  vcpus?: number;
-  /**
-   * The guest TSC's source: the platform's clock in TSC ticks (a non-negative
-   * integer as a number), read on every RDTSC. Without it the TSC counts
-   * retired instructions.
-   */
-  tsc?: () => number;
-}
+export type SoftwareMachineOptions = MachineSpec;
 
 function wasmPath(): string {
   const here = dirname(fileURLToPath(import.meta.url));

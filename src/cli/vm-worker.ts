@@ -5,7 +5,7 @@
 // (the UART hands over one byte at a time).
 import { parentPort } from 'node:worker_threads';
 import { openSync, writeSync } from 'node:fs';
-import { createVm, HypappInitError } from '../xmhf/vm.js';
+import { createVm, HypappInitError } from '../vmm.js';
 import { HypappLoadError } from '../xmhf/loader.js';
 import { CallbackSlot } from '../xmhf/watchdog.js';
 import { loadHypapps } from './run.js';

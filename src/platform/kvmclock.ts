@@ -7,6 +7,7 @@
 // each structure at registration stays correct.
 import type { CpuidEntry } from '../backend/interface.js';
 import type { MsrDevices } from './msr-exits.js';
+import type { DmaPort } from './platform.js';
 
 export const MSR_KVM_WALL_CLOCK_NEW = 0x4b564d00;
 export const MSR_KVM_SYSTEM_TIME_NEW = 0x4b564d01;
@@ -35,16 +36,11 @@ export function pvclockScale(tscHz: number): { mul: number; shift: number } {
 }
 
 export interface KvmClockOptions {
-  /** Guest RAM (the structures are written there; addresses outside it are ignored). */
-  ram: () => Uint8Array;
-  /** Tell the CPU guest RAM changed under it. */
-  ramWritten: (gpa: number, length: number) => void;
   /**
-   * Whether the platform may write these bytes for the guest (dmaprot: memory
-   * the hypervisor protects from guest writes is protected from the guest's
-   * devices too). Default: all of RAM.
+   * Guest RAM, where the structures go, as devices reach it: a structure
+   * outside RAM or in memory the hypervisor protects is not written.
    */
-  mayWrite?: (gpa: number, length: number) => boolean;
+  dma: DmaPort;
   tscHz: number;
   /** The same instant read two ways: guest nanoseconds and the guest's TSC. */
   now: () => { ns: bigint; tsc: bigint };
@@ -78,40 +74,39 @@ export class KvmClock implements MsrDevices {
     return false;
   }
 
-  /** A view of `size` bytes of guest RAM at `gpa`, or undefined if any of it lies outside RAM or is protected. */
-  private guestBytes(gpa: number, size: number): DataView | undefined {
-    const ram = this.opts.ram();
-    if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa + size > ram.length) return undefined;
-    if (this.opts.mayWrite && !this.opts.mayWrite(gpa, size)) return undefined;
-    return new DataView(ram.buffer, ram.byteOffset + gpa, size);
+  /** The structure at `gpa` (`size` bytes) with its version field advanced past `fill`, or nothing where DMA is refused. */
+  private update(gpa: number, size: number, fill: (v: DataView) => void): void {
+    const bytes = this.opts.dma.read('kvmclock', gpa, size);
+    if (!bytes) return;
+    const v = new DataView(bytes.buffer, bytes.byteOffset, size);
+    v.setUint32(0, (v.getUint32(0, true) + 2) & ~1, true); // even: the structure is consistent
+    fill(v);
+    this.opts.dma.write('kvmclock', gpa, bytes);
   }
 
   /** struct pvclock_vcpu_time_info: guest time `system_time` at TSC `tsc_timestamp`, and the TSC's scale. */
   private writeTimeInfo(gpa: number): void {
-    const v = this.guestBytes(gpa, TIME_INFO_SIZE);
-    if (!v) return;
-    const { ns, tsc } = this.opts.now();
-    const { mul, shift } = pvclockScale(this.opts.tscHz);
-    v.setUint32(0, (v.getUint32(0, true) + 2) & ~1, true); // even: the structure is consistent
-    v.setUint32(4, 0, true);
-    v.setBigUint64(8, BigInt.asUintN(64, tsc), true);
-    v.setBigUint64(16, BigInt.asUintN(64, ns), true);
-    v.setUint32(24, mul, true);
-    v.setInt8(28, shift);
-    v.setUint8(29, PVCLOCK_TSC_STABLE_BIT);
-    v.setUint16(30, 0, true);
-    this.opts.ramWritten(gpa, TIME_INFO_SIZE);
+    this.update(gpa, TIME_INFO_SIZE, (v) => {
+      const { ns, tsc } = this.opts.now();
+      const { mul, shift } = pvclockScale(this.opts.tscHz);
+      v.setUint32(4, 0, true);
+      v.setBigUint64(8, BigInt.asUintN(64, tsc), true);
+      v.setBigUint64(16, BigInt.asUintN(64, ns), true);
+      v.setUint32(24, mul, true);
+      v.setInt8(28, shift);
+      v.setUint8(29, PVCLOCK_TSC_STABLE_BIT);
+      v.setUint16(30, 0, true);
+    });
   }
 
   /** struct pvclock_wall_clock: the wall-clock time at guest time 0. */
   private writeWallClock(gpa: number): void {
-    const v = this.guestBytes(gpa, WALL_CLOCK_SIZE);
-    if (!v) return;
-    const wall = this.opts.wallClockNs?.() ?? BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
-    const boot = wall - this.opts.now().ns;
-    v.setUint32(0, (v.getUint32(0, true) + 2) & ~1, true);
-    v.setUint32(4, Number(boot / 1_000_000_000n) >>> 0, true);
-    v.setUint32(8, Number(boot % 1_000_000_000n), true);
-    this.opts.ramWritten(gpa, WALL_CLOCK_SIZE);
+    this.update(gpa, WALL_CLOCK_SIZE, (v) => {
+      const wall = this.opts.wallClockNs?.() ?? BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+      const boot = wall - this.opts.now().ns;
+      v.setUint32(4, Number(boot / 1_000_000_000n) >>> 0, true);
+      v.setUint32(8, Number(boot % 1_000_000_000n), true);
+    });
   }
+
 }

@@ -4,9 +4,9 @@
 // TSC and every device access); device timers fire on deadlines of that
 // clock, the loop sizes each instruction slice to end near the next deadline,
 // and sleeps while the guest idles in HLT.
-import { createSoftwareMachine } from '../backend/software.js';
-import { Access, Control, EventType, Exit, Reg } from '../backend/abi.js';
-import type { Machine, PlatformBus, Vcpu } from '../backend/interface.js';
+import { Control, EventType, Exit, Reg } from '../backend/abi.js';
+import type { Machine, MachineFactory, PlatformBus, Vcpu } from '../backend/interface.js';
+import { directDma, type DmaPort, type Platform, type PlatformHooks, type RunStop } from './platform.js';
 import { ManualClock, type MmioDevice, type PortDevice } from './device.js';
 import { Pit8254 } from './pit8254.js';
 import { Uart16550 } from './uart16550.js';
@@ -23,39 +23,13 @@ import { KvmClock, KVM_CPUID } from './kvmclock.js';
 
 export interface PcOptions {
   ramSize: number;
+  /** The backend the PC is built on: given the PC's device bus and TSC source, it makes the Machine. */
+  backend: MachineFactory;
   /** Bytes the guest writes to the serial console (COM1). */
   serialOutput: (bytes: Uint8Array) => void;
-  /**
-   * The hypervisor core: called for every exit the platform does not own
-   * itself (anything but an exhausted budget, a halt or a stop request).
-   * Returning a PcStop ends the run.
-   */
-  exitHandler?: (vcpu: Vcpu, exit: Exit) => PcStop | undefined;
-  /** Interposes on MMIO outside guest RAM before the platform's devices see it. */
-  mmioInterposer?: MmioInterposer;
+  /** The hypervisor core's hooks (none: a bare PC, whose devices reach all of RAM). */
+  hooks?: PlatformHooks;
 }
-
-/** MMIO hooks of the hypervisor core: return undefined to let the platform serve the access. */
-export interface MmioInterposer {
-  read(gpa: number, size: number, vcpu: number): number | undefined;
-  /** True if the write was consumed. */
-  write(gpa: number, size: number, value: number, vcpu: number): boolean;
-}
-
-/** How a run ended. */
-export type PcStop =
-  | { kind: 'reset' }
-  | { kind: 'poweroff' }
-  | { kind: 'triple-fault'; rip: bigint }
-  | { kind: 'timeout' }
-  /** Stopped from outside (the host's user, the CLI). */
-  | { kind: 'stopped'; detail?: string }
-  /** Stopped on a signal to the host process (SIGINT, SIGTERM, SIGHUP). */
-  | { kind: 'signal'; signal: string }
-  /** The CPU halted with interrupts off and nothing that can wake it. */
-  | { kind: 'guest-halted'; rip: bigint }
-  /** The hypervisor core ended the run (a hypapp's verdict, an unhandled event). */
-  | { kind: 'halted-by-core'; message: string };
 
 /** Longest stretch of guest instructions between looks at device timers. */
 const SLICE = 200_000;
@@ -94,8 +68,8 @@ export const PLATFORM_MSR_INTERCEPTS: ReadonlyArray<{ index: number; read: boole
   { index: MSR_APIC_BASE, read: false, write: true },
 ];
 
-export class PcMachine {
-  private stopReason: PcStop | undefined;
+export class PcMachine implements Platform {
+  private stopReason: RunStop | undefined;
   private readonly portMap: Array<PortDevice | undefined> = new Array(65536);
   /** Guest instructions per nanosecond of guest time, measured over recent slices. */
   private instructionsPerNs = 0.05;
@@ -110,6 +84,8 @@ export class PcMachine {
   private lastRawTsc = 0;
   /** Devices with MSRs, asked in order on MSR exits. */
   private readonly msrDevices: MsrDevices[];
+  readonly controls = PLATFORM_CONTROLS;
+  readonly msrIntercepts = PLATFORM_MSR_INTERCEPTS;
 
   private constructor(
     readonly machine: Machine,
@@ -117,17 +93,16 @@ export class PcMachine {
     readonly clock: ManualClock,
     readonly uart: Uart16550,
     devices: PortDevice[],
-    private readonly exitHandler: PcOptions['exitHandler'],
+    private readonly exitHandler: PlatformHooks['exit'],
     private readonly mmio: MmioDevice[],
     readonly timebase: HostTimebase,
     readonly interrupts: PcInterrupts,
     /** Guest-physical address of the ACPI RSDP (for the boot loader). */
     readonly rsdpAddr: number,
+    dma: DmaPort,
   ) {
     const kvmclock = new KvmClock({
-      ram: () => machine.ram,
-      ramWritten: (gpa, length) => machine.notifyRamWritten(gpa, length),
-      mayWrite: (gpa, length) => this.deviceMayWrite(gpa, length),
+      dma,
       tscHz: TSC_HZ,
       now: () => {
         const tsc = this.vcpu.getMsr(MSR_TSC) ?? 0n;
@@ -175,20 +150,20 @@ export class PcMachine {
       ioOut: (port, size, value) => pc?.portOut(port, size, value),
       mmioRead: (gpa, size, cpu) => {
         pc?.syncClock();
-        const v = opts.mmioInterposer?.read(gpa, size, cpu);
+        const v = opts.hooks?.mmio?.read(gpa, size, cpu);
         if (v !== undefined) return v;
         const d = pc?.mmioAt(gpa);
         return d ? d.mmioRead(gpa - d.base, size, cpu) : 0xffffffff >>> (32 - 8 * size);
       },
       mmioWrite: (gpa, size, value, cpu) => {
         pc?.syncClock();
-        if (opts.mmioInterposer?.write(gpa, size, value, cpu)) return;
+        if (opts.hooks?.mmio?.write(gpa, size, value, cpu)) return;
         const d = pc?.mmioAt(gpa);
         d?.mmioWrite(gpa - d.base, size, value, cpu);
       },
       ackInterrupt: () => irqs.acknowledge(),
     };
-    const machine = await createSoftwareMachine({
+    const machine = await opts.backend({
       ramSize: opts.ramSize,
       bus,
       tsc: () => (pc ? (pc.lastRawTsc = Math.floor(timebase.nowNs() * (TSC_HZ / 1e9))) : 0),
@@ -200,7 +175,8 @@ export class PcMachine {
     const acpi = buildAcpiTables({ base: ACPI_TABLES_BASE, cpus: 1 });
     machine.ram.set(acpi.image, ACPI_TABLES_BASE);
     machine.notifyRamWritten(ACPI_TABLES_BASE, acpi.image.length);
-    pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.exitHandler, irqs.mmioDevices, timebase, irqs, acpi.rsdpAddr);
+    const dma = opts.hooks?.dma ?? directDma(machine);
+    pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.hooks?.exit, irqs.mmioDevices, timebase, irqs, acpi.rsdpAddr, dma);
     return pc;
   }
 
@@ -231,18 +207,6 @@ export class PcMachine {
     }
   }
 
-  /**
-   * dmaprot: devices write guest RAM only where the guest itself may write,
-   * as the nested page permissions say, so memory a hypervisor protects
-   * cannot be reached by pointing a device at it.
-   */
-  deviceMayWrite(gpa: number, length: number): boolean {
-    for (let page = Math.floor(gpa / 4096); page * 4096 < gpa + length; page++) {
-      if ((this.machine.getNestedPerm(page * 4096) & Access.WRITE) === 0) return false;
-    }
-    return true;
-  }
-
   /** Something the guest must see arrived: do not let it sleep through it. */
   private wake(): void {
     this.wakePending = true;
@@ -250,7 +214,7 @@ export class PcMachine {
   }
 
   /** End the run at the next instruction boundary (from a device or another caller). */
-  stop(reason: PcStop): void {
+  stop(reason: RunStop): void {
     this.stopReason ??= reason;
     this.vcpu.requestStop();
     this.wakeIdle?.();
@@ -262,7 +226,7 @@ export class PcMachine {
    * few milliseconds and while the guest idles, so I/O keeps flowing. Guest
    * time stands still between runs.
    */
-  async run(timeoutMs = Infinity): Promise<PcStop> {
+  async run(timeoutMs = Infinity): Promise<RunStop> {
     const endMs = performance.now() + timeoutMs;
     let lastYield = performance.now();
     /** Guest time the CPU was first seen halted with interrupts off (and has not run since). */
@@ -308,6 +272,8 @@ export class PcMachine {
       this.timebase.pause();
     }
   }
+
+  consoleInput(bytes: Uint8Array): void { this.uart.input(bytes); }
 
   /** Run the guest up to the next timer deadline (estimated in instructions), at most SLICE instructions. */
   private runSlice(): Exit {

@@ -4,16 +4,17 @@
 // would have seen without a hypervisor. Handlers run one at a time, to
 // completion, while the guest is stopped.
 import { Exit, ExitField, Reg, EventType, Access, type Vcpu } from '../backend/interface.js';
-import type { PcStop } from '../platform/pc.js';
+import type { RunStop } from '../platform/platform.js';
 import {
   type Hypapp, type HypappContext, type GuestCpu, type AccessKind, type ViolationResult,
   CoreHypercall, HYPERCALL_ENOSYS, protText,
 } from '../hypapp/api.js';
-import type { Memprot } from './memprot.js';
+import { MemprotError, type Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import { instructionBytesText } from './guest-cpu.js';
 import type { CallbackMonitor } from './watchdog.js';
+import { checkAnswer, AnswerError } from './answers.js';
 
 const PAGE = 4096;
 const GP = 13, PF = 14;
@@ -39,6 +40,8 @@ export interface HubDeps {
   platformMsr(vcpu: Vcpu, exit: Exit): void;
   /** Counts every exit by kind (for hypapps' statistics and the benchmarks). */
   count(kind: string): void;
+  /** End the run at the next instruction boundary with this message (from outside an exit). */
+  stop(message: string): void;
   /** Told which hypapp callback runs (the watchdog). */
   monitor?: CallbackMonitor;
 }
@@ -46,36 +49,67 @@ export interface HubDeps {
 export class EventHub {
   /** Inside a single-instruction step: allow-once verdicts only grant, the step loop retries. */
   private stepping = false;
-  /** Allow-once grants made since the current step began. */
-  private extraGrants = 0;
 
   constructor(private readonly d: HubDeps) {}
 
-  /** The PcMachine exit handler. */
-  handleExit(vcpu: Vcpu, exit: Exit): PcStop | undefined {
+  /** The platform's exit handler. */
+  handleExit(vcpu: Vcpu, exit: Exit): RunStop | undefined {
     this.d.count(Exit[exit] ?? String(exit));
     try {
       return this.dispatch(vcpu, exit);
     } catch (e) {
       if (e instanceof HypappError) return { kind: 'halted-by-core', message: e.message };
+      // A verdict the core cannot apply (a { setprot } with bits that are no protection).
+      if (e instanceof MemprotError) return { kind: 'halted-by-core', message: `a hypapp's verdict could not be applied: ${e.message}` };
       throw e;
     }
   }
 
-  /** Call `fn` of hypapp `a`, turning a throw into a HypappError naming the hypapp. */
-  private call<T>(a: LoadedHypapp, what: string, fn: () => T): T {
+  /**
+   * The one place hypapps are called: `fn` is hypapp `a`'s callback `what`,
+   * `check` its answer's type. A throw or a wrong answer becomes a
+   * HypappError naming the hypapp and the callback, which stops the VM. The
+   * watchdog's monitor is told which callback runs.
+   */
+  private call<T>(a: LoadedHypapp, what: string, fn: () => unknown, check: (r: unknown) => T): T {
     const monitor = this.d.monitor;
     monitor?.enter(this.d.apps.indexOf(a), what);
     try {
-      return fn();
+      return check(fn());
     } catch (e) {
+      if (e instanceof AnswerError) throw new HypappError(`hypapp ${a.app.name}: ${what} ${e.message}`);
       throw new HypappError(`hypapp ${a.app.name} failed in ${what}: ${e instanceof Error ? e.message : String(e)}`);
     } finally {
       monitor?.leave();
     }
   }
 
-  private dispatch(vcpu: Vcpu, exit: Exit): PcStop | undefined {
+  /**
+   * A guest MMIO access outside RAM that hypapps claimed (claimMmio): the
+   * first claimant that answers serves it. Undefined: the platform serves it.
+   * A hypapp failing here stops the VM; the guest reads all ones meanwhile.
+   */
+  mmio(gpa: number, size: number, vcpu: number, direction: 'read' | 'write', value: number): number | undefined {
+    for (const c of this.d.intercepts.mmio) {
+      if (gpa < c.first || gpa >= c.end) continue;
+      const a = this.d.apps[c.app];
+      if (!a.app.onMmio) continue;
+      let r;
+      try {
+        r = this.call(a, 'onMmio', () => a.app.onMmio!(a.ctx, { vcpu, gpa, size, direction, value }), checkAnswer.onMmio);
+      } catch (e) {
+        if (!(e instanceof HypappError)) throw e;
+        this.d.stop(e.message);
+        return direction === 'read' ? 0xffffffff : 0;
+      }
+      if (r === undefined) continue;
+      if (direction === 'read') return r === 'skip' ? 0xffffffff : r.value >>> 0;
+      return 0;
+    }
+    return undefined;
+  }
+
+  private dispatch(vcpu: Vcpu, exit: Exit): RunStop | undefined {
     const cpu = this.d.cpus[vcpu.index];
     switch (exit) {
       case Exit.VMCALL: this.hypercall(vcpu, cpu); return;
@@ -101,12 +135,12 @@ export class EventHub {
     if (fn === CoreHypercall.RESOLVE) {
       result = this.resolveHypercall(cpu, args[0]);
     } else if (fn === CoreHypercall.READY) {
-      for (const a of this.d.apps) if (a.app.onGuestReady) this.call(a, 'onGuestReady', () => a.app.onGuestReady!(a.ctx));
+      for (const a of this.d.apps) if (a.app.onGuestReady) this.call(a, 'onGuestReady', () => a.app.onGuestReady!(a.ctx), checkAnswer.ignored);
       result = 0n;
     } else {
       for (const a of this.d.apps) {
         if (!a.app.onHypercall) continue;
-        const r = this.call(a, 'onHypercall', () => a.app.onHypercall!(a.ctx, { cpu, fn, args }));
+        const r = this.call(a, 'onHypercall', () => a.app.onHypercall!(a.ctx, { cpu, fn, args }), checkAnswer.onHypercall);
         if (r !== undefined) { result = BigInt(r); break; }
       }
     }
@@ -136,11 +170,11 @@ export class EventHub {
     for (const i of this.d.intercepts.ports.get(port) ?? []) {
       const a = this.d.apps[i];
       if (!a.app.onPortIo) continue;
-      const r = this.call(a, 'onPortIo', () => a.app.onPortIo!(a.ctx, { cpu, port, size, direction: isIn ? 'in' : 'out', value, string }));
+      const direction = isIn ? 'in' : 'out';
+      const r = this.call(a, 'onPortIo', () => a.app.onPortIo!(a.ctx, { cpu, port, size, direction, value, string }), (x) => checkAnswer.onPortIo(x, direction));
       if (r === undefined) continue;
       if (isIn) {
-        if (r === 'skip') throw new HypappError(`hypapp ${a.app.name} answered an IN from port 0x${port.toString(16)} with 'skip'; return { value }`);
-        vcpu.completeIo(r.value & mask);
+        vcpu.completeIo((r as { value: number }).value & mask);
       } else {
         vcpu.completeIo(0);
       }
@@ -159,7 +193,7 @@ export class EventHub {
     for (const i of this.d.intercepts.cpuid) {
       const a = this.d.apps[i];
       if (!a.app.onCpuid) continue;
-      const r = this.call(a, 'onCpuid', () => a.app.onCpuid!(a.ctx, { cpu, leaf, subleaf, result: { ...result } }));
+      const r = this.call(a, 'onCpuid', () => a.app.onCpuid!(a.ctx, { cpu, leaf, subleaf, result: { ...result } }), checkAnswer.onCpuid);
       if (r !== undefined) result = r;
     }
     vcpu.setReg(Reg.RAX, BigInt(result.eax >>> 0));
@@ -177,12 +211,12 @@ export class EventHub {
     for (const i of (write ? claims?.write : claims?.read) ?? []) {
       const a = this.d.apps[i];
       if (!a.app.onMsr) continue;
-      const r = this.call(a, 'onMsr', () => a.app.onMsr!(a.ctx, { cpu, index, direction: write ? 'write' : 'read', value: BigInt.asUintN(64, value) }));
+      const direction = write ? 'write' : 'read';
+      const r = this.call(a, 'onMsr', () => a.app.onMsr!(a.ctx, { cpu, index, direction, value: BigInt.asUintN(64, value) }), (x) => checkAnswer.onMsr(x, direction));
       if (r === undefined) continue;
       if (r === 'allow') break;
       if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
       if (r === 'skip') { vcpu.skipInstruction(); return; }
-      if (write) throw new HypappError(`hypapp ${a.app.name} answered a WRMSR with a value; use 'allow', 'deny' or 'skip'`);
       setEdxEax(vcpu, r.value);
       vcpu.skipInstruction();
       return;
@@ -198,7 +232,7 @@ export class EventHub {
     for (const i of this.d.intercepts.crWrites.get(cr) ?? []) {
       const a = this.d.apps[i];
       if (!a.app.onCrWrite) continue;
-      const r = this.call(a, 'onCrWrite', () => a.app.onCrWrite!(a.ctx, { cpu, cr, old, value }));
+      const r = this.call(a, 'onCrWrite', () => a.app.onCrWrite!(a.ctx, { cpu, cr, old, value }), checkAnswer.onCrWrite);
       if (r === undefined || r === 'allow') continue;
       if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
       if (r === 'skip') { vcpu.skipInstruction(); return; }
@@ -216,7 +250,7 @@ export class EventHub {
     for (const i of this.d.intercepts.exceptions.get(vector) ?? []) {
       const a = this.d.apps[i];
       if (!a.app.onException) continue;
-      const r = this.call(a, 'onException', () => a.app.onException!(a.ctx, { cpu, vector, errorCode, address }));
+      const r = this.call(a, 'onException', () => a.app.onException!(a.ctx, { cpu, vector, errorCode, address }), checkAnswer.onException);
       if (r === 'suppress') return;
       if (r === 'deliver') break;
     }
@@ -236,12 +270,12 @@ export class EventHub {
   private step(cpu: GuestCpu): void {
     for (const i of this.d.intercepts.stepping.get(cpu.index) ?? []) {
       const a = this.d.apps[i];
-      if (a.app.onStep) this.call(a, 'onStep', () => a.app.onStep!(a.ctx, { cpu, rip: cpu.get('rip') }));
+      if (a.app.onStep) this.call(a, 'onStep', () => a.app.onStep!(a.ctx, { cpu, rip: cpu.get('rip') }), checkAnswer.ignored);
     }
   }
 
   // ---- nested page faults: breakpoints, watchpoints, protection violations ----
-  private nestedFault(vcpu: Vcpu, cpu: GuestCpu): PcStop | undefined {
+  private nestedFault(vcpu: Vcpu, cpu: GuestCpu): RunStop | undefined {
     const gpa = vcpu.exitField(ExitField.GPA);
     const gva = vcpu.exitField(ExitField.GVA);
     const bits = Number(vcpu.exitField(ExitField.DIRECTION));
@@ -256,7 +290,7 @@ export class EventHub {
       for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write')) {
         const a = this.d.apps.find((x) => x.app.name === w.owner);
         if (a?.app.onWatchpoint) {
-          this.call(a, 'onWatchpoint', () => a.app.onWatchpoint!(a.ctx, { cpu, id: w.id, gpa, gva, access: access as 'read' | 'write', size }));
+          this.call(a, 'onWatchpoint', () => a.app.onWatchpoint!(a.ctx, { cpu, id: w.id, gpa, gva, access: access as 'read' | 'write', size }), checkAnswer.ignored);
         }
       }
     }
@@ -270,7 +304,7 @@ export class EventHub {
       if (!a.app.onViolation) continue;
       verdict = this.call(a, 'onViolation', () => a.app.onViolation!(a.ctx, {
         cpu, gpa, gva, access, user: (bits & Access.USER) !== 0, pageWalk: (bits & Access.PAGE_WALK) !== 0, size, value: stored, prot,
-      }));
+      }), checkAnswer.onViolation);
       if (verdict !== undefined) break;
     }
     if (verdict === undefined) {
@@ -285,7 +319,7 @@ export class EventHub {
       return;
     }
     if ('stop' in verdict) return { kind: 'halted-by-core', message: verdict.stop };
-    if ('setprot' in verdict) { memprot.setprot(Number(gpa) & ~(PAGE - 1), PAGE, verdict.setprot); return; }
+    if ('setprot' in verdict) { memprot.setprot(page * PAGE, PAGE, verdict.setprot); return; }
     if (verdict.inject.vector === PF) vcpu.setReg(Reg.CR2, gva);
     cpu.injectException(verdict.inject.vector, verdict.inject.errorCode);
     return;
@@ -297,14 +331,13 @@ export class EventHub {
     for (const bp of this.d.debug.breakpointsAt(Number(vcpu.exitField(ExitField.GPA)))) {
       if (bp.gva !== rip) continue;
       const a = this.d.apps.find((x) => x.app.name === bp.owner);
-      if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }));
+      if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }), checkAnswer.ignored);
     }
   }
 
   /** Let one instruction through with `rights` added on `page`, then take them back. */
-  private allowOnce(vcpu: Vcpu, page: number, rights: number): PcStop | undefined {
+  private allowOnce(vcpu: Vcpu, page: number, rights: number): RunStop | undefined {
     this.d.memprot.grant(page, rights);
-    this.extraGrants++;
     if (this.stepping) return; // the step loop in progress retries with the grant
     return this.stepInstruction(vcpu);
   }
@@ -314,7 +347,7 @@ export class EventHub {
    * than one protected page exits again mid-way; those exits are handled
    * (adding their grants) and the instruction retried, until it retires.
    */
-  private stepInstruction(vcpu: Vcpu): PcStop | undefined {
+  private stepInstruction(vcpu: Vcpu): RunStop | undefined {
     const before = vcpu.getReg(Reg.INSTRET);
     this.stepping = true;
     try {
@@ -332,7 +365,6 @@ export class EventHub {
       return { kind: 'halted-by-core', message: `an instruction at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)} kept faulting on protected pages` };
     } finally {
       this.stepping = false;
-      this.extraGrants = 0;
       this.d.memprot.revokeGrants();
     }
   }

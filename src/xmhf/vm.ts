@@ -1,8 +1,10 @@
-// createVm: a PC with a Linux guest under the XMHF core and its hypapps.
-// The order is XMHF's: platform and guest image in memory, a measurement of
-// what will run, every hypapp's init (app_main) before the guest's first
-// instruction, then the event loop; shutdown callbacks see how it ended.
-import { PcMachine, PLATFORM_CONTROLS, PLATFORM_MSR_INTERCEPTS, type PcStop } from '../platform/pc.js';
+// createCoreVm: a platform with a Linux guest under the XMHF core and its
+// hypapps. The order is XMHF's: platform and guest image in memory, a
+// measurement of what will run, every hypapp's init (app_main) before the
+// guest's first instruction, then the event loop; shutdown callbacks see how
+// it ended. Which platform and backend is the caller's choice (src/vmm.ts
+// composes the PC on the WebAssembly CPU).
+import type { Platform, PlatformFactory, RunStop } from '../platform/platform.js';
 import { loadLinux } from '../boot/linux.js';
 import type { Hypapp, ShutdownEvent, ShutdownReason, GuestCpu } from '../hypapp/api.js';
 import { GuestMemory } from './guest-memory.js';
@@ -14,6 +16,7 @@ import { MeasurementLog } from './measure.js';
 import { EventHub, type LoadedHypapp } from './hub.js';
 import { createContext, type CoreServices } from './context.js';
 import type { CallbackMonitor } from './watchdog.js';
+import { Dmaprot } from './dmaprot.js';
 
 /** A hypapp to run, with the bytes it was loaded from (measured at launch) and its options. */
 export interface HypappSpec {
@@ -22,15 +25,11 @@ export interface HypappSpec {
   options?: Record<string, string>;
 }
 
-export interface VmOptions {
+export interface CoreVmOptions {
   kernel: Uint8Array;
   initrd?: Uint8Array;
   cmdline: string;
-  /** Guest RAM in bytes (default 256 MiB). */
-  mem?: number;
   hypapps?: Array<Hypapp | HypappSpec>;
-  /** Bytes the guest writes to its serial console. */
-  serialOutput?: (bytes: Uint8Array) => void;
   /** Log lines of the core and hypapps (default: standard error). */
   log?: (line: string) => void;
   /** Records hypapps emit (default: JSON lines on standard error). */
@@ -43,7 +42,7 @@ export interface VmOptions {
 export interface VmStop {
   reason: ShutdownReason;
   detail?: string;
-  stop: PcStop;
+  stop: RunStop;
 }
 
 /** A hypapp's init failed: the VM did not start. */
@@ -51,7 +50,7 @@ export class HypappInitError extends Error {}
 
 export class Vm {
   constructor(
-    readonly pc: PcMachine,
+    private readonly platform: Platform,
     private readonly apps: LoadedHypapp[],
     readonly measurements: MeasurementLog,
     private readonly counts: Map<string, number>,
@@ -63,9 +62,9 @@ export class Vm {
 
   /** Run the guest until it powers off, resets, faults, is stopped or `timeoutMs` pass; then shut hypapps down. */
   async run(timeoutMs?: number): Promise<VmStop> {
-    let stop: PcStop;
+    let stop: RunStop;
     try {
-      stop = await this.pc.run(timeoutMs);
+      stop = await this.platform.run(timeoutMs);
     } catch (e) {
       const detail = e instanceof Error ? e.message : String(e);
       this.shutdown({ reason: 'error', detail });
@@ -79,12 +78,13 @@ export class Vm {
   }
 
   /** End the run at the next instruction boundary. */
+  /** End the run at the next instruction boundary, on the host's behalf; hypapps' shutdown sees `detail`. */
   stop(detail = 'stopped by the host', reason: 'stopped' | 'signal' = 'stopped'): void {
-    this.pc.stop(reason === 'signal' ? { kind: 'signal', signal: detail } : { kind: 'stopped', detail });
+    this.platform.stop(reason === 'signal' ? { kind: 'signal', signal: detail } : { kind: 'stopped', detail });
   }
 
-  /** Bytes typed at the guest's serial console. */
-  consoleInput(bytes: Uint8Array): void { this.pc.uart.input(bytes); }
+  /** Bytes typed at the guest's console. */
+  consoleInput(bytes: Uint8Array): void { this.platform.consoleInput(bytes); }
 
   private shutdown(e: ShutdownEvent): void {
     for (const a of this.apps) {
@@ -95,7 +95,7 @@ export class Vm {
   }
 }
 
-function shutdownEvent(stop: PcStop): ShutdownEvent {
+function shutdownEvent(stop: RunStop): ShutdownEvent {
   switch (stop.kind) {
     case 'reset': return { reason: 'reboot' };
     case 'triple-fault': return { reason: 'triple-fault', detail: `at RIP 0x${stop.rip.toString(16)}` };
@@ -104,11 +104,11 @@ function shutdownEvent(stop: PcStop): ShutdownEvent {
     case 'stopped': return { reason: 'stopped', detail: stop.detail };
     case 'signal': return { reason: 'signal', detail: stop.signal };
     case 'guest-halted': return { reason: 'stopped', detail: `the guest halted with interrupts off at RIP 0x${stop.rip.toString(16)}; nothing can wake it` };
-    default: return (stop as { kind: string }).kind === 'poweroff' ? { reason: 'poweroff' } : { reason: 'stopped' };
+    case 'poweroff': return { reason: 'poweroff' };
   }
 }
 
-export async function createVm(o: VmOptions): Promise<Vm> {
+export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOptions): Promise<Vm> {
   const log = o.log ?? ((line: string) => process.stderr.write(`xmhf: ${line}\n`));
   const onEvent = o.onEvent ?? ((app, r) => process.stderr.write(JSON.stringify({ hypapp: app, ...r }, bigintJson) + '\n'));
   const specs = (o.hypapps ?? []).map((h): HypappSpec => ('app' in h ? h : { app: h }));
@@ -119,58 +119,45 @@ export async function createVm(o: VmOptions): Promise<Vm> {
     names.add(s.app.name);
   }
 
-  let hub: EventHub | undefined; // the exit handler is wired before the hub exists
-  const pc = await PcMachine.create({
-    ramSize: o.mem ?? 256 * 1024 * 1024,
-    serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
-    exitHandler: (vcpu, exit) => hub!.handleExit(vcpu, exit),
-    mmioInterposer: {
-      read: (gpa, size, vcpu) => mmio(gpa, size, vcpu, 'read', 0),
-      write: (gpa, size, value, vcpu) => mmio(gpa, size, vcpu, 'write', value) !== undefined,
+  // The platform's hooks are wired before the hub and dmaprot exist; they run only once the guest does.
+  let hub: EventHub | undefined;
+  let dmaprot: Dmaprot | undefined;
+  const pc = await createPlatform({
+    exit: (vcpu, exit) => hub!.handleExit(vcpu, exit),
+    mmio: {
+      read: (gpa, size, vcpu) => hub!.mmio(gpa, size, vcpu, 'read', 0),
+      write: (gpa, size, value, vcpu) => hub!.mmio(gpa, size, vcpu, 'write', value) !== undefined,
+    },
+    dma: {
+      read: (device, gpa, length) => dmaprot!.read(device, gpa, length),
+      write: (device, gpa, bytes) => dmaprot!.write(device, gpa, bytes),
     },
   });
-  loadLinux(pc.machine, pc.vcpu, { kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline, rsdpAddr: pc.rsdpAddr });
+  const boot = pc.machine.vcpus[0];
+  loadLinux(pc.machine, boot, { kernel: o.kernel, initrd: o.initrd, cmdline: o.cmdline, rsdpAddr: pc.rsdpAddr });
 
   const mem = new GuestMemory(pc.machine);
-  const intercepts = new Intercepts(pc.machine.vcpus, { controls: PLATFORM_CONTROLS, msrs: PLATFORM_MSR_INTERCEPTS });
+  const intercepts = new Intercepts(pc.machine.vcpus, { controls: pc.controls, msrs: pc.msrIntercepts });
   const memprot = new Memprot(pc.machine, (on) => intercepts.setNestedPaging(on));
+  dmaprot = new Dmaprot(pc.machine, memprot);
   const cpus: GuestCpu[] = pc.machine.vcpus.map((v) => new GuestCpuImpl(v, mem));
   const measurements = new MeasurementLog();
   const counts = new Map<string, number>();
+  const stop = (message: string) => pc.stop({ kind: 'halted-by-core', message });
   const core: CoreServices = {
     cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
-    log, emit: onEvent, monitor: o.callbackMonitor,
-    stop: (message) => pc.stop({ kind: 'halted-by-core', message }),
+    log, emit: onEvent, stop, monitor: o.callbackMonitor,
   };
   const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));
   hub = new EventHub({
-    apps, cpus, memprot, debug: core.debug, intercepts,
+    apps, cpus, memprot, debug: core.debug, intercepts, stop,
     portIn: (p, size) => pc.portIn(p, size),
     portOut: (p, size, v) => pc.portOut(p, size, v),
     platformMsr: (vcpu, exit) => { pc.servePlatformExit(exit, vcpu); },
     count: (kind) => counts.set(kind, (counts.get(kind) ?? 0) + 1),
     monitor: o.callbackMonitor,
   });
-
-  function mmio(gpa: number, size: number, vcpu: number, direction: 'read' | 'write', value: number): number | undefined {
-    for (const c of intercepts.mmio) {
-      if (gpa < c.first || gpa >= c.end) continue;
-      const a = apps[c.app];
-      if (!a.app.onMmio) continue;
-      let r;
-      try {
-        r = a.app.onMmio(a.ctx, { vcpu, gpa, size, direction, value });
-      } catch (e) {
-        core.stop(`hypapp ${a.app.name} failed in onMmio: ${e instanceof Error ? e.message : String(e)}`);
-        return direction === 'read' ? 0xffffffff : 0;
-      }
-      if (r === undefined) continue;
-      if (direction === 'read') return r === 'skip' ? 0xffffffff : r.value;
-      return 0;
-    }
-    return undefined;
-  }
 
   // The measured launch: what is about to run, before any of it runs.
   measurements.extend('core', 'kernel', o.kernel);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { defaultGuest, guestInitramfs, buildFreestanding, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../../src/guest/debian.js';
 import type { CpioEntry } from '../../src/guest/cpio.js';
-import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/xmhf/vm.js';
+import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/vmm.js';
 import type { Hypapp } from '../../src/hypapp/api.js';
 
 export interface GuestRun {

@@ -2,9 +2,10 @@
 
 /**
  * A minimal ELF64 x86-64 image with one PT_LOAD (0x40 bytes of INT3 at 16 MiB)
- * and a PT_NOTE holding a PVH entry note (`entry`, default 0x1000850).
+ * and a PT_NOTE holding a PVH entry note (`entry`, default 0x1000850). `code`
+ * replaces the INT3s (it runs at 0x1000000 in 32-bit protected mode, paging off, with `entry: 0x1000000`).
  */
-export function vmlinux(opts: { machine?: number; pvh?: boolean; entry?: number } = {}): Uint8Array {
+export function vmlinux(opts: { machine?: number; pvh?: boolean; entry?: number; code?: Uint8Array } = {}): Uint8Array {
   const f = new Uint8Array(0x300);
   const v = new DataView(f.buffer);
   v.setUint32(0, 0x7f454c46, false);
@@ -28,5 +29,9 @@ export function vmlinux(opts: { machine?: number; pvh?: boolean; entry?: number 
   f.set([0x58, 0x65, 0x6e, 0], 0x28c);
   v.setUint32(0x290, opts.entry ?? 0x1000850, true);
   f.fill(0xcc, 0x200, 0x240);
+  if (opts.code) {
+    if (opts.code.length > 0x40) throw new RangeError('vmlinux: at most 0x40 bytes of code');
+    f.set(opts.code, 0x200);
+  }
   return f;
 }

@@ -9,6 +9,7 @@ import { copyFileSync, existsSync, readFileSync, statSync, unlinkSync, utimesSyn
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { PcMachine } from '../../src/platform/pc.js';
+import { createSoftwareMachine } from '../../src/backend/software.js';
 import { loadLinux } from '../../src/boot/linux.js';
 import { defaultGuest, guestInitramfs, READY_MARKER, GUEST_CMDLINE } from '../../src/guest/debian.js';
 import { Reg, Exit } from '../../src/backend/abi.js';
@@ -43,6 +44,7 @@ async function boot(): Promise<void> {
   const t0 = process.hrtime.bigint();
   const pc: PcMachine = await PcMachine.create({
     ramSize: 256 << 20,
+    backend: createSoftwareMachine,
     serialOutput: (b) => {
       seen = (seen + Buffer.from(b).toString('latin1')).slice(-4096);
       if (seen.includes(READY_MARKER)) pc.stop({ kind: 'stopped' });

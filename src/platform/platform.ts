@@ -1,0 +1,94 @@
+// What a hypervisor core sees of a platform: the machine it built on a
+// backend, its clock, the exits it serves itself, and how a run ends. The PC
+// (pc.ts) implements it; the core (src/xmhf) knows only this file and the
+// device interfaces, never the PC's classes.
+import type { Exit, Machine, Vcpu } from '../backend/interface.js';
+import type { GuestClock } from './device.js';
+
+/** How a run ended. */
+export type RunStop =
+  | { kind: 'reset' }
+  | { kind: 'poweroff' }
+  | { kind: 'triple-fault'; rip: bigint }
+  | { kind: 'timeout' }
+  /** The host ended the run (its user, a host program, the CLI). */
+  | { kind: 'stopped'; detail?: string }
+  /** The host process got a signal (SIGINT, SIGTERM, SIGHUP). */
+  | { kind: 'signal'; signal: string }
+  /** The CPU halted with interrupts off and nothing that can wake it. */
+  | { kind: 'guest-halted'; rip: bigint }
+  /** The hypervisor core ended the run (a hypapp's verdict, an unhandled event). */
+  | { kind: 'halted-by-core'; message: string };
+
+/** MMIO hooks of the hypervisor core: return undefined to let the platform serve the access. */
+export interface MmioInterposer {
+  read(gpa: number, size: number, vcpu: number): number | undefined;
+  /** True if the write was consumed. */
+  write(gpa: number, size: number, value: number, vcpu: number): boolean;
+}
+
+/**
+ * Devices' only way into guest RAM (XMHF's dmaprot decides what they may
+ * touch). `device` names the device for the hypervisor's reports. A refused
+ * access touches nothing and returns false or undefined.
+ */
+export interface DmaPort {
+  write(device: string, gpa: number, bytes: Uint8Array): boolean;
+  read(device: string, gpa: number, length: number): Uint8Array | undefined;
+}
+
+/** What the hypervisor core hands a platform when it is built. */
+export interface PlatformHooks {
+  /**
+   * Called for every exit the platform does not own itself (anything but an
+   * exhausted budget, a halt or a stop request). Returning a RunStop ends the run.
+   */
+  exit?: (vcpu: Vcpu, exit: Exit) => RunStop | undefined;
+  /** Interposes on MMIO outside guest RAM before the platform's devices see it. */
+  mmio?: MmioInterposer;
+  /** Devices write and read guest RAM through this (default: all of RAM, as on a bare machine). */
+  dma?: DmaPort;
+}
+
+export interface Platform {
+  readonly machine: Machine;
+  /** Guest time, with timers (hypapps' timers run on it). */
+  readonly clock: GuestClock;
+  /** Guest-physical address of the firmware's ACPI RSDP, for the boot loader. */
+  readonly rsdpAddr: number;
+  /** CPU controls the platform needs in every composition of intercepts (Control bits). */
+  readonly controls: number;
+  /** MSR accesses the platform's devices intercept. */
+  readonly msrIntercepts: ReadonlyArray<{ index: number; read: boolean; write: boolean }>;
+  /** A port access as the platform's devices answer it (for exits a hypapp passes on). */
+  portIn(port: number, size: number): number;
+  portOut(port: number, size: number, value: number): void;
+  /** Complete an exit the platform serves itself (its device MSRs, VMCALL on bare hardware); false for any other. */
+  servePlatformExit(exit: Exit, vcpu: Vcpu): boolean;
+  /** Run until the guest resets, powers off, triple-faults, stop() is called or `timeoutMs` pass. */
+  run(timeoutMs?: number): Promise<RunStop>;
+  /** End the run at the next instruction boundary. */
+  stop(reason: RunStop): void;
+  /** Bytes typed at the guest's console. */
+  consoleInput(bytes: Uint8Array): void;
+}
+
+/** Builds a platform wired to a hypervisor core's hooks. */
+export type PlatformFactory = (hooks: PlatformHooks) => Promise<Platform>;
+
+/** A bare machine's DMA: devices reach all of guest RAM, and the CPU is told of what they write. */
+export function directDma(machine: Machine): DmaPort {
+  return {
+    write: (_device, gpa, bytes) => {
+      if (!inRam(machine, gpa, bytes.length)) return false;
+      machine.ram.set(bytes, gpa);
+      machine.notifyRamWritten(gpa, bytes.length);
+      return true;
+    },
+    read: (_device, gpa, length) => (inRam(machine, gpa, length) ? machine.ram.slice(gpa, gpa + length) : undefined),
+  };
+}
+
+export function inRam(machine: Machine, gpa: number, length: number): boolean {
+  return Number.isSafeInteger(gpa) && Number.isSafeInteger(length) && gpa >= 0 && length >= 0 && gpa + length <= machine.ramSize;
+}
