@@ -1,6 +1,7 @@
 // xmhf command line.
 import { parseArgs } from 'node:util';
-import { runCommand, parseSize, CALLBACK_TIMEOUT_MS } from './run.js';
+import { runCommand, parseSize } from './run.js';
+import { CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { defaultGuest, cacheDir } from '../guest/debian.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../guest/debian.js';
 import type { HypappSpec } from '../xmhf/vm.js';
 import { loadHypapp, parseHypappOptions, readHypappConfig, HypappLoadError } from '../xmhf/loader.js';
-import { CallbackSlot, epochMs } from '../xmhf/watchdog.js';
+import { CallbackSlot, epochMs, CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
@@ -57,8 +57,6 @@ export async function loadHypapps(o: Pick<RunOptions, 'hypapps' | 'hypappOptions
 const EXIT_LINE = new RegExp(`${EXIT_MARKER} (\\d+)\n$`);
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
 const POWEROFF_GRACE_MS = 10_000;
-/** Default longest time a hypapp callback may run before the watchdog ends the run. */
-export const CALLBACK_TIMEOUT_MS = 10_000;
 /** How often the watchdog looks at the running callback. */
 const WATCH_EVERY_MS = 200;
 /** After asking the VM to stop (Ctrl-], a signal, a panic, the timeout), how long before its thread is ended for it. */
@@ -102,7 +100,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
   const slot = new CallbackSlot();
   const job: VmJob = {
-    kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs,
+    kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
   };
   return new RunSession(o, quiet, slot).run(job);

@@ -45,10 +45,13 @@ async function run(job: VmJob, inbox: ToWorker[], onMessage: (handler: (m: ToWor
     log: (line) => stderr(`xmhf: ${line}\n`),
     onEvent: eventsFd === undefined ? (app, record) => stderr(json(app, record)) : (app, record) => writeSync(eventsFd, json(app, record)),
     callbackMonitor: new CallbackSlot(job.slot),
+    initTimeoutMs: job.callbackTimeoutMs,
   });
   const handle = (m: ToWorker) => {
-    if (m.type === 'input') vm.consoleInput(m.bytes);
-    else vm.stop(m.detail, m.reason);
+    try {
+      if (m.type === 'input') vm.consoleInput(m.bytes);
+      else vm.stop(m.detail, m.reason);
+    } catch { /* the run has just ended: the result is on its way */ }
   };
   for (const m of inbox.splice(0)) handle(m);
   onMessage(handle);

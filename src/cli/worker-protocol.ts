@@ -9,6 +9,8 @@ export interface VmJob {
   cmdline: string;
   mem: number;
   timeoutMs?: number;
+  /** How long a hypapp's init may take to settle (the watchdog's limit for callbacks). */
+  callbackTimeoutMs: number;
   hypapps?: string[];
   hypappOptions?: string[];
   hypappConfig?: string;

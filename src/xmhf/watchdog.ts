@@ -4,6 +4,9 @@
 // around every hypapp call; the CLI's main thread reads it to end a run whose
 // callback does not return, and to name the culprit.
 
+/** How long a hypapp callback may run (and an init take to settle) by default before the run ends. */
+export const CALLBACK_TIMEOUT_MS = 10_000;
+
 /** Int32 slots: the running hypapp's index + 1 (0: none), its callback's code, a change counter. */
 const APP = 0, CALLBACK = 1, SEQ = 2, INTS = 4;
 /** A Float64 slot after the ints: when the callback started (ms since the epoch, performance.timeOrigin-based). */
