@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { vmlinux } from './support/vmlinux.js';
 import { cacheDir } from '../src/guest/debian.js';
 import { ExitStatus } from '../src/cli/exit-status.js';
+import { ConsoleWatch, CONSOLE_TAIL_LINES } from '../src/cli/console-watch.js';
+import { CallbackSlot } from '../src/xmhf/watchdog.js';
 
 const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
 const STUCK = join(import.meta.dirname, 'fixtures', 'stuck-hypapp.ts');
@@ -47,6 +49,39 @@ function xmhfLive(args: string[], readyAt: RegExp) {
   });
   return { child, ready: readyP, done };
 }
+
+test('the console watch keeps a bounded tail and recognises a panic split across chunks', () => {
+  const w = new ConsoleWatch();
+  const enc = new TextEncoder();
+  for (let i = 0; i < 100; i++) assert.equal(w.feed(enc.encode(`line ${i}\r\n`)), false);
+  assert.equal(w.tail().length, CONSOLE_TAIL_LINES);
+  assert.equal(w.tail().at(-1), 'line 99');
+  assert.equal(w.feed(enc.encode('[    8.44] Kernel panic - not sy')), false);
+  assert.equal(w.feed(enc.encode('ncing: VFS: Unable to mount root fs\n')), true);
+  assert.equal(w.panic, 'Kernel panic - not syncing: VFS: Unable to mount root fs');
+  assert.equal(w.feed(enc.encode('---[ end Kernel panic - not syncing: VFS ]---\n')), true);
+  assert.ok(w.panicEnded);
+  w.feed(new Uint8Array(100_000).fill(0x41)); // no newline: the line is cut, the buffer stays bounded
+  assert.ok(w.tail().every((l) => l.length <= 1003));
+});
+
+test('the watchdog slot, read through another view of its buffer, names the running callback and restores an outer one', () => {
+  const writer = new CallbackSlot();
+  const reader = new CallbackSlot(writer.buffer);
+  assert.equal(reader.current(), undefined);
+  const before = performance.timeOrigin + performance.now();
+  writer.enter(2, 'onCpuid');
+  const outer = reader.current();
+  assert.equal(outer?.app, 2);
+  assert.equal(outer?.callback, 'onCpuid');
+  assert.ok(outer!.sinceMs >= before && outer!.sinceMs <= performance.timeOrigin + performance.now());
+  writer.enter(0, 'onViolation');
+  assert.deepEqual([reader.current()?.app, reader.current()?.callback], [0, 'onViolation']);
+  writer.leave();
+  assert.deepEqual(reader.current(), outer);
+  writer.leave();
+  assert.equal(reader.current(), undefined);
+});
 
 test('a CPU halted with interrupts off ends the run with status 6 and says so (--kernel, no default guest)', () => {
   const r = xmhf(['--kernel', CLI_HLT, '--timeout', '60']);
