@@ -1,7 +1,7 @@
 // The guest clock fires timers in deadline order and never goes backwards.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ManualClock } from '../src/platform/device.js';
+import { ManualClock, LAX_TIMER_SLACK_NS } from '../src/platform/device.js';
 
 test('timers fire in deadline order at their deadline; cancelled ones never fire', () => {
   const c = new ManualClock();
@@ -73,4 +73,22 @@ test('timers armed and cancelled without time moving leave bounded garbage', () 
   assert.equal(c.nextDeadline(), 5);
   keep.cancel();
   assert.equal(c.nextDeadline(), undefined);
+});
+
+test('a lax timer lets the machine run up to its slack past the deadline, yet fires in order among precise timers, seeing its own deadline', () => {
+  const c = new ManualClock();
+  const seen: Array<[string, number]> = [];
+  const armed: number[] = [];
+  c.onArm = (d) => armed.push(d);
+  c.at(1000, () => seen.push(['lax', c.nowNs()]), true);
+  c.at(1000, () => seen.push(['precise-same-time', c.nowNs()]));
+  c.at(5000, () => seen.push(['precise-later', c.nowNs()]));
+  assert.deepEqual(armed, [1000 + LAX_TIMER_SLACK_NS, 1000, 5000], 'the machine is told the latest time each may wait for');
+  assert.equal(c.nextDeadline(), 1000, 'a precise timer due at the same time still bounds the slice');
+  c.advanceTo(6000);
+  assert.deepEqual(seen, [['lax', 1000], ['precise-same-time', 1000], ['precise-later', 5000]], 'deadline, then arming order, across both kinds');
+  c.at(7000, () => seen.push(['lax2', c.nowNs()]), true);
+  assert.equal(c.nextDeadline(), 7000 + LAX_TIMER_SLACK_NS);
+  c.advanceTo(7000 + LAX_TIMER_SLACK_NS / 2);
+  assert.deepEqual(seen.at(-1), ['lax2', 7000], 'once time passes its deadline it fires');
 });

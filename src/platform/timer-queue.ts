@@ -1,5 +1,5 @@
 // The guest clock's pending timers: a binary min-heap ordered by deadline,
-// then by arming order. Cancelling only marks an entry; dead entries leave
+// then by arming order (a sequence number the clock gives). Cancelling only marks an entry; dead entries leave
 // when they reach the top, or all at once when they outnumber the live ones,
 // so a hypapp re-arming thousands of timers costs O(log n) per timer and the
 // garbage stays bounded.
@@ -17,13 +17,13 @@ const MIN_SWEEP = 64;
 export class TimerQueue {
   private heap: QueuedTimer[] = [];
   private dead = 0;
-  private seq = 0;
 
   /** Entries held, live or cancelled (at most about twice the live ones). */
   get size(): number { return this.heap.length; }
 
-  push(deadline: number, fire: () => void): QueuedTimer {
-    const t: QueuedTimer = { deadline, seq: this.seq++, fire, live: true };
+  /** Queue `fire` at `deadline`; `seq` orders timers due at the same time (the caller's arming order). */
+  push(deadline: number, seq: number, fire: () => void): QueuedTimer {
+    const t: QueuedTimer = { deadline, seq, fire, live: true };
     this.heap.push(t);
     this.siftUp(this.heap.length - 1);
     return t;

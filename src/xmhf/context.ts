@@ -68,12 +68,13 @@ export function createContext(core: CoreServices, index: number, name: string, o
       if (!(ms > 0)) throw new RangeError(`every: ${ms} is not a positive number of milliseconds`);
       let handle: TimerHandle | undefined, live = true;
       const arm = () => {
+        // Lax: a hypapp's timer may run a slice late rather than cut the guest's slices short.
         handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
           if (!live) return;
           core.monitor?.enter(index, 'timer');
           try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${e instanceof Error ? e.message : String(e)}`); return; } finally { core.monitor?.leave(); }
           if (live) arm();
-        });
+        }, true);
       };
       arm();
       return { cancel: () => { live = false; handle?.cancel(); } };
