@@ -26,16 +26,20 @@ const BOOT_PARAMS = 0x7000;
 const PVH_MEMMAP = 0x8000;
 const PML4 = 0x9000;        // then PDPT at 0xa000 and four page directories at 0xb000-0xefff
 const CMDLINE = 0x20000;
-const CMDLINE_MAX = 2047;
+/** x86 Linux's COMMAND_LINE_SIZE less the NUL: the most a PVH kernel copies (a bzImage states its own cmdline_size). */
+const PVH_CMDLINE_MAX = 2047;
 const BOOT_STACK = 0x1f000;
 
 export class LoaderError extends Error {}
 
 export function loadLinux(machine: Machine, vcpu: Vcpu, image: LinuxImage): 'pvh' | 'bzimage' {
   const { ram, ramSize } = machine;
-  if (image.cmdline.length > CMDLINE_MAX) throw new LoaderError(`the kernel command line is ${image.cmdline.length} bytes; at most ${CMDLINE_MAX} fit`);
-  ram.set(new TextEncoder().encode(image.cmdline + '\0'), CMDLINE);
   const isElf = image.kernel.length >= 4 && image.kernel[0] === 0x7f && image.kernel[1] === 0x45 && image.kernel[2] === 0x4c && image.kernel[3] === 0x46;
+  // The limit is in bytes: a longer line is cut by the kernel (mid-character, without its NUL), and the guest may hang.
+  const cmdline = new TextEncoder().encode(image.cmdline + '\0');
+  const cmdlineMax = isElf ? PVH_CMDLINE_MAX : parseBzImage(image.kernel).cmdlineSize;
+  if (cmdline.length - 1 > cmdlineMax) throw new LoaderError(`the kernel command line is ${cmdline.length - 1} bytes (UTF-8); this kernel takes at most ${cmdlineMax}`);
+  ram.set(cmdline, CMDLINE);
   const initrd = image.initrd ? placeInitrd(machine, image.initrd, isElf ? 0xffffffff : parseBzImage(image.kernel).initrdAddrMax) : undefined;
   const memmap = e820Map(ramSize);
   let kind: 'pvh' | 'bzimage';
@@ -59,7 +63,7 @@ export function loadLinux(machine: Machine, vcpu: Vcpu, image: LinuxImage): 'pvh
       throw new LoaderError(`the kernel needs ${(load + h.initSize) >> 20} MiB of guest RAM to decompress itself; the machine has ${ramSize >> 20} MiB`);
     }
     ram.set(image.kernel.subarray(h.kernelOffset), load);
-    ram.set(buildBootParams({ kernel: image.kernel, cmdlineAddr: CMDLINE, cmdlineSize: image.cmdline.length + 1, e820: memmap, initrd, rsdpAddr: image.rsdpAddr }), BOOT_PARAMS);
+    ram.set(buildBootParams({ kernel: image.kernel, cmdlineAddr: CMDLINE, cmdlineSize: cmdline.length, e820: memmap, initrd, rsdpAddr: image.rsdpAddr }), BOOT_PARAMS);
     enterLongMode(machine, vcpu);
     vcpu.setReg(Reg.RIP, BigInt(load + 0x200));
     vcpu.setReg(Reg.RSI, BigInt(BOOT_PARAMS));

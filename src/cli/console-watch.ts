@@ -18,6 +18,10 @@ export class ConsoleWatch {
   panic: string | undefined;
   /** The kernel finished printing its panic. */
   panicEnded = false;
+  /** A line began with the marker (the default guest's readiness marker: its command started). */
+  markerSeen = false;
+
+  constructor(private readonly marker?: string) {}
 
   /** Feed console bytes; true when this chunk completed the panic line or the panic's end. */
   feed(bytes: Uint8Array): boolean {
@@ -40,6 +44,7 @@ export class ConsoleWatch {
   private line(text: string): void {
     this.lines.push(text.length > MAX_LINE ? text.slice(0, MAX_LINE) + '...' : text);
     if (this.lines.length > CONSOLE_TAIL_LINES) this.lines.shift();
+    if (this.marker !== undefined && text.startsWith(this.marker)) this.markerSeen = true;
     const start = text.indexOf(PANIC_START);
     if (this.panic === undefined && start >= 0) this.panic = text.slice(start);
     else if (this.panic !== undefined && text.includes(PANIC_END)) this.panicEnded = true;

@@ -1,9 +1,10 @@
 // The statuses `xmhf run` exits with, besides the guest command's own under --exec.
+import { USAGE_STATUS } from './usage-error.js';
 export const ExitStatus = {
   /** The default guest stopped before its command finished (it reports no status). */
   NO_COMMAND_STATUS: 1,
   /** Bad usage or input: unknown flags, missing files, a hypapp that does not load or start. */
-  USAGE: 2,
+  USAGE: USAGE_STATUS,
   TRIPLE_FAULT: 3,
   /** The core ended the run: a hypapp's verdict or failure, a hypapp callback that did not return, an unhandled event. */
   HALTED_BY_CORE: 4,

@@ -1,39 +1,85 @@
 // xmhf command line.
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { constants } from 'node:os';
 import { runCommand, parseSize } from './run.js';
 import { CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { defaultGuest, cacheDir } from '../guest/debian.js';
+import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
+
+const RUN_USAGE = `usage: xmhf run [options]
+
+boot a Linux guest on the x86-64 CPU with the serial console here
+  --kernel FILE    a vmlinux (PVH) or bzImage; default: Debian's kernel
+  --initrd FILE    an initramfs for --kernel
+  --append ARGS    more kernel command-line arguments
+  --mem SIZE       guest RAM, e.g. 256M (default) or 2G
+  --exec CMD       run CMD in the default guest's shell, print its output,
+                   exit with its status (141 if the reader of the output goes away)
+  --timeout SECS   give up after SECS seconds of host time
+  --callback-timeout SECS
+                   end the run when a hypapp callback has not returned (or its
+                   init not settled) after SECS seconds (default ${CALLBACK_TIMEOUT_MS / 1000})
+  --hypapp REF     load a hypapp (repeatable, in order): a shipped one
+                   (hello, syscalls, kguard), a .ts/.js file or a package
+  --hypapp-opt NAME.KEY=VALUE
+                   an option for hypapp NAME (repeatable)
+  --hypapp-config FILE
+                   hypapps and options from JSON:
+                   {"hypapps":[{"hypapp":"hello","options":{}}]}
+  --events FILE    write hypapps' JSON records to FILE, opened when the guest starts
+                   (- for standard output; default: standard error)
+  --help           this text
+Without --exec, standard input goes to the guest's console (Ctrl-] quits);
+piped input ends with Ctrl-D, the end of input for the guest's shell.
+
+${EXIT_STATUS_HELP}`;
 
 const USAGE = `usage: xmhf <command> [options]
 
 commands:
-  run       boot a Linux guest on the x86-64 CPU with the serial console here
-              --kernel FILE    a vmlinux (PVH) or bzImage; default: Debian's kernel
-              --initrd FILE    an initramfs for --kernel
-              --append ARGS    more kernel command-line arguments
-              --mem SIZE       guest RAM, e.g. 256M (default) or 2G
-              --exec CMD       run CMD in the default guest's shell, print its output,
-                               exit with its status
-              --timeout SECS   give up after SECS seconds of host time
-              --callback-timeout SECS
-                               end the run when a hypapp callback has not returned
-                               after SECS seconds (default ${CALLBACK_TIMEOUT_MS / 1000})
-              --hypapp REF     load a hypapp (repeatable, in order): a shipped one
-                               (hello, syscalls, kguard), a .ts/.js file or a package
-              --hypapp-opt NAME.KEY=VALUE
-                               an option for hypapp NAME (repeatable)
-              --hypapp-config FILE
-                               hypapps and options from JSON:
-                               {"hypapps":[{"hypapp":"hello","options":{}}]}
-              --events FILE    write hypapps' JSON records to FILE (default: stderr)
+  run       boot a Linux guest (xmhf run --help lists its options)
   guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
               into ~/.cache/xmhf-ts (XMHF_CACHE overrides); asks apt for the current
-              kernel (run uses the one recorded here)
+              kernel (run uses the one recorded here) and repairs the cache's records
   --help    this text
 
 ${EXIT_STATUS_HELP}`;
+
+const RUN_OPTIONS = {
+  kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
+  mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
+  hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
+  'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+/** A one-line error about `xmhf CMD`'s flags, with where to read about them. */
+const flagError = (cmd: string, what: string) => new UsageError(`xmhf ${cmd}: ${what} (xmhf ${cmd} --help lists the options)`);
+
+/** The flags of `xmhf CMD` as parseArgs reads them; its errors become one line naming the flag. */
+function parseFlags<T extends NonNullable<ParseArgsConfig['options']>>(cmd: string, args: string[], options: T) {
+  try {
+    return parseArgs({ args, options, strict: true }).values;
+  } catch (e) {
+    const { code, message } = e as { code?: string; message: string };
+    const quoted = /'([^']*)'/.exec(message)?.[1] ?? '';
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw flagError(cmd, `unknown option ${quoted}`);
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw flagError(cmd, `${quoted.replace(/ <value>$/, '')} needs a value`);
+    if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw flagError(cmd, `unexpected argument ${quoted}`);
+    throw flagError(cmd, message.split('\n')[0]);
+  }
+}
+
+/** A flag's value checked before anything runs; bad values name the flag. */
+function flagValue<T>(cmd: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (e) {
+    throw flagError(cmd, (e as Error).message);
+  }
+}
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -42,39 +88,45 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (cmd === 'run') {
-    const { values } = parseArgs({
-      args: rest,
-      options: {
-        kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
-        mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
-        hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
-        'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
-      },
-      strict: true,
-    });
-    const seconds = (flag: string, text: string | undefined) => {
+    const values = flagHelp(parseFlags(cmd, rest, RUN_OPTIONS), RUN_USAGE);
+    if (values === undefined) return 0;
+    const millis = (flag: string, text: string | undefined) => flagValue(cmd, () => {
       if (text === undefined) return undefined;
-      const n = Number(text);
-      if (!(n > 0)) throw new Error(`--${flag}: "${text}" is not a number of seconds`);
-      return n * 1000;
-    };
-    const timeoutMs = seconds('timeout', values.timeout);
-    const callbackTimeoutMs = seconds('callback-timeout', values['callback-timeout']);
+      const seconds = Number(text);
+      if (!(seconds > 0 && seconds < 2 ** 31 / 1000)) throw new Error(`--${flag} ${text}: not a number of seconds`);
+      return seconds * 1000;
+    });
+    const timeoutMs = millis('timeout', values.timeout);
+    const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
+    const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
     return runCommand({
-      kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec,
-      mem: parseSize(values.mem ?? '256M'),
+      kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
     });
   }
   if (cmd === 'guest') {
+    if (flagHelp(parseFlags(cmd, rest, { help: { type: 'boolean', short: 'h' } }), USAGE) === undefined) return 0;
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;
   }
-  process.stderr.write(`xmhf: unknown command "${cmd}"\n${USAGE}`);
-  return 2;
+  throw new UsageError(`xmhf: unknown command "${cmd}" (xmhf --help lists the commands)`);
 }
+
+/** With --help, print `usage` and return undefined (the command then ends with status 0). */
+function flagHelp<V extends { help?: boolean | string | (boolean | string)[] | undefined }>(values: V, usage: string): V | undefined {
+  if (!values.help) return values;
+  process.stdout.write(usage);
+  return undefined;
+}
+
+/** When the reader of the output goes away (xmhf run ... | head -1): end quietly, with the status a shell gives a command SIGPIPE ended. */
+const STDOUT_CLOSED_STATUS = 128 + constants.signals.SIGPIPE;
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(STDOUT_CLOSED_STATUS);
+  throw e;
+});
 
 // Every way out ends with a status and a message: a promise left pending with
 // nothing else to wait for would otherwise end the process with status 0.
@@ -88,5 +140,9 @@ process.on('beforeExit', () => {
 });
 main(process.argv.slice(2)).then(
   (status) => { settled = true; process.exitCode = status; },
-  (e: Error) => { settled = true; process.stderr.write(`xmhf: ${e.message}\n`); process.exitCode = ExitStatus.USAGE; },
+  (e: Error) => {
+    settled = true;
+    process.stderr.write(`${e.message.startsWith('xmhf') ? '' : 'xmhf: '}${e.message}\n`);
+    process.exitCode = USAGE_STATUS;
+  },
 );

@@ -3,13 +3,13 @@
 // thread; this thread keeps the terminal, signals, the timeout and the
 // watchdog, so a run ends, with the right status, however the VM's time is
 // being spent (a guest panic, a halted CPU, a hypapp callback that loops).
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../guest/debian.js';
-import type { HypappSpec } from '../xmhf/vm.js';
-import { loadHypapp, parseHypappOptions, readHypappConfig, HypappLoadError } from '../xmhf/loader.js';
+import { defaultGuest, guestInitramfs, GUEST_CMDLINE, cacheDir, READY_MARKER } from '../guest/debian.js';
 import { CallbackSlot, epochMs, CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
+import { readInputFile } from './input-file.js';
+import { ExecOutputFilter } from './exec-output.js';
+import { EventsSink } from './events-sink.js';
+import { UsageError } from './usage-error.js';
 import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
@@ -33,28 +33,6 @@ export interface RunOptions {
   callbackTimeoutMs?: number;
 }
 
-/**
- * Load the hypapps the flags name, each with its options. `--hypapp-opt`
- * names a hypapp by its reference or by that reference's file name without
- * extension (`kguard` for `--hypapp ./hypapps/kguard.ts`).
- */
-export async function loadHypapps(o: Pick<RunOptions, 'hypapps' | 'hypappOptions' | 'hypappConfig'>): Promise<HypappSpec[]> {
-  const wanted = (o.hypapps ?? []).map((ref) => ({ ref, options: {} as Record<string, string> }));
-  if (o.hypappConfig) wanted.push(...readHypappConfig(o.hypappConfig));
-  const flags = parseHypappOptions(o.hypappOptions ?? []);
-  const specs: HypappSpec[] = [];
-  for (const w of wanted) {
-    const keys = [w.ref, basename(w.ref).replace(/\.[cm]?[jt]s$/, '')];
-    const options = Object.assign({ ...w.options }, ...keys.map((k) => flags.get(k) ?? {}));
-    for (const k of keys) flags.delete(k);
-    specs.push(await loadHypapp(w.ref, options));
-  }
-  if (flags.size > 0) throw new HypappLoadError(`--hypapp-opt names ${[...flags.keys()].join(', ')}, which no --hypapp loads`);
-  return specs;
-}
-
-/** The exit marker ends a line; output the command left without a final newline comes before it. */
-const EXIT_LINE = new RegExp(`${EXIT_MARKER} (\\d+)\n$`);
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
 const POWEROFF_GRACE_MS = 10_000;
 /** How often the watchdog looks at the running callback. */
@@ -71,27 +49,21 @@ const SIGNAL_NUMBERS: Record<(typeof SIGNALS)[number], number> = { SIGHUP: 1, SI
 /** Parse "256M", "2G", "65536K" or a byte count. */
 export function parseSize(text: string): number {
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
-  if (!m) throw new Error(`--mem: "${text}" is not a size (examples: 256M, 2G)`);
+  if (!m) throw new UsageError(`--mem ${text}: not a size (examples: 256M, 2G)`);
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
   return Number(m[1]) * unit;
 }
 
-function readFile(flag: string, path: string): Uint8Array {
-  try {
-    return new Uint8Array(readFileSync(path));
-  } catch (e) {
-    throw new Error(`${flag} ${path}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-}
-
 /** Boot and run; resolves to the process exit status. */
 export async function runCommand(o: RunOptions): Promise<number> {
+  // Checked here, before the guest boots; the VM's thread opens it when the guest starts.
+  if (o.events !== undefined) new EventsSink(o.events, cacheDir());
   let kernel: Uint8Array, initrd: Uint8Array | undefined;
   if (o.kernel) {
-    kernel = readFile('--kernel', o.kernel);
-    initrd = o.initrd ? readFile('--initrd', o.initrd) : undefined;
+    kernel = readInputFile('--kernel', o.kernel, o.mem, 'the guest RAM (--mem)');
+    initrd = o.initrd ? readInputFile('--initrd', o.initrd, o.mem, 'the guest RAM (--mem)') : undefined;
   } else {
-    if (o.initrd) throw new Error('--initrd needs --kernel (the default guest builds its own initramfs)');
+    if (o.initrd) throw new UsageError('--initrd needs --kernel (the default guest builds its own initramfs)');
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
     kernel = g.kernel;
     initrd = guestInitramfs(g, o.exec);
@@ -109,7 +81,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
 /** One run seen from the main thread: the VM's thread, the console both ways, and every way the run can end. */
 class RunSession {
   private readonly worker = new Worker(new URL('./vm-worker-boot.mjs', import.meta.url), { execArgv: [] });
-  private readonly watch = new ConsoleWatch();
+  private readonly watch = new ConsoleWatch(READY_MARKER);
   private readonly callbackTimeoutMs: number;
   private hypappNames: string[] = [];
   private readonly timers: NodeJS.Timeout[] = [];
@@ -119,12 +91,16 @@ class RunSession {
   /** The status decided before the VM's result arrives (a signal, a stuck VM). */
   private forced: number | undefined;
   private started = false;
-  // The --exec filter: only what the command prints, the lines between the markers.
-  private pending = '';
-  private inCommand = false;
-  private commandStarted = false;
+  /** The --exec command's status, once the guest reported it. */
   private status: number | undefined;
-  private readonly decoder = new TextDecoder();
+  /** With --exec, only what the command prints (the lines between the markers) reaches standard output. */
+  private readonly filter = new ExecOutputFilter((text) => process.stdout.write(text), (status) => {
+    this.status = status;
+    this.after(POWEROFF_GRACE_MS, () => {
+      process.stderr.write('xmhf: the guest did not power off after its command; stopping it\n');
+      this.send({ type: 'stop', reason: 'stopped', detail: 'the guest did not power off after its command' });
+    });
+  });
 
   constructor(private readonly o: RunOptions, private readonly quiet: boolean, private readonly slot: CallbackSlot) {
     this.callbackTimeoutMs = o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS;
@@ -172,25 +148,8 @@ class RunSession {
       if (this.watch.panicEnded) this.requestStop('the guest kernel panicked', ExitStatus.PANIC);
       else this.after(PANIC_GRACE_MS, () => this.requestStop('the guest kernel panicked', ExitStatus.PANIC));
     }
-    if (!this.quiet) { process.stdout.write(bytes); return; }
-    this.pending += this.decoder.decode(bytes, { stream: true });
-    let nl: number;
-    while ((nl = this.pending.indexOf('\n')) >= 0) {
-      const line = this.pending.slice(0, nl + 1).replace(/\r\n$/, '\n');
-      this.pending = this.pending.slice(nl + 1);
-      const exit = EXIT_LINE.exec(line);
-      if (exit && (this.inCommand || exit.index === 0)) {
-        if (this.inCommand && exit.index > 0) process.stdout.write(line.slice(0, exit.index));
-        this.status = Number(exit[1]);
-        this.inCommand = false;
-        this.after(POWEROFF_GRACE_MS, () => {
-          process.stderr.write('xmhf: the guest did not power off after its command; stopping it\n');
-          this.send({ type: 'stop', reason: 'stopped', detail: 'the guest did not power off' });
-        });
-      }
-      else if (this.inCommand) process.stdout.write(line);
-      else if (line.startsWith(READY_MARKER)) { this.inCommand = true; this.commandStarted = true; }
-    }
+    if (this.quiet) this.filter.push(bytes);
+    else process.stdout.write(bytes);
   }
 
   /** The VM ended its run. */
@@ -206,7 +165,7 @@ class RunSession {
     if (end.kind === 'halted-by-core') { this.end(ExitStatus.HALTED_BY_CORE, `xmhf: ${end.detail}\n`); return; }
     if (end.kind === 'timeout') { this.end(ExitStatus.TIMEOUT, 'xmhf: timed out\n'); return; }
     if (this.quiet && this.status === undefined) {
-      this.end(ExitStatus.NO_COMMAND_STATUS, `${this.bootLog()}xmhf: the guest stopped before the command ${this.commandStarted ? 'finished' : 'started'}\n`);
+      this.end(ExitStatus.NO_COMMAND_STATUS, `${this.bootLog()}xmhf: the guest stopped before the command ${this.watch.markerSeen ? 'finished' : 'started'}\n`);
       return;
     }
     this.end(this.status ?? 0, '');
@@ -214,7 +173,7 @@ class RunSession {
 
   /** Under --exec, the console's last lines when the guest died before its command started (nothing else showed them). */
   private bootLog(): string {
-    if (!this.quiet || this.commandStarted) return '';
+    if (!this.quiet || this.watch.markerSeen) return '';
     return `xmhf: the guest's last console lines:\n${this.watch.tail().map((l) => `  | ${l}\n`).join('')}`;
   }
 

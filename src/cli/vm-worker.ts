@@ -4,11 +4,13 @@
 // Console output and log lines go to the main thread as messages, batched
 // (the UART hands over one byte at a time).
 import { parentPort } from 'node:worker_threads';
-import { openSync, writeSync } from 'node:fs';
 import { createVm, HypappInitError } from '../vmm.js';
 import { HypappLoadError } from '../xmhf/loader.js';
 import { CallbackSlot } from '../xmhf/watchdog.js';
-import { loadHypapps } from './run.js';
+import { loadHypapps } from './hypapps.js';
+import { EventsSink, eventLine } from './events-sink.js';
+import { UsageError } from './usage-error.js';
+import { cacheDir } from '../guest/debian.js';
 import type { FromWorker, ToWorker, VmJob } from './worker-protocol.js';
 
 const port = parentPort!;
@@ -36,14 +38,12 @@ const stderr = (text: string) => { flushOutput(); post({ type: 'stderr', text })
 async function run(job: VmJob, inbox: ToWorker[], onMessage: (handler: (m: ToWorker) => void) => void): Promise<void> {
   const hypapps = await loadHypapps(job);
   post({ type: 'hypapps', names: hypapps.map((h) => h.app.name) });
-  const eventsFd = job.events ? openSync(job.events, 'w') : undefined;
-  const json = (app: string, record: Record<string, unknown>) =>
-    JSON.stringify({ hypapp: app, ...record }, (_k, v) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v)) + '\n';
+  const events = job.events === undefined ? undefined : new EventsSink(job.events, cacheDir());
   const vm = await createVm({
     kernel: job.kernel, initrd: job.initrd, cmdline: job.cmdline, mem: job.mem, hypapps,
     serialOutput: output,
     log: (line) => stderr(`xmhf: ${line}\n`),
-    onEvent: eventsFd === undefined ? (app, record) => stderr(json(app, record)) : (app, record) => writeSync(eventsFd, json(app, record)),
+    onEvent: events ? (app, record) => events.write(app, record) : (app, record) => stderr(eventLine(app, record)),
     callbackMonitor: new CallbackSlot(job.slot),
     initTimeoutMs: job.callbackTimeoutMs,
   });
@@ -55,8 +55,9 @@ async function run(job: VmJob, inbox: ToWorker[], onMessage: (handler: (m: ToWor
   };
   for (const m of inbox.splice(0)) handle(m);
   onMessage(handle);
+  events?.open();
   post({ type: 'running' });
-  const r = await vm.run(job.timeoutMs);
+  const r = await vm.run(job.timeoutMs).finally(() => events?.close());
   flushOutput();
   post({ type: 'result', end: { kind: r.stop.kind, reason: r.reason, detail: r.detail } });
 }
@@ -68,7 +69,7 @@ port.once('message', (job: VmJob) => {
   port.on('message', (m: ToWorker) => handler(m));
   run(job, inbox, (h) => { handler = h; }).catch((e: unknown) => {
     flushOutput();
-    const usage = e instanceof HypappLoadError || e instanceof HypappInitError;
+    const usage = e instanceof HypappLoadError || e instanceof HypappInitError || e instanceof UsageError;
     post({ type: 'error', message: e instanceof Error ? e.message : String(e), usage });
   }).finally(() => {
     // Nothing more to do here: let the thread end once its output is out.

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { parseBzImage, bzImagePayload } from '../boot/bzimage.js';
 import { initramfs, S_IFDIR, S_IFREG, S_IFLNK, type CpioEntry } from './cpio.js';
 import { resolveModules, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES, type KernelModule } from './modules.js';
+import { readCacheRecord, writeCacheRecord } from './cache-record.js';
 
 export const READY_MARKER = 'XMHF-READY';
 export const EXIT_MARKER = 'XMHF-EXIT';
@@ -44,25 +45,48 @@ function fetchPackage(pkg: string, log: (line: string) => void): string {
   const deb = readdirSync(dir).filter((f) => f.startsWith(`${pkg}_`) && f.endsWith('.deb')).sort().at(-1);
   if (!deb) throw new GuestBuildError(`apt-get download ${pkg} left no .deb in ${dir}`);
   execFileSync('dpkg-deb', ['-x', join(dir, deb), unpacked]);
-  writeFileSync(join(unpacked, '.done'), deb + '\n');
+  writeCacheRecord(join(unpacked, '.done'), deb + '\n');
   log(`unpacked ${deb}`);
   return unpacked;
 }
 
 /** Where the chosen kernel package's name is recorded, so later runs need not ask apt (which takes most of a second). */
 const recordedKernelPackage = () => join(cacheDir(), 'kernel-package');
+/** What a kernel package the record can name looks like (linux-image-<version>-amd64). */
+const KERNEL_PACKAGE = /^linux-image-[0-9][^\s/]*-amd64$/;
 
-/** The kernel package linux-image-amd64 points at (linux-image-<version>-amd64): as recorded, or from apt when refreshing. */
-function kernelPackage(refresh: boolean): string {
-  if (!refresh && existsSync(recordedKernelPackage())) {
-    const pkg = readFileSync(recordedKernelPackage(), 'utf8').trim();
-    if (existsSync(join(cacheDir(), 'packages', `${pkg}.d`, '.done'))) return pkg;
-  }
+/** The kernel package linux-image-amd64 depends on now, as apt says. */
+function aptKernelPackage(): string {
   need('apt-cache', 'apt');
   const out = spawnSync('apt-cache', ['depends', 'linux-image-amd64'], { encoding: 'utf8' }).stdout ?? '';
   const m = /Depends: (linux-image-[0-9][^\s]*-amd64)\b/.exec(out);
   if (!m) throw new GuestBuildError('apt-cache does not know linux-image-amd64 (run apt-get update, or pass --kernel)');
   return m[1];
+}
+
+/**
+ * The kernel package to use: the recorded one; apt's on the first run; apt's
+ * when refreshing (`xmhf guest`), saying so when that changes the kernel or
+ * repairs the record. A damaged record is an error outside a refresh: using
+ * apt's kernel instead would switch kernels silently.
+ */
+function kernelPackage(refresh: boolean, log: (line: string) => void): string {
+  const path = recordedKernelPackage();
+  const text = readCacheRecord(path);
+  const recorded = text?.trim();
+  const valid = recorded !== undefined && KERNEL_PACKAGE.test(recorded);
+  const damage = text === undefined ? '' : text.trim() === '' ? 'is empty' : valid ? '' : `does not name a kernel package (${JSON.stringify(text.slice(0, 60))})`;
+  if (!refresh) {
+    if (valid) return recorded;
+    if (damage) throw new GuestBuildError(`the cache record ${path} ${damage}; run "xmhf guest" to repair it (it records the kernel apt offers now)`);
+    const pkg = aptKernelPackage();
+    log(`the default guest's kernel: ${pkg} (recorded in ${path}; "xmhf guest" updates it)`);
+    return pkg;
+  }
+  const pkg = aptKernelPackage();
+  if (damage) log(`the cache record ${path} ${damage}; repaired: ${pkg}`);
+  else if (valid && recorded !== pkg) log(`switching the default guest's kernel from ${recorded} to ${pkg} (linux-image-amd64 now depends on it)`);
+  return pkg;
 }
 
 export interface DefaultGuest {
@@ -93,12 +117,13 @@ export function hypercallTool(log: (line: string) => void = () => {}): Uint8Arra
   const out = join(cacheDir(), `xmhf-hypercall-${createHash('sha256').update(source).digest('hex').slice(0, 16)}`);
   if (existsSync(out)) return new Uint8Array(readFileSync(out));
   mkdirSync(cacheDir(), { recursive: true });
-  const r = buildFreestanding(HYPERCALL_SOURCE, out + '.tmp');
+  const tmp = `${out}.${process.pid}.tmp`;
+  const r = buildFreestanding(HYPERCALL_SOURCE, tmp);
   if (r.error || r.status !== 0) {
     log(`the guest will have no xmhf-hypercall tool: building it needs gcc (apt-get install gcc)${r.stderr ? `: ${String(r.stderr).trim()}` : ''}`);
     return undefined;
   }
-  renameSync(out + '.tmp', out);
+  renameSync(tmp, out);
   log('built the guest\'s xmhf-hypercall tool');
   return new Uint8Array(readFileSync(out));
 }
@@ -109,11 +134,11 @@ export function hypercallTool(log: (line: string) => void = () => {}): Uint8Arra
  * instead of using the one recorded in the cache.
  */
 export function defaultGuest(log: (line: string) => void = () => {}, opts: { refresh?: boolean } = {}): DefaultGuest {
-  const pkg = kernelPackage(opts.refresh ?? false);
+  const pkg = kernelPackage(opts.refresh ?? false, log);
   const version = pkg.replace(/^linux-image-/, '');
   const vmlinux = join(cacheDir(), `vmlinux-${version}`);
   const dir = fetchPackage(pkg, log);
-  writeFileSync(recordedKernelPackage(), pkg + '\n');
+  writeCacheRecord(recordedKernelPackage(), pkg + '\n');
   if (!existsSync(vmlinux)) {
     const bz = new Uint8Array(readFileSync(join(dir, 'boot', `vmlinuz-${version}`)));
     const payload = bzImagePayload(bz, parseBzImage(bz, `vmlinuz-${version}`));
@@ -125,8 +150,9 @@ export function defaultGuest(log: (line: string) => void = () => {}, opts: { ref
     const args = tool === 'xz' ? ['-dc', '--single-stream'] : ['-dc'];
     const r = spawnSync(tool, args, { input: payload.data, maxBuffer: 1 << 30 });
     if (!r.stdout || r.stdout.length === 0) throw new GuestBuildError(`${tool} could not decompress the kernel payload: ${r.stderr?.toString().trim()}`);
-    writeFileSync(vmlinux + '.tmp', r.stdout);
-    renameSync(vmlinux + '.tmp', vmlinux);
+    const tmp = `${vmlinux}.${process.pid}.tmp`;
+    writeFileSync(tmp, r.stdout);
+    renameSync(tmp, vmlinux);
   }
   const bb = join(fetchPackage('busybox-static', log), 'bin', 'busybox');
   const modules = resolveModules(join(dir, 'lib', 'modules', version), VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES);
@@ -142,7 +168,8 @@ const modulePath = (m: KernelModule) => `lib/modules/${m.path}`;
  * readiness, run `command` (or a shell), report its status, and power off.
  */
 export function initScript(command?: string, modules: readonly string[] = []): string {
-  const run = command === undefined ? 'sh' : `sh -c ${shellQuote(command)}`;
+  // The interactive shell gets the console as its controlling terminal (setsid, then cttyhack opens it), so Ctrl-C reaches its commands.
+  const run = command === undefined ? 'setsid cttyhack sh' : `sh -c ${shellQuote(command)}`;
   const insmod = modules.map((m) => `insmod /${m} || echo "xmhf: could not load /${m}"\n`).join('');
   return `#!/bin/sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp

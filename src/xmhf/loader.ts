@@ -49,9 +49,17 @@ export async function loadHypapp(ref: string, options: Record<string, string> = 
     throw new HypappLoadError(`--hypapp ${ref}: ${file} failed to load: ${e instanceof Error ? e.message : String(e)}`);
   }
   const exported = mod.default ?? mod.hypapp;
-  const app = typeof exported === 'function' ? (exported as HypappFactory)(options) : exported;
+  let app: unknown = exported;
+  if (typeof exported === 'function') {
+    try {
+      app = (exported as HypappFactory)(options);
+    } catch (e) {
+      throw new HypappLoadError(`--hypapp ${ref}: its factory threw: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
   if (!app || typeof app !== 'object' || typeof (app as Hypapp).name !== 'string') {
-    throw new HypappLoadError(`--hypapp ${ref}: ${file} must export default a hypapp (an object with a "name") or a function returning one`);
+    const got = typeof exported === 'function' ? `its factory returned ${describe(app)}` : `it exports ${describe(exported)}`;
+    throw new HypappLoadError(`--hypapp ${ref}: ${file} must export default a hypapp (an object with a "name") or a function returning one; ${got}`);
   }
   return { app: app as Hypapp, source: readFileSync(file), options };
 }
@@ -72,18 +80,44 @@ export function parseHypappOptions(flags: string[]): Map<string, Record<string, 
   return out;
 }
 
-/** A JSON config: { "hypapps": [ { "hypapp": "hello", "options": { ... } } ] }. */
-export function readHypappConfig(path: string): Array<{ ref: string; options: Record<string, string> }> {
+/** What a value is, for messages about values of the wrong kind. */
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object without a string "name"';
+  return typeof v === 'string' ? `a string` : typeof v === 'undefined' ? 'nothing' : `a ${typeof v}`;
+}
+
+const CONFIG_SHAPE = '{ "hypapps": [ { "hypapp": "...", "options": { "key": "value" } } ] }';
+
+/**
+ * The hypapps a JSON config names (`text`, read from `path`), in order:
+ * { "hypapps": [ { "hypapp": "hello", "options": { ... } } ] }. Option values
+ * are strings, numbers or booleans (given to the hypapp as strings).
+ */
+export function parseHypappConfig(text: string, path: string): Array<{ ref: string; options: Record<string, string> }> {
+  const fail = (why: string): never => { throw new HypappLoadError(`--hypapp-config ${path}: ${why}`); };
   let json: unknown;
-  try { json = JSON.parse(readFileSync(path, 'utf8')); } catch (e) {
-    throw new HypappLoadError(`--hypapp-config ${path}: ${e instanceof Error ? e.message : String(e)}`);
+  try { json = JSON.parse(text); } catch (e) {
+    fail(`not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  const list = (json as { hypapps?: unknown }).hypapps;
-  if (!Array.isArray(list)) throw new HypappLoadError(`--hypapp-config ${path}: expected { "hypapps": [ { "hypapp": "...", "options": {...} } ] }`);
-  return list.map((h, i) => {
-    const ref = (h as { hypapp?: unknown }).hypapp;
-    if (typeof ref !== 'string') throw new HypappLoadError(`--hypapp-config ${path}: hypapps[${i}].hypapp must be a string`);
-    const options = Object.fromEntries(Object.entries((h as { options?: object }).options ?? {}).map(([k, v]) => [k, String(v)]));
+  const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isObject(json)) return fail(`expected ${CONFIG_SHAPE}, got ${describe(json)}`);
+  const list = json.hypapps;
+  if (!Array.isArray(list)) return fail(`expected ${CONFIG_SHAPE}; "hypapps" is ${list === undefined ? 'missing' : `not an array`}`);
+  return list.map((h: unknown, i) => {
+    if (!isObject(h)) return fail(`hypapps[${i}] must be an object { "hypapp": "...", "options": {...} }`);
+    const ref = h.hypapp;
+    if (typeof ref !== 'string' || ref === '') return fail(`hypapps[${i}].hypapp must be a hypapp reference (a non-empty string)`);
+    const given = h.options ?? {};
+    if (!isObject(given)) return fail(`hypapps[${i}].options must be an object of option names to values`);
+    const options: Record<string, string> = {};
+    for (const [k, v] of Object.entries(given)) {
+      if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+        fail(`hypapps[${i}].options.${k} must be a string, number or boolean`);
+      }
+      options[k] = String(v);
+    }
     return { ref, options };
   });
 }
