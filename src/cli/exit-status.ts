@@ -12,7 +12,7 @@ export const ExitStatus = {
   PANIC: 5,
   /** The guest halted with interrupts off and nothing that can wake it (e.g. `halt -f`). */
   GUEST_HALTED: 6,
-  /** The run ended without a result: an internal error. */
+  /** The run ended without a result (the VM's thread died, a promise never settled): an internal error. */
   INTERNAL: 70,
   TIMEOUT: 124,
   /** Plus the signal's number: 129 SIGHUP, 130 SIGINT, 143 SIGTERM (as shells report). */

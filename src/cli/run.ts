@@ -136,7 +136,8 @@ class RunSession {
         }
         return;
       case 'error':
-        this.end(m.usage ? ExitStatus.USAGE : ExitStatus.INTERNAL, `xmhf: ${m.message}\n`);
+        // As before the VM had a thread of its own: whatever stops the VM being built is bad input (a kernel, a hypapp).
+        this.end(ExitStatus.USAGE, `${m.message.startsWith('xmhf') ? '' : 'xmhf: '}${m.message}\n`);
         return;
       case 'result': this.result(m.end); return;
     }

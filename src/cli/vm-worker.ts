@@ -4,12 +4,10 @@
 // Console output and log lines go to the main thread as messages, batched
 // (the UART hands over one byte at a time).
 import { parentPort } from 'node:worker_threads';
-import { createVm, HypappInitError } from '../vmm.js';
-import { HypappLoadError } from '../xmhf/loader.js';
+import { createVm } from '../vmm.js';
 import { CallbackSlot } from '../xmhf/watchdog.js';
 import { loadHypapps } from './hypapps.js';
 import { EventsSink, eventLine } from './events-sink.js';
-import { UsageError } from './usage-error.js';
 import { cacheDir } from '../guest/debian.js';
 import type { FromWorker, ToWorker, VmJob } from './worker-protocol.js';
 
@@ -69,8 +67,7 @@ port.once('message', (job: VmJob) => {
   port.on('message', (m: ToWorker) => handler(m));
   run(job, inbox, (h) => { handler = h; }).catch((e: unknown) => {
     flushOutput();
-    const usage = e instanceof HypappLoadError || e instanceof HypappInitError || e instanceof UsageError;
-    post({ type: 'error', message: e instanceof Error ? e.message : String(e), usage });
+    post({ type: 'error', message: e instanceof Error ? e.message : String(e) });
   }).finally(() => {
     // Nothing more to do here: let the thread end once its output is out.
     port.removeAllListeners('message');

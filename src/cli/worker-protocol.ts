@@ -41,5 +41,5 @@ export type FromWorker =
   | { type: 'hypapps'; names: string[] }
   | { type: 'running' }
   | { type: 'result'; end: RunEnd }
-  /** The VM could not be built or failed: `usage` for bad input (hypapps that do not load or start). */
-  | { type: 'error'; message: string; usage: boolean };
+  /** The VM could not be built (a bad kernel, a hypapp that does not load or start) or failed. */
+  | { type: 'error'; message: string };
