@@ -115,6 +115,12 @@ test('an init that loops is ended by the watchdog, naming the hypapp and init', 
   assert.match(r.stderr, /hypapp stuck did not return from init/);
 });
 
+test('a hypapp that exits the process from init: the run ends without a result, which is an error with a message (status 70, not 0)', () => {
+  const r = xmhf(['--kernel', STI_HLT, '--hypapp', STUCK, '--hypapp-opt', 'stuck-hypapp.mode=exit-in-init']);
+  assert.equal(r.status, ExitStatus.INTERNAL, `status ${r.status}; stderr: ${r.stderr}`);
+  assert.match(r.stderr, /the VM's thread ended without a result/);
+});
+
 test('SIGTERM and SIGHUP end the run promptly with 128+N, after hypapps\' shutdown with reason "signal"', async () => {
   for (const [signal, number] of [['SIGTERM', 15], ['SIGHUP', 1]] as const) {
     const run = xmhfLive(['--kernel', STI_HLT, '--hypapp', STUCK], /started \(none\)/);

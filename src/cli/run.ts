@@ -115,10 +115,6 @@ class RunSession {
     for (const s of SIGNALS) process.on(s, this.onSignal);
     process.on('uncaughtException', this.onCrash);
     this.every(WATCH_EVERY_MS, () => this.watchdog());
-    if (this.o.timeoutMs !== undefined) {
-      // The VM times itself out between instructions; this is for a VM that cannot (stuck in a hypapp callback).
-      this.after(this.o.timeoutMs + STOP_GRACE_MS, () => this.kill(ExitStatus.TIMEOUT, `xmhf: timed out${this.inCallbackText()}\n`));
-    }
     return done;
   }
 
@@ -131,6 +127,10 @@ class RunSession {
       case 'hypapps': this.hypappNames = m.names; return;
       case 'running':
         this.started = true;
+        if (this.o.timeoutMs !== undefined) {
+          // The VM times itself out between instructions; this is for a VM that cannot (stuck in a hypapp callback).
+          this.after(this.o.timeoutMs + STOP_GRACE_MS, () => this.kill(ExitStatus.TIMEOUT, `xmhf: timed out${this.inCallbackText()}\n`));
+        }
         if (this.o.exec === undefined) {
           this.input = attachConsoleInput((bytes) => this.send({ type: 'input', bytes }), () => this.requestStop('left the console'));
         }

@@ -305,7 +305,7 @@ export interface HypappContext {
 
   /** Run `fn` with every other vCPU stopped at an instruction boundary (XMHF's quiesce). */
   quiesce<T>(fn: () => T): T;
-  /** Call `fn` every `ms` milliseconds of guest time (between guest instructions, like any handler). */
+  /** Call `fn` every `ms` milliseconds of guest time (between guest instructions, like any handler; up to 1 ms late, so many timers cost the guest little). */
   every(ms: number, fn: () => void): TimerHandle;
   /** Stop the VM; shutdown callbacks see reason 'stopped' with this detail. */
   stopVm(detail: string): void;
