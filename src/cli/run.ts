@@ -111,7 +111,9 @@ class RunSession {
     this.worker.on('message', (m: FromWorker) => this.message(m));
     this.worker.on('error', (e) => this.end(ExitStatus.INTERNAL, `xmhf: the VM failed: ${e.stack ?? e.message}\n`));
     this.worker.on('exit', () => { this.workerGone = true; this.end(ExitStatus.INTERNAL, 'xmhf: the VM\'s thread ended without a result\n'); });
-    this.worker.postMessage(job);
+    // The kernel and initrd move to the VM's thread rather than being copied (tens of MB), when they own their memory.
+    const movable = [job.kernel, job.initrd].filter((b): b is Uint8Array => b !== undefined && b.byteOffset === 0 && b.byteLength === b.buffer.byteLength);
+    this.worker.postMessage(job, [...new Set(movable.map((b) => b.buffer as ArrayBuffer))]);
     for (const s of SIGNALS) process.on(s, this.onSignal);
     process.on('uncaughtException', this.onCrash);
     this.every(WATCH_EVERY_MS, () => this.watchdog());
