@@ -1,4 +1,5 @@
 // The statuses `xmhf run` exits with, besides the guest command's own under --exec.
+import { constants } from 'node:os';
 import { USAGE_STATUS } from './usage-error.js';
 export const ExitStatus = {
   /** The default guest stopped before its command finished (it reports no status). */
@@ -17,6 +18,8 @@ export const ExitStatus = {
   TIMEOUT: 124,
   /** Plus the signal's number: 129 SIGHUP, 130 SIGINT, 143 SIGTERM (as shells report). */
   SIGNAL_BASE: 128,
+  /** The reader of the output went away (`| head -1`): what a shell reports for a command SIGPIPE ended. */
+  STDOUT_CLOSED: 128 + constants.signals.SIGPIPE,
 } as const;
 
 /** The lines of `xmhf --help` that list them. */
@@ -27,5 +30,6 @@ export const EXIT_STATUS_HELP = `exit status (run):
   ${ExitStatus.TRIPLE_FAULT} triple fault; ${ExitStatus.HALTED_BY_CORE} halted by the core (a hypapp's verdict or error, or a hypapp
   callback that did not return within --callback-timeout); ${ExitStatus.PANIC} guest kernel panic;
   ${ExitStatus.GUEST_HALTED} guest halted with interrupts off (nothing can wake it); ${ExitStatus.TIMEOUT} --timeout expired;
-  ${ExitStatus.SIGNAL_BASE}+N ended by signal N (${ExitStatus.SIGNAL_BASE + 1} SIGHUP, ${ExitStatus.SIGNAL_BASE + 2} SIGINT, ${ExitStatus.SIGNAL_BASE + 15} SIGTERM); ${ExitStatus.INTERNAL} internal error
+  ${ExitStatus.STDOUT_CLOSED} the reader of the output went away; ${ExitStatus.SIGNAL_BASE}+N ended by signal N (${ExitStatus.SIGNAL_BASE + constants.signals.SIGHUP} SIGHUP,
+  ${ExitStatus.SIGNAL_BASE + constants.signals.SIGINT} SIGINT, ${ExitStatus.SIGNAL_BASE + constants.signals.SIGTERM} SIGTERM); ${ExitStatus.INTERNAL} internal error (the run ended without a result)
 `;

@@ -1,6 +1,5 @@
 // xmhf command line.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { constants } from 'node:os';
 import { runCommand, parseSize } from './run.js';
 import { CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { defaultGuest, cacheDir } from '../guest/debian.js';
@@ -122,7 +121,7 @@ function flagHelp<V extends { help?: boolean | string | (boolean | string)[] | u
 }
 
 /** When the reader of the output goes away (xmhf run ... | head -1): end quietly, with the status a shell gives a command SIGPIPE ended. */
-const STDOUT_CLOSED_STATUS = 128 + constants.signals.SIGPIPE;
+const STDOUT_CLOSED_STATUS = ExitStatus.STDOUT_CLOSED;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(STDOUT_CLOSED_STATUS);
   throw e;

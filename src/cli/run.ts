@@ -4,6 +4,7 @@
 // watchdog, so a run ends, with the right status, however the VM's time is
 // being spent (a guest panic, a halted CPU, a hypapp callback that loops).
 import { Worker } from 'node:worker_threads';
+import { constants } from 'node:os';
 import { defaultGuest, guestInitramfs, GUEST_CMDLINE, cacheDir, READY_MARKER } from '../guest/debian.js';
 import { CallbackSlot, epochMs, CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { readInputFile } from './input-file.js';
@@ -44,7 +45,6 @@ const PANIC_GRACE_MS = 2_000;
 /** After the result, how long the VM's thread gets to end by itself (its last log lines are on the way). */
 const WORKER_EXIT_MS = 2_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-const SIGNAL_NUMBERS: Record<(typeof SIGNALS)[number], number> = { SIGHUP: 1, SIGINT: 2, SIGTERM: 15 };
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
 export function parseSize(text: string): number {
@@ -188,7 +188,7 @@ class RunSession {
   }
 
   private readonly onSignal = (signal: NodeJS.Signals): void => {
-    const status = ExitStatus.SIGNAL_BASE + SIGNAL_NUMBERS[signal as (typeof SIGNALS)[number]];
+    const status = ExitStatus.SIGNAL_BASE + constants.signals[signal as (typeof SIGNALS)[number]];
     if (this.forced !== undefined) { this.kill(status, `xmhf: ${signal} again; ending the VM now\n`); return; }
     this.forced = status;
     process.stderr.write(`xmhf: ${signal}: stopping the guest\n`);
