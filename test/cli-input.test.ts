@@ -74,6 +74,10 @@ test('--events to a missing directory or to a directory is refused before the gu
   refused(['run', '--kernel', KERNEL, '--events', dir], /^xmhf: --events .*: a directory; give a file name \(or - for standard output\)$/);
 });
 
+test('--events to a file that cannot be written: one line naming --events, status 2', { skip: !existsSync('/sys/kernel/notes') && 'no /sys/kernel/notes (read-only even for root)' }, () => {
+  refused(['run', '--kernel', KERNEL, '--events', '/sys/kernel/notes'], /^xmhf: --events \/sys\/kernel\/notes: cannot open it: permission denied$/);
+});
+
 test('--events inside the guest cache is refused and the cached file is left alone', () => {
   const cache = join(dir, 'cache');
   mkdirSync(cache, { recursive: true });

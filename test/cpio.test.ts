@@ -8,8 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cpioArchive, initramfs, S_IFDIR, S_IFREG, S_IFLNK, S_IFCHR } from '../src/guest/cpio.js';
 
-test('GNU cpio extracts files, directories, symlinks and permissions as written', () => {
-  assert.equal(spawnSync('cpio', ['--version']).status, 0, 'GNU cpio is needed (apt-get install cpio)');
+// An optional cross-check: CI installs cpio (.ci/run); elsewhere the test says why it did not run.
+const cpioMissing = spawnSync('cpio', ['--version']).status === 0 ? false : 'GNU cpio is not installed (apt-get install cpio)';
+
+test('GNU cpio extracts files, directories, symlinks and permissions as written', { skip: cpioMissing }, () => {
   const big = new Uint8Array(70001).map((_, i) => (i * 7) & 0xff); // not a multiple of 4
   const archive = initramfs([
     { path: 'bin', mode: S_IFDIR | 0o755 },

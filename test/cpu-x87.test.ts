@@ -4,7 +4,7 @@
 // run on the host CPU when it is an x86-64 with gcc (tools/difftest).
 import { describe, test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { toolUnavailable } from '../tools/toolchain.js';
 import { Reg, Exit, ExitField } from '../src/backend/abi.js';
 import type { Vcpu } from '../src/backend/interface.js';
 import { assemble } from './support/asm.js';
@@ -15,6 +15,7 @@ import { compareOutcomes, formatMismatch } from '../tools/difftest/compare.js';
 import { EmulatedRunner } from '../tools/difftest/emulated.js';
 import { DATA_SIZE, STACK_TOP, DATA_BASE, CODE_BASE, Vector, type Outcome, type TestCase } from '../tools/difftest/layout.js';
 import { runNative } from '../tools/difftest/native.js';
+import { x87PointerRule, type HostRule } from '../tools/difftest/host.js';
 
 const CODE = 0x100000, DATA = 0x200000;
 const UD = 6, NM = 7, PF = 14, MF = 16;
@@ -563,13 +564,13 @@ describe('x87 state images', () => {
 
 function hostCanRun(): boolean {
   if (process.arch !== 'x64' || process.platform !== 'linux') return false;
-  try { execFileSync('gcc', ['--version'], { stdio: 'ignore' }); return true; } catch { return false; }
+  return !toolUnavailable('gcc');
 }
 
 /** Memory operand at data offset `off`, RIP-relative so it reaches the data region on both sides. */
 const m = (off: number) => `[rip + {D:${off}}]`;
 
-interface X87Case { name: string; insns: string[]; data: Array<[number, Uint8Array]> }
+interface X87Case { name: string; insns: string[]; data: Array<[number, Uint8Array]>; hostRules?: HostRule[] }
 
 const PATTERN = new Uint8Array(DATA_SIZE).map((_, i) => (i * 37 + 11) & 0xff);
 const CW_AT = 0x0, OUT = 0x200;
@@ -750,15 +751,18 @@ function miscCases(): X87Case[] {
       `fstp qword ptr ${m(OUT + 16)}`] },
     // FNSTENV stores the data selector of the last operand: DS is null in a Linux process (the host side), so load it here too.
     { name: 'fnstenv layout', data: [[8, two]], insns: ['xor eax, eax', 'mov ds, eax', 'fninit', `fld qword ptr ${m(8)}`, 'fldz',
-      'fld1', 'fincstp', `fnstenv ${m(OUT)}`, `fnstcw word ptr ${m(OUT + 0x44)}`, `fldenv ${m(OUT)}`, `fnstsw word ptr ${m(OUT + 0x40)}`] },
+      'fld1', 'fincstp', `fnstenv ${m(OUT)}`, `fnstcw word ptr ${m(OUT + 0x44)}`, `fldenv ${m(OUT)}`, `fnstsw word ptr ${m(OUT + 0x40)}`],
+      hostRules: [x87PointerRule(OUT, 32)] },
     // Eight FLDZ first: empty registers then hold +0 on both sides (FNSAVE stores them too).
     { name: 'fnsave/frstor', data: [[8, two], [16, three]], insns: ['xor eax, eax', 'mov ds, eax', 'fninit', ...Array(8).fill('fldz'),
       'fninit', `fld qword ptr ${m(8)}`, `fld qword ptr ${m(16)}`, 'fldpi', `fnsave ${m(OUT)}`, 'fnstsw ax', 'fld1', `frstor ${m(OUT)}`,
-      'fxch st(2)', 'faddp st(1), st', `fstp qword ptr ${m(OUT + 120)}`, `fnstsw word ptr ${m(OUT + 128)}`] },
+      'fxch st(2)', 'faddp st(1), st', `fstp qword ptr ${m(OUT + 120)}`, `fnstsw word ptr ${m(OUT + 128)}`],
+      hostRules: [x87PointerRule(OUT, 32)] },
     { name: '16-bit fnstenv/fnsave formats', data: [[8, two], [16, three]], insns: ['xor eax, eax', 'mov ds, eax', 'fninit',
       ...Array(8).fill('fldz'), 'fninit', `fld qword ptr ${m(8)}`, `fld qword ptr ${m(16)}`, 'fldpi', 'fxch st(2)',
       `data16 fnstenv ${m(OUT)}`, `data16 fnsave ${m(OUT + 16)}`, 'fld1', `data16 frstor ${m(OUT + 16)}`, `data16 fldenv ${m(OUT)}`,
-      'fsubp st(1), st', `fstp qword ptr ${m(OUT + 112)}`, `fstp qword ptr ${m(OUT + 120)}`, `fnstsw word ptr ${m(OUT + 128)}`] },
+      'fsubp st(1), st', `fstp qword ptr ${m(OUT + 112)}`, `fstp qword ptr ${m(OUT + 120)}`, `fnstsw word ptr ${m(OUT + 128)}`],
+      hostRules: [x87PointerRule(OUT, 16), x87PointerRule(OUT + 16, 16)] },
     { name: 'fldcw reserved bits', data: [[8, u16Bytes(0xffff)]], insns: ['fninit', `fldcw word ptr ${m(8)}`, `fnstcw word ptr ${m(OUT)}`] },
     { name: 'fnclex', data: [[8, f64Bytes(0)]], insns: ['fninit', 'fld1', `fdiv qword ptr ${m(8)}`, 'fnstsw ax', 'fnclex', `fnstsw word ptr ${m(OUT + 0x40)}`] },
     { name: 'snan load', data: [[8, snanBytes()]], insns: ['fninit', `fld qword ptr ${m(8)}`, 'fnstsw ax', `fstp qword ptr ${m(OUT)}`] },
@@ -797,7 +801,7 @@ describe('x87 against the host CPU', { skip: hostCanRun() ? false : 'needs an x8
       return {
         id, category: 'x87', insns: c.insns, code: a.code, insnEnds: a.insnEnds,
         init: { gpr, rip: BigInt(CODE_BASE), rflags: 0x202n, xmm: new Uint8Array(256), mxcsr: 0x1f80 },
-        patches: c.data.map(([offset, bytes]) => ({ offset, bytes })), undefinedFlags: 0, undefinedRegs: 0,
+        patches: c.data.map(([offset, bytes]) => ({ offset, bytes })), undefinedFlags: 0, undefinedRegs: 0, hostRules: c.hostRules,
       };
     });
     native = runNative(PATTERN, cases);

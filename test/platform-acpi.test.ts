@@ -29,8 +29,10 @@ test('the RSDP and every table checksum to zero', () => {
   for (const [name, t] of tables) assert.equal(sum(t, v.getUint32(t + 4, true)), 0, `${name} checksum`);
 });
 
-test('ACPICA disassembles each table without complaint and sees S5, PM1a control and both CPUs', () => {
-  assert.equal(spawnSync('iasl', ['-v']).status, 0, 'ACPICA iasl is needed (apt-get install acpica-tools)');
+// An optional cross-check: CI installs iasl (.ci/run); elsewhere the test says why it did not run.
+const iaslMissing = spawnSync('iasl', ['-v']).status === 0 ? false : 'ACPICA iasl is not installed (apt-get install acpica-tools)';
+
+test('ACPICA disassembles each table without complaint and sees S5, PM1a control and both CPUs', { skip: iaslMissing }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'xmhf-acpi-'));
   try {
     const text = new Map<string, string>();

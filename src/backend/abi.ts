@@ -65,7 +65,7 @@ export enum Exit {
   NPF = 10,
   /** A fault while delivering a double fault: the guest is shut down. */
   TRIPLE_FAULT = 11,
-  /** An instruction this CPU does not implement (not an architectural #UD). */
+  /** Something this CPU cannot emulate (not an architectural #UD): the reason is an EmulationFailure in NUMBER. RIP is at the instruction. */
   EMULATION_FAILURE = 12,
   /** Interrupt-window exiting: the guest can now take an external interrupt. */
   INTERRUPT_WINDOW = 13,
@@ -84,11 +84,37 @@ export enum Exit {
   BREAKPOINT = 18,
 }
 
+/** Why the CPU could not emulate an instruction: ExitField.NUMBER of Exit.EMULATION_FAILURE. */
+export enum EmulationFailure {
+  /** The CPU trapped where no instruction asked it to (a bug in this CPU); the backend has the trap's message. */
+  INTERNAL = 0,
+  /**
+   * An opcode of an instruction set CPUID advertises that this CPU does not implement (one CPUID does not
+   * advertise raises #UD instead). VALUE: the opcode as map << 8 | byte (map 0 one-byte, 1 0F, 2 0F 38,
+   * 3 0F 3A, 4 VEX); EXTRA: the CpuFeature.
+   */
+  OPCODE = 1,
+  /** A CR4 write setting bits the architecture defines but this CPU does not implement; VALUE: those bits. */
+  CR4_BITS = 2,
+}
+
+/** Instruction sets named by EmulationFailure.OPCODE. */
+export enum CpuFeature {
+  SSE3 = 0,
+  /** SSSE3, SSE4.1, SSE4.2, AES-NI, PCLMULQDQ: the 0F 38 and 0F 3A maps. */
+  SSSE3_SSE4 = 1,
+  MOVBE = 2,
+  AVX = 3,
+  RDRAND = 4,
+  RDSEED = 5,
+  XSAVE = 6,
+}
+
 /** Exit qualification slots, read with exitField(). Which are meaningful depends on the exit. */
 export enum ExitField {
   /** Length of the exiting instruction, to skip it (NPF: 0 for instruction fetches). */
   INSTR_LEN = 0,
-  /** IO: port. MSR: index. CR_WRITE: CR number. EXCEPTION: vector. SIPI: vector. CPUID: leaf. */
+  /** IO: port. MSR: index. CR_WRITE: CR number. EXCEPTION: vector. SIPI: vector. CPUID: leaf. EMULATION_FAILURE: the EmulationFailure. */
   NUMBER = 1,
   /** IO/MMIO/NPF: access size in bytes. */
   SIZE = 2,
@@ -102,7 +128,7 @@ export enum ExitField {
   GPA = 6,
   /** NPF: guest-virtual (linear) address. */
   GVA = 7,
-  /** CPUID: subleaf. IO: 1 if REP-prefixed. */
+  /** CPUID: subleaf. IO: 1 if REP-prefixed. EMULATION_FAILURE: more detail (see EmulationFailure). */
   EXTRA = 8,
   COUNT = 9,
 }

@@ -44,6 +44,8 @@ export interface Vcpu {
   run(budget: number): Exit;
   /** Qualification of the last exit, as an unsigned 64-bit value. */
   exitField(field: ExitField): bigint;
+  /** After Exit.EMULATION_FAILURE: the CPU's mode and what it could not emulate, in words. */
+  emulationFailure(): string;
 
   getReg(reg: Reg): bigint;
   setReg(reg: Reg, value: bigint): void;
@@ -59,7 +61,7 @@ export interface Vcpu {
 
   /** Finish an intercepted IN/OUT/INS/OUTS (one iteration) as if the device answered `value`. */
   completeIo(value: number): void;
-  /** Perform an intercepted MOV to CRn the hypervisor allows, and skip the instruction. */
+  /** Perform an intercepted MOV to CRn the hypervisor allows, and skip the instruction; a value the MOV raises #GP(0) for queues that #GP instead. */
   completeCrWrite(cr: number, value: bigint): void;
   /** Advance RIP past the exiting instruction (ExitField.INSTR_LEN). */
   skipInstruction(): void;

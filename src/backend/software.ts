@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType } from './abi.js';
+import { cpuModeText, emulationFailureText } from './emulation-failure.js';
 
 /** Raw exports of build/cpu.wasm (src/cpu/index.ts). */
 interface CpuExports {
@@ -24,7 +25,7 @@ interface CpuExports {
   msrExists(): number;
   setMsr(idx: number, v: bigint): number;
   setTscSource(platform: number): void;
-  completeCrWrite(n: number, v: bigint): void;
+  completeCrWrite(n: number, v: bigint): number;
   setControls(bits: number): void;
   setExceptionBitmap(bits: number): void;
   setIoIntercept(port: number, on: number): void;
@@ -172,20 +173,27 @@ class SoftwareVcpu implements Vcpu {
     return r as Exit;
   }
 
+  /** The trap behind the last EmulationFailure.INTERNAL. */
+  private lastTrap: string | undefined;
+
   private afterTrap(first: unknown): number {
     let e: unknown = first;
     for (;;) {
-      if (!(e instanceof WebAssembly.RuntimeError)) throw e;
+      // A trap, or an assertion of the CPU's code (abort, below): either leaves the CPU's WebAssembly stack.
+      if (!(e instanceof WebAssembly.RuntimeError) && !(e instanceof CpuInternalError)) throw e;
       try {
         const r = this.cpu.resume();
-        if (r === Exit.EMULATION_FAILURE) {
-          throw new CpuInternalError(`CPU internal error at RIP ${this.getReg(Reg.RIP).toString(16)}: ${(e as Error).message}`);
-        }
+        // The CPU names the reason of a failure it recorded; for a trap it did not record, only this message says what it was.
+        if (r === Exit.EMULATION_FAILURE) this.lastTrap = e.message;
         return r;
       } catch (next) {
         e = next;
       }
     }
+  }
+
+  emulationFailure(): string {
+    return `${cpuModeText(this)}: ${emulationFailureText(this, this.lastTrap)}`;
   }
 
   exitField(field: ExitField): bigint { return BigInt.asUintN(64, this.cpu.exitField(field)); }
@@ -219,10 +227,9 @@ class SoftwareVcpu implements Vcpu {
   }
   setMsr(index: number, value: bigint): boolean { return this.cpu.setMsr(index >>> 0, BigInt.asIntN(64, value)) !== 0; }
   completeIo(value: number): void { this.cpu.completeIo(value | 0); }
-  /** Perform an intercepted CR write the hypervisor decided to allow (and skip the MOV). */
+  /** Perform an intercepted CR write the hypervisor decided to allow (and skip the MOV); a value the MOV faults for queues #GP(0) instead. */
   completeCrWrite(cr: number, value: bigint): void {
-    this.cpu.completeCrWrite(cr, BigInt.asIntN(64, value));
-    this.skipInstruction();
+    if (this.cpu.completeCrWrite(cr, BigInt.asIntN(64, value))) this.skipInstruction();
   }
   skipInstruction(): void {
     const len = this.cpu.exitField(ExitField.INSTR_LEN);

@@ -42,16 +42,25 @@ export class EventsSink {
     try {
       this.fd = openSync(this.path, 'w');
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      throw new UsageError(`--events ${this.path}: ${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (e as Error).message}`);
+      throw this.error('cannot open it', e);
     }
+  }
+
+  private error(what: string, e: unknown): UsageError {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : (e as Error).message;
+    return new UsageError(`--events ${this.path}: ${what}: ${why}`);
   }
 
   write(app: string, record: Record<string, unknown>): void {
     const line = eventLine(app, record);
     if (this.path === '-') { process.stdout.write(line); return; }
     this.open();
-    writeSync(this.fd!, line);
+    try {
+      writeSync(this.fd!, line);
+    } catch (e) {
+      throw this.error('cannot write to it', e);
+    }
   }
 
   close(): void {

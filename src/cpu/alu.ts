@@ -138,9 +138,10 @@ export function shiftDouble(left: bool, size: i32, a: i64, b: i64, countIn: i32)
   a &= m; b &= m;
   let r: i64, cf: i32;
   if (size == 2 && count > 16) {
-    // The result is undefined; like Intel parts, shift within the 48-bit a:b:a.
+    // The SDM leaves this undefined; Intel's P6 and later cores shift the 48-bit a:b:a (as Bochs and
+    // QEMU model them): SHLD keeps its top 16 bits, SHRD its low 16, and CF is the last bit out.
     const w: i64 = (a << 32) | (b << 16) | a;
-    if (left) { r = (w >>> (48 - count)) & m; cf = <i32>((w >>> (64 - count)) & 1); }
+    if (left) { r = (w >>> (32 - count)) & m; cf = <i32>((w >>> (48 - count)) & 1); }
     else { r = (w >>> count) & m; cf = <i32>((w >>> (count - 1)) & 1); }
   } else if (left) {
     r = ((a << count) | (b >>> (bits - count))) & m;
@@ -149,8 +150,10 @@ export function shiftDouble(left: bool, size: i32, a: i64, b: i64, countIn: i32)
     r = ((a >>> count) | (b << (bits - count))) & m;
     cf = <i32>((a >>> (count - 1)) & 1);
   }
-  // OF: sign change (defined for count 1).
-  const ovf = <i32>(((r ^ a) >>> signShift(size)) & 1);
+  // OF is defined for count 1 (a sign change); for larger counts Intel's is CF ^ MSB for SHLD and the
+  // top two bits of the result differing for SHRD, which are the same thing at count 1.
+  const msb = <i32>((r >>> signShift(size)) & 1);
+  const ovf = left ? cf ^ msb : msb ^ <i32>((r >>> (signShift(size) - 1)) & 1);
   setLazyAux(LF_CFOF, size, r, a, b, cf | (ovf << 11));
   return r;
 }

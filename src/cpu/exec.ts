@@ -1,6 +1,8 @@
 // The executor: one switch over the opcode of the decoded record. General-
 // purpose instructions are here; system instructions, segment and interrupt
 // handling, string instructions, x87 and SSE live in their own files.
+import { unimplemented, MAP_VEX } from './unimplemented';
+import { CpuFeature } from '../backend/abi';
 import {
   dOp, dPfx, dOsize, dAsize, dReg, dRm, dImm, dImm2, dSeg, hasRex, isRegForm, memLa, effAddr,
   rmRead, rmWrite, regRead, regWrite, push, pop, stackOpSize, nextRip, setNextRip, segLinear, setSp, spAfter,
@@ -323,8 +325,8 @@ export function execute(): void {
       setNextRip(t);
       return;
     }
-    case 0xc4: case 0xc5: { // LES/LDS (VEX prefixes in 64-bit mode: no AVX here)
-      if (mode64 || isRegForm()) { ud(); return; }
+    case 0xc4: case 0xc5: { // LES/LDS; VEX prefixes in 64-bit mode or with a register form (no AVX here)
+      if (mode64 || isRegForm()) { unimplemented(CpuFeature.AVX, (MAP_VEX << 8) | op); return; }
       loadFarPointer(op == 0xc4 ? SEG_ES : SEG_DS);
       return;
     }

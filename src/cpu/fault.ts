@@ -3,11 +3,14 @@
 // resume(), which delivers the fault or reports the exit. Instructions commit
 // registers only after their last memory access, so a trapped instruction
 // leaves the state as it was before it started.
-import { EXIT_INFO } from './layout';
+import { EXIT_INFO, STATE } from './layout';
+import { ExitField } from '../backend/abi';
+import { O_DEFERRED_FAILURE } from './state';
 
 export const ABORT_NONE = 0;
 export const ABORT_FAULT = 1;
 export const ABORT_EXIT = 2;
+export const ABORT_EMULATION = 3;
 
 export let abortCause: i32 = ABORT_NONE;
 export let faultVector: i32 = 0;
@@ -57,6 +60,40 @@ export function exitNow(reason: i32): void {
   abortCause = ABORT_EXIT;
   exitReason = reason;
   unreachable();
+}
+
+/**
+ * Stop: this CPU cannot do what the instruction asks. The run returns Exit.EMULATION_FAILURE with RIP
+ * at the instruction and the EmulationFailure `reason` and its details in the exit fields.
+ */
+export function emulationFailure(reason: i32, value: i64, extra: i64): void {
+  noteEmulationFailure(reason, value, extra);
+  abortCause = ABORT_EMULATION;
+  unreachable();
+}
+/** Record an emulation failure's reason and details in the exit fields. */
+export function noteEmulationFailure(reason: i32, value: i64, extra: i64): void {
+  setExitField(ExitField.NUMBER, reason);
+  setExitField(ExitField.VALUE, value);
+  setExitField(ExitField.EXTRA, extra);
+  setExitField(ExitField.INSTR_LEN, 0);
+}
+/**
+ * An emulation failure found outside run() (completing an intercepted write): this vCPU's next run()
+ * reports it first. Kept in the vCPU's state, so another vCPU running in between does not take it.
+ */
+export function emulationFailureAtNextRun(reason: i32, value: i64, extra: i64): void {
+  store<i32>(STATE + O_DEFERRED_FAILURE, reason + 1);
+  store<i64>(STATE + O_DEFERRED_FAILURE + 8, value);
+  store<i64>(STATE + O_DEFERRED_FAILURE + 16, extra);
+}
+/** Report a deferred emulation failure in the exit fields: true if there was one (it is then cleared). */
+export function takeDeferredFailure(): bool {
+  const reason = load<i32>(STATE + O_DEFERRED_FAILURE);
+  if (reason == 0) return false;
+  store<i32>(STATE + O_DEFERRED_FAILURE, 0);
+  noteEmulationFailure(reason - 1, load<i64>(STATE + O_DEFERRED_FAILURE + 8), load<i64>(STATE + O_DEFERRED_FAILURE + 16));
+  return true;
 }
 
 export const DE = 0;

@@ -10,11 +10,11 @@ import {
 import { getFlags, materializeFlags } from './flags';
 import { setRamSize, tlbFlushAll, nestedPermsChanged, ramSize } from './paging';
 import { modeChanged } from './system';
-import { Reg, SegField } from '../backend/abi';
+import { Reg, SegField, EventType, EmulationFailure } from '../backend/abi';
 import { run as runLoop, resume as resumeLoop, icount, setIcount, activity, setActivity, requestStop as stop } from './run';
-import { getExitField } from './fault';
+import { getExitField, emulationFailureAtNextRun, GP } from './fault';
 import { completeIo as ioComplete } from './sysinsn';
-import { writeCr } from './sysinsn';
+import { writeCr, crWriteFaults, CR4_UNIMPLEMENTED } from './sysinsn';
 import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, raiseNmi, nmiBlocked, setNmiBlocked, C_CONTROLS, C_EXCEPTION_BITMAP } from './events';
 import { rdmsr, wrmsr, msrMissing, setTscFromPlatform } from './msr';
 import { cpuidSet, cpuidClear, cpuidLookup, outA, outB, outC, outD } from './cpuid';
@@ -134,8 +134,20 @@ export function setMsr(idx: u32, v: i64): bool { return wrmsr(idx, v); }
 /** 1: the TSC reads the guestTsc import (the platform's clock); 0: it counts retired instructions. */
 export function setTscSource(platform: bool): void { setTscFromPlatform(platform); }
 
-/** Complete an intercepted CR write the hypervisor allowed. */
-export function completeCrWrite(n: i32, v: i64): void { writeCr(n, v); }
+/**
+ * Complete an intercepted CR write the hypervisor allowed: true if done; false if not (the MOV is not
+ * retired): a value the MOV raises #GP(0) for queues that #GP, and one setting CR4 bits this CPU does not
+ * implement makes the next run() return Exit.EMULATION_FAILURE.
+ */
+export function completeCrWrite(n: i32, v: i64): bool {
+  if (n == 4 && (v & CR4_UNIMPLEMENTED) != 0) {
+    emulationFailureAtNextRun(EmulationFailure.CR4_BITS, v & CR4_UNIMPLEMENTED, 0);
+    return false;
+  }
+  if (crWriteFaults(n, v)) { injectEvent(EventType.HARDWARE_EXCEPTION, GP, 0); return false; }
+  writeCr(n, v);
+  return true;
+}
 
 // ---- controls ----
 export function setControls(bits: i32): void { store<i32>(CONTROL + C_CONTROLS, bits); tlbFlushAll(); }

@@ -22,20 +22,27 @@ export const CPUID_MAX_ENTRIES: i32 = 64;
 /** Profiling builds' event counters (profile.ts), i64 each. */
 export const PROFILE_COUNTERS: usize = 0x10000;
 
-/** TLB: sets of TLB_ENTRIES entries: supervisor, user, and an always-empty one (paging.ts). */
+/**
+ * TLB: sets of TLB_ENTRIES entries, TLB_SETS of them back to back: supervisor,
+ * user, supervisor with SMAP overridden by EFLAGS.AC, and an always-empty one (paging.ts).
+ */
 export const TLB: usize = 0x100000;
+export const TLB_SETS: i32 = 4;
 export const TLB_BITS: i32 = 12;
 export const TLB_ENTRIES: i32 = 1 << TLB_BITS;
 /** Bytes per TLB set: read tag, write tag, exec tag (i64 each), host page (i32), pad (i32), gpa (i64). */
 export const TLB_SET_SIZE: usize = <usize>TLB_ENTRIES * 40;
 
-/** The TLB entries filled since the last full flush, one u16 each (bit 12: user set), up to 4 x TLB_ENTRIES; see paging.ts. */
-export const TLB_FILLED: usize = 0x180000;
+/**
+ * The TLB entries filled since the last full flush, one u16 each (set number << TLB_BITS | slot), up to
+ * twice each slot of the three sets that are filled: 6 x TLB_ENTRIES; see paging.ts.
+ */
+export const TLB_FILLED: usize = 0x1a0000;
 /** One bit per 2 MiB linear region (modulo 2^16) from whose large pages TLB entries were filled. */
-export const TLB_LARGE_REGIONS: usize = 0x188000;
+export const TLB_LARGE_REGIONS: usize = 0x1ac000;
 
 /** One bit per guest-physical page below 4 GiB: the page walker has read page-table entries from it (paging.ts). */
-export const WALKED_PAGES: usize = 0x190000;
+export const WALKED_PAGES: usize = 0x1b0000;
 
 /** Nested page permissions: one byte of Access bits per 4 KiB guest-physical page below 4 GiB. */
 export const NPT: usize = 0x200000;

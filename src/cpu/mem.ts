@@ -2,8 +2,11 @@
 // load from guest RAM; everything else (misses, page-crossing accesses, MMIO)
 // takes the slow path through translate().
 import { countEvent, P_READ_SLOW, P_WRITE_SLOW } from './profile';
-import { TLB, TLB_SET_SIZE, RAM_BASE } from './layout';
-import { T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC, segmentAccess, alignmentChecks, noteWrite } from './paging';
+import { TLB, RAM_BASE } from './layout';
+import {
+  T_READ, T_WRITE, T_EXEC, T_HOST, tlbSet, tlbIndex, tlbTag, translate, ramSize, ACC_READ, ACC_WRITE, ACC_EXEC,
+  segmentAccess, alignmentChecks, noteWrite, PRIV_USER, PRIV_SUPER, PRIV_IMPLICIT, fillSet,
+} from './paging';
 import { fault } from './fault';
 import { cpl } from './state';
 import { mmioRead, mmioWrite } from './bus';
@@ -48,35 +51,39 @@ export function physWrite(gpa: i64, size: i32, v: i64): void {
 }
 
 // ---- slow paths ----
-function checkAlignment(la: i64, size: i32, user: bool): void {
-  if (alignmentChecks && user && (<i32>la & (size - 1)) != 0) fault(17, 0);
+/** PRIV_USER at CPL 3, else PRIV_SUPER: the privilege of the instruction's explicit accesses. */
+// @ts-ignore: decorator
+@inline function explicitPriv(): i32 { return cpl == 3 ? PRIV_USER : PRIV_SUPER; }
+
+function checkAlignment(la: i64, size: i32, priv: i32): void {
+  if (alignmentChecks && priv == PRIV_USER && (<i32>la & (size - 1)) != 0) fault(17, 0);
 }
 
-function readSlow(la: i64, size: i32, user: bool): i64 {
+function readSlow(la: i64, size: i32, priv: i32): i64 {
   countEvent(P_READ_SLOW);
-  checkAlignment(la, size, user);
+  checkAlignment(la, size, priv);
   if ((<i32>la & 0xfff) + size > 0x1000) {
     // Crosses a page: byte by byte, each byte translated (reads have no side effects on RAM).
     let v: i64 = 0;
-    for (let k = 0; k < size; k++) v |= readSlow(la + k, 1, user) << (<i64>k << 3);
+    for (let k = 0; k < size; k++) v |= readSlow(la + k, 1, priv) << (<i64>k << 3);
     return v;
   }
-  const gpa = translate(la, ACC_READ, user, size);
+  const gpa = translate(la, ACC_READ, priv, size);
   checkWatchpoints(la, size, false);
   return physRead(gpa, size);
 }
 
-function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
+function writeSlow(la: i64, size: i32, v: i64, priv: i32): void {
   countEvent(P_WRITE_SLOW);
-  checkAlignment(la, size, user);
+  checkAlignment(la, size, priv);
   const off = <i32>la & 0xfff;
   if (off + size > 0x1000) {
     // Check both pages before writing anything, so a fault leaves memory untouched.
     const first = 0x1000 - off;
     noteWrite(la, v);
-    const gpa1 = translate(la, ACC_WRITE, user, first);
+    const gpa1 = translate(la, ACC_WRITE, priv, first);
     noteWrite(la + first, v >>> (<i64>first << 3));
-    const gpa2 = translate(la + first, ACC_WRITE, user, size - first);
+    const gpa2 = translate(la + first, ACC_WRITE, priv, size - first);
     checkWatchpoints(la, size, true);
     for (let k = 0; k < size; k++) {
       const g = k < first ? gpa1 + k : gpa2 + (k - first);
@@ -85,7 +92,7 @@ function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
     return;
   }
   noteWrite(la, v);
-  const gpa = translate(la, ACC_WRITE, user, size);
+  const gpa = translate(la, ACC_WRITE, priv, size);
   checkWatchpoints(la, size, true);
   physWrite(gpa, size, v);
 }
@@ -102,28 +109,28 @@ function writeSlow(la: i64, size: i32, v: i64, user: bool): void {
 export function read8(la: i64): i32 {
   const h = hostFor(tlbSet, la, T_READ);
   if (h != 0) return load<u8>(h);
-  return <i32>readSlow(la, 1, cpl == 3);
+  return <i32>readSlow(la, 1, explicitPriv());
 }
 export function read16(la: i64): i32 {
   if ((<i32>la & 0xfff) <= 0xffe) {
     const h = hostFor(tlbSet, la, T_READ);
     if (h != 0) return load<u16>(h);
   }
-  return <i32>readSlow(la, 2, cpl == 3);
+  return <i32>readSlow(la, 2, explicitPriv());
 }
 export function read32(la: i64): i32 {
   if ((<i32>la & 0xfff) <= 0xffc) {
     const h = hostFor(tlbSet, la, T_READ);
     if (h != 0) return load<i32>(h);
   }
-  return <i32>readSlow(la, 4, cpl == 3);
+  return <i32>readSlow(la, 4, explicitPriv());
 }
 export function read64(la: i64): i64 {
   if ((<i32>la & 0xfff) <= 0xff8) {
     const h = hostFor(tlbSet, la, T_READ);
     if (h != 0) return load<i64>(h);
   }
-  return readSlow(la, 8, cpl == 3);
+  return readSlow(la, 8, explicitPriv());
 }
 /** Read `size` (1, 2, 4, 8) bytes, zero-extended. */
 export function readN(la: i64, size: i32): i64 {
@@ -136,28 +143,28 @@ export function readN(la: i64, size: i32): i64 {
 export function write8(la: i64, v: i32): void {
   const h = hostFor(tlbSet, la, T_WRITE);
   if (h != 0) { store<u8>(h, <u8>v); return; }
-  writeSlow(la, 1, v, cpl == 3);
+  writeSlow(la, 1, v, explicitPriv());
 }
 export function write16(la: i64, v: i32): void {
   if ((<i32>la & 0xfff) <= 0xffe) {
     const h = hostFor(tlbSet, la, T_WRITE);
     if (h != 0) { store<u16>(h, <u16>v); return; }
   }
-  writeSlow(la, 2, v, cpl == 3);
+  writeSlow(la, 2, v, explicitPriv());
 }
 export function write32(la: i64, v: i32): void {
   if ((<i32>la & 0xfff) <= 0xffc) {
     const h = hostFor(tlbSet, la, T_WRITE);
     if (h != 0) { store<i32>(h, v); return; }
   }
-  writeSlow(la, 4, v, cpl == 3);
+  writeSlow(la, 4, v, explicitPriv());
 }
 export function write64(la: i64, v: i64): void {
   if ((<i32>la & 0xfff) <= 0xff8) {
     const h = hostFor(tlbSet, la, T_WRITE);
     if (h != 0) { store<i64>(h, v); return; }
   }
-  writeSlow(la, 8, v, cpl == 3);
+  writeSlow(la, 8, v, explicitPriv());
 }
 export function writeN(la: i64, size: i32, v: i64): void {
   if (size == 4) write32(la, <i32>v);
@@ -182,7 +189,7 @@ export function readForWrite(la: i64, size: i32): i64 {
     }
   }
   probeWrite(la, size);
-  return readSlow(la, size, cpl == 3);
+  return readSlow(la, size, explicitPriv());
 }
 
 /**
@@ -191,9 +198,9 @@ export function readForWrite(la: i64, size: i32): i64 {
  * (multi-part stores check before they commit anything).
  */
 export function probeWrite(la: i64, size: i32): void {
-  if (hostFor(tlbSet, la, T_WRITE) == 0) translate(la, ACC_WRITE, cpl == 3, size);
+  if (hostFor(tlbSet, la, T_WRITE) == 0) translate(la, ACC_WRITE, explicitPriv(), size);
   const next = (la | 0xfff) + 1;
-  if (next < la + size && hostFor(tlbSet, next, T_WRITE) == 0) translate(next, ACC_WRITE, cpl == 3, 1);
+  if (next < la + size && hostFor(tlbSet, next, T_WRITE) == 0) translate(next, ACC_WRITE, explicitPriv(), 1);
 }
 
 // ---- supervisor (implicit) accesses: descriptor tables, TSS, IDT, interrupt stack ----
@@ -206,7 +213,7 @@ export function sysRead(la: i64, size: i32): i64 {
     if (size == 2) return <i64>load<u16>(h);
     return <i64>load<u8>(h);
   }
-  return readSlow(la, size, false);
+  return readSlow(la, size, PRIV_IMPLICIT);
 }
 export function sysWrite(la: i64, size: i32, v: i64): void {
   segmentAccess(-1);
@@ -218,7 +225,7 @@ export function sysWrite(la: i64, size: i32, v: i64): void {
     else store<u8>(h, <u8>v);
     return;
   }
-  writeSlow(la, size, v, false);
+  writeSlow(la, size, v, PRIV_IMPLICIT);
 }
 
 // ---- instruction fetch ----
@@ -227,7 +234,6 @@ export function codeHost(la: i64): usize {
   const set = tlbSet;
   const h = hostFor(set, la, T_EXEC);
   if (h != 0) return h;
-  const user = cpl == 3;
-  translate(la, ACC_EXEC, user, 1);
-  return hostFor(TLB + (user ? TLB_SET_SIZE : 0), la, T_EXEC);
+  translate(la, ACC_EXEC, explicitPriv(), 1);
+  return hostFor(fillSet(), la, T_EXEC);
 }

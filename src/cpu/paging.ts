@@ -3,9 +3,9 @@
 // both. A TLB entry grants an access kind only if both the guest's tables and
 // the nested permissions allow it, so the fast path is one tag compare.
 import { countEvent, P_TLB_FILL } from './profile';
-import { TLB, TLB_ENTRIES, TLB_SET_SIZE, TLB_FILLED, TLB_LARGE_REGIONS, TLB_BITS, NPT, RAM_BASE, CONTROL, WALKED_PAGES } from './layout';
+import { TLB, TLB_SETS, TLB_ENTRIES, TLB_SET_SIZE, TLB_FILLED, TLB_LARGE_REGIONS, TLB_BITS, NPT, RAM_BASE, CONTROL, WALKED_PAGES } from './layout';
 import {
-  st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP,
+  st64, O_CR0, O_CR3, O_CR4, O_EFER, CR0_PG, CR0_WP, CR4_PAE, CR4_PSE, CR4_SMEP, CR4_SMAP,
   EFER_NXE, EFER_LMA, linearMask, cpl, needAttention, CR0_AM, STATE, O_FLAGS, F_AC,
 } from './state';
 import { pageFault, gp, fault, exitNow, setExitField } from './fault';
@@ -35,7 +35,23 @@ const G_HUGE: i64 = 16;
 export let ramSize: u64 = 0;
 export function setRamSize(n: u64): void { ramSize = n; }
 
-/** Base of the TLB set for the current privilege (supervisor or user). */
+// The TLB sets (layout.ts TLB_SETS), by number. Supervisor accesses use SET_SUPER, whose entries never
+// grant data access to user pages while CR4.SMAP is on; explicit supervisor accesses with EFLAGS.AC
+// set (SMAP overridden, as in the kernel's copies to and from user memory) use SET_SUPER_AC instead,
+// which may. Implicit supervisor accesses (descriptor tables, TSS, interrupt frames) always use SET_SUPER.
+const SET_SUPER = 0;
+const SET_USER = 1;
+const SET_SUPER_AC = 2;
+const SET_EMPTY = 3;
+// @ts-ignore: decorator
+@inline function setBase(n: i32): usize { return TLB + <usize>n * TLB_SET_SIZE; }
+
+/** Privilege of an access for translate(): CPL 3, an explicit supervisor access, or an implicit one. */
+export const PRIV_USER = 0;
+export const PRIV_SUPER = 1;
+export const PRIV_IMPLICIT = 2;
+
+/** Base of the TLB set for explicit accesses at the current privilege (and EFLAGS.AC under SMAP). */
 export let tlbSet: usize = TLB;
 /**
  * Alignment checking is on (CR0.AM, RFLAGS.AC, CPL 3). User accesses then use
@@ -43,11 +59,16 @@ export let tlbSet: usize = TLB;
  * checks alignment; the fast path stays free of the test.
  */
 export let alignmentChecks = false;
-const EMPTY_SET: usize = TLB + TLB_SET_SIZE * 2;
+/** CR4.SMAP and EFLAGS.AC at CPL < 3: explicit supervisor accesses may touch user pages. */
+let smapOverridden = false;
 export function selectTlbSet(): void {
-  alignmentChecks = cpl == 3 && (st64(O_CR0) & CR0_AM) != 0 && (load<i32>(STATE + O_FLAGS) & F_AC) != 0;
-  tlbSet = cpl != 3 ? TLB : alignmentChecks ? EMPTY_SET : TLB + TLB_SET_SIZE;
+  const ac = (load<i32>(STATE + O_FLAGS) & F_AC) != 0;
+  alignmentChecks = cpl == 3 && (st64(O_CR0) & CR0_AM) != 0 && ac;
+  smapOverridden = cpl != 3 && ac && (st64(O_CR4) & CR4_SMAP) != 0;
+  tlbSet = setBase(cpl != 3 ? (smapOverridden ? SET_SUPER_AC : SET_SUPER) : alignmentChecks ? SET_EMPTY : SET_USER);
 }
+/** The TLB set translate() fills for explicit accesses now (tlbSet, but for the never-filled one). */
+export function fillSet(): usize { return setBase(cpl == 3 ? SET_USER : smapOverridden ? SET_SUPER_AC : SET_SUPER); }
 
 
 // @ts-ignore: decorator
@@ -67,7 +88,7 @@ export function nestedPerm(gpa: i64): i32 {
 
 export function tlbFlushAll(): void {
   needAttention();
-  memory.fill(TLB, 0, TLB_SET_SIZE * 2);
+  memory.fill(TLB, 0, TLB_SET_SIZE * <usize>(TLB_SETS - 1)); // the empty set stays empty
   memory.fill(TLB_LARGE_REGIONS, 0, 0x2000);
   filledCount = 0;
   globalCount = 0;
@@ -90,18 +111,18 @@ let hugeCached: bool = false;
 // @ts-ignore: decorator
 @inline function filledAt(k: i32): i32 { return <i32>load<u16>(TLB_FILLED + (<usize>k << 1)); }
 // @ts-ignore: decorator
-@inline function filledSet(e: i32): usize { return TLB + (e >> TLB_BITS == 0 ? 0 : TLB_SET_SIZE); }
+@inline function filledSet(e: i32): usize { return setBase(e >> TLB_BITS); }
 // @ts-ignore: decorator
 @inline function filledIndex(e: i32): usize { return <usize>(e & (TLB_ENTRIES - 1)); }
 // @ts-ignore: decorator
 @inline function gpaWord(set: usize, i: usize): usize { return set + T_GPA + (i << 3); }
 
-/** Record a fill of slot `i` of `set` (user: the user set) whose new T_GPA word is `g` without list bits. */
-function listFill(set: usize, i: usize, user: bool, g: i64): i64 {
+/** Record a fill of slot `i` of set number `n` (at `set`) whose new T_GPA word is `g` without list bits. */
+function listFill(set: usize, n: i32, i: usize, g: i64): i64 {
   const old = load<i64>(gpaWord(set, i)) & (G_IN_TAIL | G_IN_PREFIX);
   let listed = old;
   if ((old & G_IN_TAIL) == 0 && ((g & G_GLOBAL) == 0 || (old & G_IN_PREFIX) == 0)) {
-    store<u16>(TLB_FILLED + (<usize>filledCount << 1), <u16>((user ? TLB_ENTRIES : 0) | <i32>i));
+    store<u16>(TLB_FILLED + (<usize>filledCount << 1), <u16>((n << TLB_BITS) | <i32>i));
     filledCount++;
     listed |= G_IN_TAIL;
   }
@@ -154,15 +175,16 @@ export function tlbFlushPage(la: i64): void {
   if ((load<u8>(TLB_LARGE_REGIONS + (bit >> 3)) & (1 << <u8>(bit & 7))) != 0) {
     // Entries from a 2 MiB page sit in one 512-slot block of each set.
     const first = tlbIndex(la) & ~511;
-    for (let set: usize = TLB; set < TLB + TLB_SET_SIZE * 2; set += TLB_SET_SIZE) {
+    for (let set: usize = TLB; set < setBase(SET_EMPTY); set += TLB_SET_SIZE) {
       for (let i = first; i < first + 512; i++) {
         if ((load<i64>(gpaWord(set, i)) & G_LARGE) != 0 && (entryPage(set, i) >>> 21) == region) clearEntry(set, i);
       }
     }
   }
   const i = tlbIndex(la);
-  clearEntry(TLB, i);
-  clearEntry(TLB + TLB_SET_SIZE, i);
+  clearEntry(setBase(SET_SUPER), i);
+  clearEntry(setBase(SET_USER), i);
+  clearEntry(setBase(SET_SUPER_AC), i);
 }
 
 /** Stop caching writes to guest-physical page `gpa` (it now holds decoded code). */
@@ -389,26 +411,31 @@ function checkCanonical(la: i64, kind: i32): void {
 }
 
 /**
- * Translate `la` for an access of `kind` at privilege `user` (CPL 3 or a
- * supervisor access), raising #PF or an NPF exit as the hardware would, and
- * fill the TLB. Returns the guest-physical address of the byte.
+ * Translate `la` for an access of `kind` at privilege `priv` (PRIV_*), raising
+ * #PF or an NPF exit as the hardware would, and fill the TLB set of that
+ * privilege. Returns the guest-physical address of the byte.
  */
-export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
+export function translate(la: i64, kind: i32, priv: i32, size: i32): i64 {
   countEvent(P_TLB_FILL);
   checkCanonical(la, kind);
   const write = kind == ACC_WRITE;
+  const user = priv == PRIV_USER;
   if (!walk(la, write)) {
     pageFault(la, (write ? 2 : 0) | (user ? 4 : 0) | (kind == ACC_EXEC && nxEnabled() ? 16 : 0));
     return 0;
   }
   const cr0 = st64(O_CR0);
+  const cr4 = st64(O_CR4);
   const paging = (cr0 & CR0_PG) != 0;
+  // SMAP: supervisor data accesses to user pages fault, unless explicit with EFLAGS.AC set (SDM 4.6.1).
+  const smapUserData = paging && !user && walkUser && (cr4 & CR4_SMAP) != 0;
   let ok = true;
   if (paging) {
     if (user && !walkUser) ok = false;
     else if (write && !walkWritable && (user || (cr0 & CR0_WP) != 0)) ok = false;
     else if (kind == ACC_EXEC && walkNx) ok = false;
-    else if (kind == ACC_EXEC && !user && walkUser && (st64(O_CR4) & CR4_SMEP) != 0) ok = false;
+    else if (kind == ACC_EXEC && !user && walkUser && (cr4 & CR4_SMEP) != 0) ok = false;
+    else if (kind != ACC_EXEC && smapUserData && (priv == PRIV_IMPLICIT || !smapOverridden)) ok = false;
     if (!ok) {
       pageFault(la, 1 | (write ? 2 : 0) | (user ? 4 : 0) | (kind == ACC_EXEC && nxEnabled() ? 16 : 0));
       return 0;
@@ -422,21 +449,24 @@ export function translate(la: i64, kind: i32, user: bool, size: i32): i64 {
   // Pages with a data watchpoint stay uncached, so every access is checked.
   if (pageWatched(la)) return gpa;
   // Fill the TLB set of this privilege with every access kind both levels allow.
-  const set = TLB + (user ? TLB_SET_SIZE : 0);
+  const n = user ? SET_USER : priv == PRIV_SUPER && smapOverridden ? SET_SUPER_AC : SET_SUPER;
+  const set = setBase(n);
+  // SET_SUPER never grants data access to a user page under SMAP: those accesses come back here to fault.
+  const dataOk = !smapUserData || n == SET_SUPER_AC;
   const i = tlbIndex(la);
   const tag = tlbTag(la);
   const page = walkGpa;
   const isRam = <u64>page < ramSize;
-  const readOk = isRam && (np & Access.READ) != 0;
+  const readOk = isRam && (np & Access.READ) != 0 && dataOk;
   const guestWrite = !paging || walkWritable || (!user && (cr0 & CR0_WP) == 0);
   // Pages holding decoded code stay out of the write TLB so writes reach invalidateCode().
-  const writeOk = isRam && (np & Access.WRITE) != 0 && guestWrite && walkDirty && !isCodePage(page >>> 12);
-  const guestExec = !paging || (!walkNx && (user || !walkUser || (st64(O_CR4) & CR4_SMEP) == 0));
+  const writeOk = isRam && (np & Access.WRITE) != 0 && guestWrite && walkDirty && !isCodePage(page >>> 12) && dataOk;
+  const guestExec = !paging || (!walkNx && (user || !walkUser || (cr4 & CR4_SMEP) == 0));
   const execOk = isRam && (np & (user ? Access.EXEC_USER : Access.EXEC_SUPER)) != 0 && guestExec;
   store<i64>(set + T_READ + (i << 3), readOk ? tag : 0);
   store<i64>(set + T_WRITE + (i << 3), writeOk ? tag : 0);
   store<i64>(set + T_EXEC + (i << 3), execOk ? tag : 0);
-  store<i64>(set + T_GPA + (i << 3), listFill(set, i, user, page | (walkGlobal ? G_GLOBAL : 0) | (walkLarge ? G_LARGE : 0) | (walkHuge ? G_HUGE : 0)));
+  store<i64>(set + T_GPA + (i << 3), listFill(set, n, i, page | (walkGlobal ? G_GLOBAL : 0) | (walkLarge ? G_LARGE : 0) | (walkHuge ? G_HUGE : 0)));
   store<u32>(set + T_HOST + (i << 2), isRam ? <u32>ramHost(page) : 0);
   if (walkHuge) hugeCached = true;
   else if (walkLarge) {

@@ -22,10 +22,13 @@ import {
   handleFault, hasPendingInjection, deliverInjected, intrLine, nmiPending, checkInterrupt, tookInterrupt,
   interruptShadow, setInterruptShadow, singleStepTrap, dataBreakpointTrap, controls, clearDelivering,
 } from './events';
-import { abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, setExitField, pendingExit, takePendingExit } from './fault';
+import {
+  abortCause, exitReason, clearAbort, ABORT_EXIT, ABORT_FAULT, ABORT_EMULATION, setExitField, pendingExit, takePendingExit,
+  noteEmulationFailure, takeDeferredFailure,
+} from './fault';
 import { setSegment, modeChanged } from './system';
 import { resetForInit } from './reset';
-import { Exit, Control, ExitField } from '../backend/abi';
+import { Exit, Control, ExitField, EmulationFailure } from '../backend/abi';
 
 /** Instructions retired. */
 export let icount: i64 = 0;
@@ -97,6 +100,7 @@ function hvBreakpoint(la: i64): i32 {
 export function run(budget: i64): i32 {
   budgetEnd = icount + budget;
   clearAbort();
+  if (takeDeferredFailure()) return Exit.EMULATION_FAILURE; // found since this vCPU's last run
   if (hasPendingInjection()) { activity = 0; deliverInjected(); }
   return loop();
 }
@@ -127,7 +131,10 @@ export function resume(): i32 {
     if (r >= 0) return r;
     return loop();
   }
-  return Exit.EMULATION_FAILURE; // a trap no instruction asked for: a bug in this CPU
+  if (cause == ABORT_EMULATION) { clearDelivering(); return Exit.EMULATION_FAILURE; }
+  // A trap no instruction asked for: a bug in this CPU (the backend reports the trap's own message).
+  noteEmulationFailure(EmulationFailure.INTERNAL, 0, 0);
+  return Exit.EMULATION_FAILURE;
 }
 
 /** Tag bits for the current code size (records decode differently per mode). */
@@ -304,7 +311,9 @@ function runBlocks(): void {
     icount = base + <i64>((rec - first) >> RECORD_SHIFT);
     countEvent(P_BLOCK_LENGTH + <i32>((rec - first) >> RECORD_SHIFT));
     block = 0;
-    if (!m64) { r &= ripMask; setRip(r); }
+    // Wrap IP at the code size in force now: the last instruction may have changed the mode
+    // (INT, SYSCALL or a far transfer from 32-bit code into 64-bit code), and its target is exact.
+    if (!mode64) { r &= codeDefault32 ? 0xffffffff : 0xffff; setRip(r); }
     if (icount >= burstEnd || pendingExit != 0) return;
   }
 }

@@ -13,7 +13,9 @@ import {
   F_ZF, F_PF, F_CF, F_OF, F_SF, F_AF,
 } from './state';
 import { dReg, dRm, dSse, dImm, dPfx, dAsize, dSegOverride, isRegForm, memLa, segLinear, rmRead, rmWrite } from './operand';
-import { P_REXW, R_NONE } from './decode';
+import { P_REXW, P_REPNE, R_NONE } from './decode';
+import { unimplemented } from './unimplemented';
+import { CpuFeature } from '../backend/abi';
 import { read16, read32, read64, write8, write32, write64, probeWrite } from './mem';
 import { fault } from './fault';
 import { setFlagBits } from './flags';
@@ -179,7 +181,11 @@ export function sseReset(): void {
 }
 
 export function execSse(op: i32): void {
-  if (op >= 0x200) { ud(); return; } // 0F 38 / 0F 3A: SSSE3, SSE4 (not advertised)
+  if (op >= 0x200) { // 0F 38 / 0F 3A: SSSE3, SSE4, MOVBE (F2 0F 38 F0/F1 is CRC32, SSE4.2)
+    const movbe = (op == 0x2f0 || op == 0x2f1) && (dPfx() & P_REPNE) == 0;
+    unimplemented(movbe ? CpuFeature.MOVBE : CpuFeature.SSSE3_SSE4, op);
+    return;
+  }
   const o = op & 0xff;
   const p = dSse();
   if (o == 0xae) { group15(); return; }
@@ -603,8 +609,9 @@ function simdInt(o: i32, p: i32): void {
     case 0x70: pshuf(p); return;
     case 0x71: case 0x72: case 0x73: shiftImm(o, p); return;
     case 0xf7: maskmov(p); return;
-    case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0xd0: case 0xf0: case 0xff:
-      ud(); return; // VMREAD/VMWRITE (no VMX here), SSE3, UD0
+    case 0x7c: case 0x7d: case 0xd0: case 0xf0: unimplemented(CpuFeature.SSE3, 0x100 | o); return; // HADDPx, HSUBPx, ADDSUBPx, LDDQU
+    case 0x78: case 0x79: case 0x7a: case 0x7b: case 0xff:
+      ud(); return; // VMREAD/VMWRITE (no VMX here), UD0
     default: break;
   }
   if (p >= 2 || (p == 0 && (o == 0x6c || o == 0x6d))) { ud(); return; }

@@ -54,6 +54,8 @@ export const O_FPU_FCS: usize = 1200;   // u16: last x87 instruction's CS select
 export const O_FPU_FDS: usize = 1202;   // u16: last x87 operand's segment selector
 export const O_XMM: usize = 1280;       // 16 x 16 bytes
 export const O_MXCSR: usize = 1536;     // u32
+/** An emulation failure found outside run(), for this vCPU's next run (fault.ts): i32 reason + 1 (0: none), i64 value, i64 extra. */
+export const O_DEFERRED_FAILURE: usize = 2048;
 
 // ---- general-purpose registers ----
 // @ts-ignore: decorator
@@ -224,7 +226,7 @@ export let codeDefault32: bool = false;
 export let stackSize: i32 = 2;
 /** CR0.PE */
 export let protectedMode: bool = false;
-/** Linear addresses wrap at 4 GiB outside long mode. */
+/** Linear addresses wrap at 4 GiB outside 64-bit mode (compatibility mode included, SDM 3.3.7.1). */
 export let linearMask: i64 = 0xffffffff;
 
 export function updateMode(): void {
@@ -235,7 +237,7 @@ export function updateMode(): void {
   const csAttr = segAttr(SEG_CS);
   mode64 = lma && (csAttr & ATTR_L) != 0;
   codeDefault32 = !mode64 && (csAttr & ATTR_DB) != 0;
-  linearMask = lma ? -1 : 0xffffffff;
+  linearMask = mode64 ? -1 : 0xffffffff;
   if (mode64) stackSize = 8;
   else stackSize = (segAttr(SEG_SS) & ATTR_DB) != 0 ? 4 : 2;
   // CPL is SS.DPL (equal to CS.DPL except during transitions), 0 in real mode.

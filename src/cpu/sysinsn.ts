@@ -7,14 +7,14 @@ import {
   O_CR0, O_CR2, O_CR3, O_CR4, O_CR8, O_DR, O_EFER, O_STAR, O_LSTAR, O_CSTAR, O_FMASK, O_KGSBASE,
   O_GDTR_BASE, O_GDTR_LIMIT, O_IDTR_BASE, O_IDTR_LIMIT, O_SYSENTER_CS, O_SYSENTER_ESP, O_SYSENTER_EIP, O_TSC_AUX,
   CR0_PE, CR0_PG, CR0_TS, CR0_WP, CR0_ET, CR0_NW, CR0_CD, CR4_PAE, CR4_PGE, CR4_PSE, CR4_SMEP, CR4_PCIDE, CR4_TSD,
-  CR4_FSGSBASE, CR4_SMAP, EFER_LME, EFER_LMA, EFER_SCE, SEG_CS, SEG_SS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
-  STATE, O_FLAGS, F_IF, F_IOPL, F_VM, F_RF, F_ARITH, ATTR_L, ATTR_DB, ATTR_G,
+  CR4_FSGSBASE, CR4_SMAP, CR4_UMIP, EFER_LME, EFER_LMA, EFER_SCE, SEG_CS, SEG_SS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR,
+  STATE, O_FLAGS, F_IF, F_IOPL, F_VM, F_RF, F_AC, F_ARITH, ATTR_L, ATTR_DB, ATTR_G,
   cpl, mode64, protectedMode,
 } from './state';
 import { dReg, dRm, dOsize, dPfx, dImm, isRegForm, memLa, rmRead, nextRip, setNextRip, dLen } from './operand';
 import { P_REXW, P_REP } from './decode';
 import { readN, writeN, sysRead, sysWrite } from './mem';
-import { fault, gp, ud, setExitField, exitBeforeEffects, pendingExit, UD, GP, NP } from './fault';
+import { fault, gp, ud, setExitField, exitBeforeEffects, pendingExit, emulationFailure, UD, GP, NP } from './fault';
 import { getFlags, setFlagBits, materializeFlags } from './flags';
 import { tlbFlushAll, tlbFlushNonGlobal, tlbFlushPage } from './paging';
 import { modeChanged, readDescriptor, descBase, descLimit, descAttr, setSegment, descHi } from './system';
@@ -24,9 +24,12 @@ import { cpuidLookup, outA, outB, outC, outD } from './cpuid';
 import { controls, setInterruptShadow } from './events';
 import { setActivity } from './run';
 import { ioIn, ioOut } from './bus';
-import { Exit, ExitField, Control } from '../backend/abi';
+import { Exit, ExitField, Control, EmulationFailure, CpuFeature } from '../backend/abi';
+import { unimplemented } from './unimplemented';
 
 function requireCpl0(): void { if (protectedMode && cpl != 0) gp(0); }
+/** UMIP: SGDT, SIDT, SLDT, SMSW and STR are #GP(0) outside CPL 0 when CR4.UMIP is set. */
+function umipCheck(): void { if (cpl > 0 && (st64(O_CR4) & CR4_UMIP) != 0) gp(0); }
 
 export function execSystem(op: i32): void {
   switch (op & 0xff) {
@@ -49,7 +52,7 @@ export function execSystem(op: i32): void {
     case 0x35: sysexit(); return;
     case 0xa2: cpuid(); return;
     case 0xae: group15Reg(); return;
-    case 0xc7: ud(); return; // RDRAND/RDSEED are not advertised
+    case 0xc7: unimplemented((dReg() & 7) == 6 ? CpuFeature.RDRAND : CpuFeature.RDSEED, 0x1c7); return;
     default: ud();
   }
 }
@@ -70,7 +73,16 @@ function movFromCr(): void {
   if (mode64) setReg64(dRm(), v); else setRegN(dRm(), 4, false, v);
 }
 
-const CR4_SUPPORTED: i64 = 0x1 | 0x2 | 0x4 | 0x8 | CR4_PSE | CR4_PAE | 0x40 | CR4_PGE | 0x100 | 0x200 | 0x400 | CR4_FSGSBASE | CR4_PCIDE;
+// SMEP, SMAP and UMIP are implemented, so CR4 accepts them whatever CPUID says: as on hardware whose
+// hypervisor hides a feature, the guest's view of CPUID (which a hypapp may answer) does not change CR4.
+const CR4_SUPPORTED: i64 = 0x1 | 0x2 | 0x4 | 0x8 | CR4_PSE | CR4_PAE | 0x40 | CR4_PGE | 0x100 | 0x200 | 0x400 |
+  CR4_UMIP | CR4_FSGSBASE | CR4_PCIDE | CR4_SMEP | CR4_SMAP;
+/**
+ * CR4 bits the architecture defines that this CPU does not implement (LA57, VMXE, SMXE, OSXSAVE, KL, PKE,
+ * CET, PKS, UINTR): a write setting one is an emulation failure, not the #GP of a reserved bit, since a
+ * guest sets them only when told (by a hypapp's CPUID answer) that it may.
+ */
+export const CR4_UNIMPLEMENTED: i64 = (1 << 12) | (1 << 13) | (1 << 14) | (1 << 18) | (1 << 19) | (0xf << 22);
 
 /** MOV to CRn (also LMSW/CLTS paths); exits first if the control block asks. */
 export function movToCr(n: i32, vIn: i64): void {
@@ -88,23 +100,33 @@ export function movToCr(n: i32, vIn: i64): void {
   writeCr(n, v);
 }
 
+/** Whether writing `v` to CRn (0, 3, 4 or 8) raises #GP: reserved bits, or paging settings that contradict. */
+export function crWriteFaults(n: i32, v: i64): bool {
+  if (n == 0) {
+    v |= CR0_ET;
+    const old = st64(O_CR0);
+    return (v >>> 32) != 0 || ((v & CR0_PG) != 0 && (v & CR0_PE) == 0) || ((v & CR0_NW) != 0 && (v & CR0_CD) == 0) ||
+      ((v & CR0_PG) != 0 && (old & CR0_PG) == 0 && (st64(O_EFER) & EFER_LME) != 0 && (st64(O_CR4) & CR4_PAE) == 0) ||
+      ((v & CR0_PG) == 0 && (old & CR0_PG) != 0 && mode64);
+  }
+  if (n == 4) {
+    return (v & ~CR4_SUPPORTED) != 0 ||
+      ((st64(O_CR4) & CR4_PAE) != 0 && (v & CR4_PAE) == 0 && (st64(O_EFER) & EFER_LMA) != 0);
+  }
+  return false;
+}
+
 /** The architectural effect of a CR write (also used when the core completes an intercepted write). */
 export function writeCr(n: i32, v: i64): void {
+  if (n == 4 && (v & CR4_UNIMPLEMENTED) != 0) { emulationFailure(EmulationFailure.CR4_BITS, v & CR4_UNIMPLEMENTED, 0); return; }
+  if (crWriteFaults(n, v)) { gp(0); return; }
   switch (n) {
     case 0: {
-      if ((v >>> 32) != 0) { gp(0); return; }
       v |= CR0_ET;
-      if ((v & CR0_PG) != 0 && (v & CR0_PE) == 0) { gp(0); return; }
-      if ((v & CR0_NW) != 0 && (v & CR0_CD) == 0) { gp(0); return; }
       const old = st64(O_CR0);
       let efer = st64(O_EFER);
-      if ((v & CR0_PG) != 0 && (old & CR0_PG) == 0 && (efer & EFER_LME) != 0) {
-        if ((st64(O_CR4) & CR4_PAE) == 0) { gp(0); return; }
-        efer |= EFER_LMA;
-      } else if ((v & CR0_PG) == 0 && (old & CR0_PG) != 0) {
-        if (mode64) { gp(0); return; }
-        efer &= ~EFER_LMA;
-      }
+      if ((v & CR0_PG) != 0 && (old & CR0_PG) == 0 && (efer & EFER_LME) != 0) efer |= EFER_LMA;
+      else if ((v & CR0_PG) == 0 && (old & CR0_PG) != 0) efer &= ~EFER_LMA;
       setSt64(O_EFER, efer);
       setSt64(O_CR0, v);
       if (((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) != 0) tlbFlushAll();
@@ -123,9 +145,7 @@ export function writeCr(n: i32, v: i64): void {
       return;
     }
     case 4: {
-      if ((v & ~CR4_SUPPORTED) != 0) { gp(0); return; }
       const old = st64(O_CR4);
-      if ((old & CR4_PAE) != 0 && (v & CR4_PAE) == 0 && (st64(O_EFER) & EFER_LMA) != 0) { gp(0); return; }
       setSt64(O_CR4, v);
       if (((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_SMEP | CR4_SMAP | CR4_PCIDE)) != 0) tlbFlushAll();
       modeChanged();
@@ -228,8 +248,8 @@ function group6(): void {
   const k = dReg() & 7;
   if (!protectedMode) { ud(); return; }
   switch (k) {
-    case 0: storeSelector(segSel(SEG_LDTR)); return;  // SLDT
-    case 1: storeSelector(segSel(SEG_TR)); return;    // STR
+    case 0: umipCheck(); storeSelector(segSel(SEG_LDTR)); return;  // SLDT
+    case 1: umipCheck(); storeSelector(segSel(SEG_TR)); return;    // STR
     case 2: requireCpl0(); lldt(<i32>rmRead(2) & 0xffff); return;
     case 3: requireCpl0(); ltr(<i32>rmRead(2) & 0xffff); return;
     case 4: case 5: { // VERR / VERW
@@ -285,6 +305,7 @@ function group7(): void {
   const la = memLa();
   switch (k) {
     case 0: case 1: { // SGDT / SIDT
+      umipCheck();
       const base = st64(k == 0 ? O_GDTR_BASE : O_IDTR_BASE);
       const limit = st64(k == 0 ? O_GDTR_LIMIT : O_IDTR_LIMIT);
       writeN(la, 2, limit);
@@ -300,7 +321,7 @@ function group7(): void {
       setSt64(k == 2 ? O_GDTR_LIMIT : O_IDTR_LIMIT, limit);
       return;
     }
-    case 4: writeN(la, 2, st64(O_CR0) & 0xffff); return; // SMSW m16
+    case 4: umipCheck(); writeN(la, 2, st64(O_CR0) & 0xffff); return; // SMSW m16
     case 6: lmsw(<i32>readN(la, 2)); return;
     case 7: requireCpl0(); tlbFlushPage(la); return; // INVLPG
     default: ud();
@@ -321,11 +342,19 @@ function group7Reg(k: i32, rm: i32): void {
       ud(); return;
     case 1:
       if (rm == 0 || rm == 1) { requireCpl0(); return; } // MONITOR / MWAIT as no-ops (MWAIT not advertised)
+      if (rm == 2 || rm == 3) { // CLAC / STAC: #UD outside CPL 0 (SMAP is implemented: see CR4_SUPPORTED)
+        if (protectedMode && cpl != 0) { ud(); return; }
+        setFlagBits(F_AC, rm == 3 ? F_AC : 0);
+        return;
+      }
+      ud(); return;
+    case 2:
+      if (rm == 0 || rm == 1) { unimplemented(CpuFeature.XSAVE, 0x101); return; } // XGETBV, XSETBV
       ud(); return;
     case 3:
       if (rm == 1) { vmcall(); return; } // VMMCALL
       ud(); return;
-    case 4: setRegN(dRm(), dOsize(), false, st64(O_CR0) & (dOsize() == 2 ? 0xffff : 0xffffffff)); return; // SMSW r
+    case 4: umipCheck(); setRegN(dRm(), dOsize(), false, st64(O_CR0) & (dOsize() == 2 ? 0xffff : 0xffffffff)); return; // SMSW r
     case 6: lmsw(<i32>reg64(dRm())); return;
     case 7:
       if (rm == 0) { // SWAPGS
@@ -376,13 +405,15 @@ function syscall(): void {
   materializeFlags();
   const flags = load<i32>(STATE + O_FLAGS);
   if ((efer & EFER_LMA) != 0) {
+    // The entry point depends on the mode the call came from: read it before CS changes.
+    const entry = mode64 ? st64(O_LSTAR) : st64(O_CSTAR);
     setReg64(1, nextRip);
     setReg64(11, <i64>(flags & ~F_RF));
     store<i32>(STATE + O_FLAGS, (flags & ~<i32>st64(O_FMASK) & ~F_RF) | 2);
     setSegment(SEG_CS, sel, 0, 0xffffffff, 0xaf9b);
     setSegment(SEG_SS, sel + 8, 0, 0xffffffff, 0xcf93);
     modeChanged();
-    setNextRip(mode64 ? st64(O_LSTAR) : st64(O_CSTAR));
+    setNextRip(entry);
   } else {
     setReg64(1, nextRip & 0xffffffff);
     store<i32>(STATE + O_FLAGS, flags & ~(F_IF | F_RF | F_VM));
@@ -447,7 +478,7 @@ function group15Reg(): void {
   const k = dReg() & 7;
   if (!isRegForm()) {
     if (k == 7) return; // CLFLUSH: nothing is cached
-    ud(); return;       // XSAVE family: not advertised
+    unimplemented(CpuFeature.XSAVE, 0x1ae); return; // XSAVE, XRSTOR, XSAVEOPT
   }
   if ((dPfx() & P_REP) != 0 && k < 4) { // RDFSBASE RDGSBASE WRFSBASE WRGSBASE
     if (!mode64 || (st64(O_CR4) & CR4_FSGSBASE) == 0) { ud(); return; }

@@ -6,11 +6,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 import { parseBzImage, bzImagePayload } from '../boot/bzimage.js';
 import { initramfs, S_IFDIR, S_IFREG, S_IFLNK, type CpioEntry } from './cpio.js';
+import { hypercallToolElf } from './hypercall-tool.js';
 import { resolveModules, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES, type KernelModule } from './modules.js';
 import { readCacheRecord, writeCacheRecord } from './cache-record.js';
 
@@ -25,8 +24,10 @@ export function cacheDir(): string {
   return process.env.XMHF_CACHE ?? join(homedir(), '.cache', 'xmhf-ts');
 }
 
+const onPath = (tool: string) => !spawnSync(tool, ['--version'], { stdio: 'ignore' }).error;
+
 function need(tool: string, pkg: string): void {
-  if (spawnSync(tool, ['--version'], { stdio: 'ignore' }).error) {
+  if (!onPath(tool)) {
     throw new GuestBuildError(`building the default guest needs "${tool}" (apt-get install ${pkg}); or pass --kernel and --initrd files`);
   }
 }
@@ -96,36 +97,8 @@ export interface DefaultGuest {
   version: string;
   /** The virtio drivers, in load order (each after its dependencies). */
   modules: KernelModule[];
-  /** /bin/xmhf-hypercall, when the host could build it. */
+  /** /bin/xmhf-hypercall (left out by boots with no XMHF core to answer it). */
   hypercallTool?: Uint8Array;
-}
-
-const HYPERCALL_SOURCE = join(dirname(fileURLToPath(import.meta.url)), 'xmhf-hypercall.c');
-
-/** Compile a libc-free guest program (its own _start and syscalls) into a static binary at `out`. */
-export function buildFreestanding(source: string, out: string): ReturnType<typeof spawnSync> {
-  return spawnSync('gcc', ['-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
-    '-fno-stack-protector', '-fno-pie', '-no-pie', '-O2', '-o', out, source], { encoding: 'utf8' });
-}
-
-/**
- * The guest's hypercall tool (xmhf-hypercall.c), built once with the host's
- * gcc as a static, libc-free binary. Without gcc the guest runs without it.
- */
-export function hypercallTool(log: (line: string) => void = () => {}): Uint8Array | undefined {
-  const source = readFileSync(HYPERCALL_SOURCE);
-  const out = join(cacheDir(), `xmhf-hypercall-${createHash('sha256').update(source).digest('hex').slice(0, 16)}`);
-  if (existsSync(out)) return new Uint8Array(readFileSync(out));
-  mkdirSync(cacheDir(), { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  const r = buildFreestanding(HYPERCALL_SOURCE, tmp);
-  if (r.error || r.status !== 0) {
-    log(`the guest will have no xmhf-hypercall tool: building it needs gcc (apt-get install gcc)${r.stderr ? `: ${String(r.stderr).trim()}` : ''}`);
-    return undefined;
-  }
-  renameSync(tmp, out);
-  log('built the guest\'s xmhf-hypercall tool');
-  return new Uint8Array(readFileSync(out));
 }
 
 /**
@@ -143,11 +116,12 @@ export function defaultGuest(log: (line: string) => void = () => {}, opts: { ref
     const bz = new Uint8Array(readFileSync(join(dir, 'boot', `vmlinuz-${version}`)));
     const payload = bzImagePayload(bz, parseBzImage(bz, `vmlinuz-${version}`));
     if (payload.format !== 'xz' && payload.format !== 'gzip') throw new GuestBuildError(`the kernel payload is ${payload.format}; only xz and gzip are extracted here`);
-    const tool = payload.format === 'xz' ? 'xz' : 'gzip';
-    need(tool, tool === 'xz' ? 'xz-utils' : 'gzip');
+    // gzip is part of every Debian; xz-utils is not, so it is fetched like the kernel when missing.
+    const tool = payload.format === 'gzip' ? 'gzip' : onPath('xz') ? 'xz' : join(fetchPackage('xz-utils', log), 'usr', 'bin', 'xz');
+    need(tool, payload.format === 'xz' ? 'xz-utils' : 'gzip');
     log(`extracting the uncompressed kernel from vmlinuz-${version} ...`);
     // The payload ends with the decompressed size after the compressed stream: decode one stream only.
-    const args = tool === 'xz' ? ['-dc', '--single-stream'] : ['-dc'];
+    const args = payload.format === 'xz' ? ['-dc', '--single-stream'] : ['-dc'];
     const r = spawnSync(tool, args, { input: payload.data, maxBuffer: 1 << 30 });
     if (!r.stdout || r.stdout.length === 0) throw new GuestBuildError(`${tool} could not decompress the kernel payload: ${r.stderr?.toString().trim()}`);
     const tmp = `${vmlinux}.${process.pid}.tmp`;
@@ -157,7 +131,7 @@ export function defaultGuest(log: (line: string) => void = () => {}, opts: { ref
   const bb = join(fetchPackage('busybox-static', log), 'bin', 'busybox');
   const modules = resolveModules(join(dir, 'lib', 'modules', version), VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES);
   const bytes = (path: string) => { const b = readFileSync(path); return new Uint8Array(b.buffer, b.byteOffset, b.length); };
-  return { kernel: bytes(vmlinux), busybox: bytes(bb), version, modules, hypercallTool: hypercallTool(log) };
+  return { kernel: bytes(vmlinux), busybox: bytes(bb), version, modules, hypercallTool: hypercallToolElf() };
 }
 
 /** Where a module goes in the initramfs. */

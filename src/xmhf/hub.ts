@@ -123,6 +123,8 @@ export class EventHub {
       case Exit.BREAKPOINT: this.breakpoint(vcpu, cpu); return;
       case Exit.INIT: case Exit.SIPI: case Exit.INTERRUPT_WINDOW: case Exit.HLT: return;
       case Exit.TRIPLE_FAULT: return { kind: 'triple-fault', rip: vcpu.getReg(Reg.RIP) };
+      case Exit.EMULATION_FAILURE:
+        return { kind: 'halted-by-core', message: `emulation failure at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}${instructionBytesText(cpu)}, in ${vcpu.emulationFailure()}` };
       default: return { kind: 'halted-by-core', message: `emulation failure (${Exit[exit] ?? exit}) at RIP 0x${vcpu.getReg(Reg.RIP).toString(16)}${instructionBytesText(cpu)}` };
     }
   }

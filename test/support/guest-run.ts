@@ -2,8 +2,10 @@
 // shell command, for end-to-end tests of hypapps through the programmatic API.
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { readFileSync } from 'node:fs';
-import { defaultGuest, guestInitramfs, buildFreestanding, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../../src/guest/debian.js';
+import { readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../../src/guest/debian.js';
+import { toolCommand } from '../../tools/toolchain.js';
 import type { CpioEntry } from '../../src/guest/cpio.js';
 import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/vmm.js';
 import type { Hypapp } from '../../src/hypapp/api.js';
@@ -57,10 +59,12 @@ export async function runGuest(opts: {
   return { output, status, stop, vm, events, logs };
 }
 
-/** Compile a freestanding guest program (like xmhf-hypercall) with the host's gcc. */
+/** Compile a libc-free guest program (its own _start and system calls) into a static binary, with the toolchain's gcc. */
 export function buildGuestProgram(source: string): Uint8Array {
   const out = join(tmpdir(), `xmhf-guest-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const r = buildFreestanding(source, out);
-  if (r.status !== 0) throw new Error(`gcc failed on ${source}: ${r.stderr ?? r.error}`);
-  return new Uint8Array(readFileSync(out));
+  const gcc = toolCommand('gcc');
+  const r = spawnSync(gcc.file, [...gcc.args, '-static', '-nostdlib', '-ffreestanding', '-fno-builtin', '-fno-tree-loop-distribute-patterns',
+    '-fno-stack-protector', '-fno-pie', '-no-pie', '-O2', '-o', out, source], { encoding: 'utf8', env: gcc.env });
+  if (r.status !== 0) throw new Error(`gcc failed on ${source}: ${r.stderr || r.error}`);
+  try { return new Uint8Array(readFileSync(out)); } finally { rmSync(out, { force: true }); }
 }

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CODE_BASE, DATA_BASE } from './layout.js';
+import { toolCommand } from '../toolchain.js';
 
 /** One line of a case: an instruction, or a label that jumps may target. */
 export type AsmItem = { insn: string } | { label: string };
@@ -100,7 +101,8 @@ function runAs(text: string): { obj?: Buffer; stderr: string } {
   try {
     writeFileSync(join(dir, 'cases.s'), text);
     try {
-      execFileSync('as', ['--64', '--fatal-warnings', '-o', join(dir, 'cases.o'), join(dir, 'cases.s')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      const as = toolCommand('as');
+      execFileSync(as.file, [...as.args, '--64', '--fatal-warnings', '-o', join(dir, 'cases.o'), join(dir, 'cases.s')], { stdio: ['ignore', 'ignore', 'pipe'], env: as.env });
       return { obj: readFileSync(join(dir, 'cases.o')), stderr: '' };
     } catch (e) {
       return { stderr: String((e as { stderr?: Buffer }).stderr ?? e) };

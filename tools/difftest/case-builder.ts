@@ -1,6 +1,7 @@
 // Builds one test case: picks operands, fixes the initial register and
 // memory values they need, and tracks which flags end up undefined. The
 // category generators (gen-*.ts) are written against this class.
+import type { HostRule } from './host.js';
 import type { AsmItem } from './assemble.js';
 import { Rng } from './prng.js';
 import { randomXmm } from './random-values.js';
@@ -52,6 +53,7 @@ export interface CaseDraft {
   patches: MemRun[];
   undefinedFlags: number;
   undefinedRegs: number;
+  hostRules: HostRule[];
 }
 
 const NAMES: Record<Size, readonly string[]> = {
@@ -357,6 +359,12 @@ export class CaseBuilder {
     this.undefinedRegs |= 1 << num;
   }
 
+  /** Results whose comparison depends on the host CPU (host.ts). */
+  readonly hostRules: HostRule[] = [];
+  hostRule(rule: HostRule): void {
+    this.hostRules.push(rule);
+  }
+
   /** Random initial arithmetic flags were drawn; let a category force some. */
   setFlags(set: number, clear = 0): void {
     this.rflags = (this.rflags | BigInt(set)) & ~BigInt(clear);
@@ -379,6 +387,7 @@ export class CaseBuilder {
       patches: runs,
       undefinedFlags: this.undefFlags & ARITH_FLAGS,
       undefinedRegs: this.undefinedRegs,
+      hostRules: this.hostRules,
     };
   }
 }

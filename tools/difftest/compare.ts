@@ -5,6 +5,7 @@ import {
   CODE_BASE, COMPARED_FLAGS, DATA_BASE, Flag, GPR_NAMES, VECTORS_WITH_ERROR_CODE, Vector,
   type Outcome, type TestCase,
 } from './layout.js';
+import { hostCpu } from './host.js';
 
 /** #PF error code bits both sides report alike: P, W/R, U/S, RSVD, I/D. */
 const PF_ERROR_BITS = 0x1fn;
@@ -61,12 +62,26 @@ export function compareOutcomes(tc: TestCase, pattern: Uint8Array, native: Outco
   }
   if (native.state.rip !== ours.state.rip) add('rip', hex(native.state.rip), hex(ours.state.rip));
 
-  for (let r = 0; r < 16; r++) {
-    if (tc.undefinedRegs & (1 << r)) continue;
-    if (native.state.gpr[r] !== ours.state.gpr[r]) add(GPR_NAMES[r], hex(native.state.gpr[r]), hex(ours.state.gpr[r]));
+  // The host's own rules (host.ts): results compared or not depending on what the host CPU is.
+  let undefinedRegs = tc.undefinedRegs, undefinedFlags = tc.undefinedFlags;
+  const regMasks = Array.from({ length: 16 }, () => -1n);
+  const ignoredBytes = new Set<number>();
+  const traits = tc.hostRules?.length ? hostCpu().traits : undefined;
+  for (const rule of tc.hostRules ?? []) {
+    if (!traits!.has(rule.when)) continue;
+    for (const [r, m] of rule.ignore?.regBits ?? []) regMasks[r] &= ~m;
+    for (const [offset, length] of rule.ignore?.bytes ?? []) for (let o = offset; o < offset + length; o++) ignoredBytes.add(o);
+    undefinedRegs &= ~(rule.compare?.regs ?? 0);
+    undefinedFlags &= ~(rule.compare?.flags ?? 0);
   }
 
-  const flagMask = BigInt((COMPARED_FLAGS & ~tc.undefinedFlags) >>> 0);
+  for (let r = 0; r < 16; r++) {
+    if (undefinedRegs & (1 << r)) continue;
+    const n = BigInt.asUintN(64, native.state.gpr[r] & regMasks[r]), o = BigInt.asUintN(64, ours.state.gpr[r] & regMasks[r]);
+    if (n !== o) add(regMasks[r] === -1n ? GPR_NAMES[r] : `${GPR_NAMES[r]} (bits ${hex(regMasks[r])})`, hex(n), hex(o));
+  }
+
+  const flagMask = BigInt((COMPARED_FLAGS & ~undefinedFlags) >>> 0);
   const nf = native.state.rflags & flagMask;
   const of = ours.state.rflags & flagMask;
   if (nf !== of) add(`rflags (differing: ${flagNames(Number(nf ^ of))})`, `${hex(nf, 1)} [${flagNames(Number(nf))}]`, `${hex(of, 1)} [${flagNames(Number(of))}]`);
@@ -82,7 +97,7 @@ export function compareOutcomes(tc: TestCase, pattern: Uint8Array, native: Outco
   const nm = changeMap(native);
   const om = changeMap(ours);
   const offsets = [...new Set([...nm.keys(), ...om.keys()])].sort((a, b) => a - b)
-    .filter((o) => finalByte(nm, initial, o) !== finalByte(om, initial, o));
+    .filter((o) => !ignoredBytes.has(o) && finalByte(nm, initial, o) !== finalByte(om, initial, o));
   for (let i = 0; i < offsets.length;) {
     let j = i;
     while (j + 1 < offsets.length && offsets[j + 1] === offsets[j] + 1 && j - i < 31) j++;

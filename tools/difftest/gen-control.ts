@@ -191,6 +191,11 @@ export function strings(b: CaseBuilder): void {
       else b.write(dst + step, width, b.gpr[0] & mask(size));
     }
   }
+  if (addr32 && prefix && count === 0) {
+    // Hosts with fast short REP write ECX/ESI/EDI back even for no iteration, zero-extending them.
+    const upper = ~mask(32) & mask(64);
+    b.hostRule({ when: 'fast-short-rep', ignore: { regBits: [[1, upper], [6, upper], [7, upper]] } });
+  }
   b.insn(`${addr32 ? 'addr32 ' : ''}${prefix}${op}${STRING_SUFFIX[size]}`, compares ? FX.arith : FX.none);
 }
 

@@ -171,7 +171,13 @@ export function doubleShift(b: CaseBuilder): void {
     if (dest.kind === 'mem') throw new Retry();
     b.undefinedReg(dest.num);
     fx = { undef: FX.arith.writes };
-  } else fx = { writes: Flag.CF | Flag.SF | Flag.ZF | Flag.PF | (n === 1 ? Flag.OF : 0), undef: Flag.AF | (n === 1 ? 0 : Flag.OF) };
+    // Intel cores shift the 48-bit dest:src:dest (what our CPU does): compare with the host where it is Intel.
+    b.hostRule({ when: 'intel', compare: { regs: 1 << dest.num, flags: Flag.CF | Flag.SF | Flag.ZF | Flag.PF | Flag.OF } });
+  } else {
+    fx = { writes: Flag.CF | Flag.SF | Flag.ZF | Flag.PF | (n === 1 ? Flag.OF : 0), undef: Flag.AF | (n === 1 ? 0 : Flag.OF) };
+    // OF beyond count 1: Intel's rule (SHLD: CF ^ MSB; SHRD: the top two result bits differ), which our CPU follows.
+    if (n !== 1) b.hostRule({ when: 'intel', compare: { flags: Flag.OF } });
+  }
   b.insn(`${op} ${text(dest)}, ${src.name}, ${countText}`, fx);
 }
 

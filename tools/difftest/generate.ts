@@ -78,6 +78,7 @@ export function generateBatch(opts: GenerateOptions): Batch {
       patches: d.patches,
       undefinedFlags: d.undefinedFlags,
       undefinedRegs: d.undefinedRegs,
+      hostRules: d.hostRules,
     });
   });
   return batch;

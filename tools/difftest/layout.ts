@@ -1,6 +1,8 @@
 // What the native runner and the emulated side agree on: fixed addresses,
 // the shape of a test case, and the shape of its outcome.
 
+import type { HostRule } from './host.js';
+
 /** Code of the running case (both natively and as guest-physical = linear address). */
 export const CODE_BASE = 0x1000000;
 export const CODE_SIZE = 0x10000;
@@ -78,6 +80,8 @@ export interface TestCase {
   undefinedFlags: number;
   /** GPRs (bit per register number) whose final value is architecturally undefined. */
   undefinedRegs: number;
+  /** Results whose comparison depends on the host CPU (host.ts). */
+  hostRules?: HostRule[];
 }
 
 export interface Outcome {

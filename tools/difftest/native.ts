@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DATA_SIZE, type MemRun, type Outcome, type TestCase } from './layout.js';
+import { toolCommand } from '../toolchain.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SOURCE = join(ROOT, 'tools', 'difftest', 'native-runner.c');
@@ -19,7 +20,8 @@ export function buildNativeRunner(): string {
     mkdirSync(dirname(BINARY), { recursive: true });
     // Build under a private name and rename, so concurrent runs never see a half-written binary.
     const temporary = `${BINARY}.${process.pid}`;
-    execFileSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', temporary, SOURCE], { stdio: 'inherit' });
+    const gcc = toolCommand('gcc');
+    execFileSync(gcc.file, [...gcc.args, '-O2', '-Wall', '-Wextra', '-Werror', '-o', temporary, SOURCE], { stdio: 'inherit', env: gcc.env });
     renameSync(temporary, BINARY);
   }
   return BINARY;
