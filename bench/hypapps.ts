@@ -4,7 +4,7 @@
 // shipped syscalls and kguard hypapps, against the same guest with none.
 // (QEMU has no hypapps; these ratios are against xmhf-ts itself.)
 import { join } from 'node:path';
-import { defineHypapp, Prot, type Hypapp } from '../src/hypapp/api.js';
+import { defineHypapp, Prot, PAGE_SIZE, type Hypapp } from '../src/hypapp/api.js';
 import { loadHypapp } from '../src/xmhf/loader.js';
 import { READY_MARKER } from '../src/guest/debian.js';
 import { S_IFREG, type CpioEntry } from '../src/guest/cpio.js';
@@ -41,7 +41,7 @@ function eventTimer(kind: 'hypercall' | 'port' | 'violation' | 'breakpoint') {
     init(x) { if (kind === 'port') x.claimPorts(PORT, PORT + 3); },
     onHypercall(x, { cpu, fn, args }) {
       if (fn === P_LOOP) { tick(); return 0; }
-      if (fn === P_PROTECT) { x.setprot(cpu.translate(args[0]).gpa & ~0xfffn, 4096, Prot.READ | Prot.EXEC); return 0; }
+      if (fn === P_PROTECT) { x.setprot(cpu.translate(args[0]).gpa & ~0xfffn, PAGE_SIZE, Prot.READ | Prot.EXEC); return 0; }
       if (fn === P_BREAK) { x.addBreakpoint(args[0]); return 0; }
       return undefined;
     },

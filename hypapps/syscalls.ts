@@ -5,10 +5,9 @@
 // behind path (and execve argv) arguments, read from the caller's memory.
 //   xmhf run --hypapp syscalls --events trace.jsonl --exec 'cat /etc/passwd'
 // Options: syscalls.only=execve,openat  (names to report; default all)
-import { defineHypapp, type HypappContext, type GuestCpu } from 'xmhf-ts/hypapp';
+import { defineHypapp, Msr, type HypappContext, type GuestCpu } from 'xmhf-ts/hypapp';
 import { SYSCALL_NAMES } from './lib/syscall-names.js';
 
-const LSTAR = 0xc0000082;
 /** Argument registers of the x86-64 system-call ABI, in order. */
 const ARG_REGS = ['rdi', 'rsi', 'rdx', 'r10', 'r8', 'r9'] as const;
 /** Which arguments are path strings, by system call. */
@@ -52,16 +51,16 @@ export default (options: Readonly<Record<string, string>>) => {
 
   return defineHypapp({
     name: 'syscalls',
-    init(x) { x.interceptMsr(LSTAR, { write: true }); },
+    init(x) { x.interceptMsr(Msr.LSTAR, { write: true }); },
     onMsr(x, e) {
       // The kernel installs its entry point during boot; the write goes through afterwards.
-      if (e.index === LSTAR && e.direction === 'write' && e.value !== 0n) {
+      if (e.index === Msr.LSTAR && e.direction === 'write' && e.value !== 0n) {
         try { arm(x, e.value); } catch (err) { x.log(`cannot trace yet: ${(err as Error).message}`); }
       }
       return 'allow';
     },
     onGuestReady(x) {
-      const lstar = x.cpus[0].msr(LSTAR);
+      const lstar = x.cpus[0].msr(Msr.LSTAR);
       if (lstar) arm(x, lstar);
     },
     onBreakpoint(x, { cpu }) {

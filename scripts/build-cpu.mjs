@@ -1,7 +1,7 @@
 // Compiles the AssemblyScript CPU (src/cpu) to build/cpu.wasm. Skips the
 // build when the wasm is newer than every source it depends on.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync, mkdirSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, mkdirSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -9,6 +9,8 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 // --profile builds a CPU that counts events (src/cpu/profile.ts) into build/cpu-profile.wasm.
 const profile = process.argv.includes('--profile');
 const out = join(root, 'build', profile ? 'cpu-profile.wasm' : 'cpu.wasm');
+// The exports' types, as asc generates them (src/backend/software.ts imports them).
+const typings = out.replace(/\.wasm$/, '-exports.d.ts');
 const sources = [join(root, 'src', 'backend', 'abi.ts')];
 (function walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -18,7 +20,7 @@ const sources = [join(root, 'src', 'backend', 'abi.ts')];
 })(join(root, 'src', 'cpu'));
 
 const newest = Math.max(...sources.map((p) => statSync(p).mtimeMs), statSync(fileURLToPath(import.meta.url)).mtimeMs);
-if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeMs < newest) {
+if (process.argv.includes('--force') || !existsSync(out) || !existsSync(typings) || statSync(out).mtimeMs < newest) {
   mkdirSync(join(root, 'build'), { recursive: true });
   const asc = join(root, 'node_modules', 'assemblyscript', 'bin', 'asc.js');
   const debug = process.argv.includes('--debug');
@@ -38,9 +40,14 @@ if (process.argv.includes('--force') || !existsSync(out) || statSync(out).mtimeM
     // i64.load32_s (AssemblyScript 0.28.20); Binaryen's wasm-opt does not, so
     // asc emits unoptimized code and wasm-opt optimizes it.
     '-O0',
+    // Typings of the exports (and a JS adapter we do not use: the backend calls the raw exports).
+    '--bindings', 'raw',
     ...(debug || names ? ['--debug'] : []),
     ...(profile ? ['--use', 'XMHF_PROFILE=1'] : []),
   ], { stdio: 'inherit', cwd: root });
+  const asOut = debug ? out : raw;
+  renameSync(asOut.replace(/\.wasm$/, '.d.ts'), typings);
+  rmSync(asOut.replace(/\.wasm$/, '.js'));
   if (!debug) {
     const wasmOpt = join(root, 'node_modules', 'binaryen', 'bin', 'wasm-opt');
     // Constants reach wasm-opt as immutable globals (asc -O0): propagate them

@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Reg, Exit, ExitField } from '../src/backend/abi.js';
 import { guest64Layout } from './support/guest64.js';
-import { longModeGuest, GUEST_CODE } from './support/long-mode-guest.js';
+import { longModeGuest } from './support/long-mode-guest.js';
 
-const CODE = GUEST_CODE, DATA = 0x200000;
+const DATA = 0x200000;
 
 const guest = (source: string) => longModeGuest(source, { exits: [6, 14] });
 

@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../src/platform/device.js';
-import { PcInterrupts, LAPIC_BASE, IOAPIC_BASE, MSR_APIC_BASE, MSR_TSC_DEADLINE } from '../src/platform/interrupts.js';
+import { PcInterrupts, LAPIC_BASE, IOAPIC_BASE } from '../src/platform/interrupts.js';
+import { Msr } from '../src/backend/abi.js';
 
 function setup() {
   const clock = new ManualClock();
@@ -77,11 +78,11 @@ test('with the APIC disabled in IA32_APIC_BASE the PIC drives INTR directly and 
   initPic(0xef);
   irqs.isaIrq(4).set(true);
   assert.deepEqual(intr, []);
-  assert.equal(irqs.writeMsr(MSR_APIC_BASE, 0xfee00100n), true);
+  assert.equal(irqs.writeMsr(Msr.APIC_BASE, 0xfee00100n), true);
   assert.deepEqual(intr, [true]);
   assert.equal(apicR(SVR), 0xffffffff);
   assert.equal(irqs.acknowledge(), 0x24);
-  assert.equal(irqs.writeMsr(MSR_APIC_BASE, 0xfee00900n), true);
+  assert.equal(irqs.writeMsr(Msr.APIC_BASE, 0xfee00900n), true);
   assert.equal(apicR(LVT_LINT0), 0x10000, 're-enabled from the power-on state (LVTs masked)');
 });
 
@@ -99,13 +100,13 @@ test('the TSC-deadline timer raises its vector when guest time reaches the deadl
   const { irqs, clock, apicW, intr } = setup();
   apicW(SVR, 0x1ff);
   apicW(LVT_TIMER, (2 << 17) | 0xec);
-  irqs.writeMsr(MSR_TSC_DEADLINE, 5000n);
-  assert.equal(irqs.readMsr(MSR_TSC_DEADLINE), 5000n);
+  irqs.writeMsr(Msr.TSC_DEADLINE, 5000n);
+  assert.equal(irqs.readMsr(Msr.TSC_DEADLINE), 5000n);
   clock.advanceTo(4999);
   assert.deepEqual(intr, []);
   clock.advanceTo(5000);
   assert.deepEqual(intr, [true]);
-  assert.equal(irqs.readMsr(MSR_TSC_DEADLINE), 0n, 'a fired deadline reads 0');
+  assert.equal(irqs.readMsr(Msr.TSC_DEADLINE), 0n, 'a fired deadline reads 0');
   assert.equal(irqs.acknowledge(), 0xec);
   assert.equal(irqs.readMsr(0x10), undefined, 'other MSRs are not the wiring\'s');
 });

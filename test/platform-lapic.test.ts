@@ -1,6 +1,6 @@
 // The local APIC as the guest sees it: acceptance and priority, EOI, the
 // INTR line, the three timer modes in guest time, IPIs written to the ICR,
-// LINT0 ExtINT, and the x2APIC MSR view.
+// LINT0 ExtINT.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ManualClock } from '../src/platform/device.js';
@@ -197,27 +197,6 @@ test('clearing SVR enable masks every LVT entry', () => {
   assert.equal(r(LVT_LINT0), 0x10700);
   w(LVT_LINT0, 0x700);
   assert.equal(r(LVT_LINT0), 0x10700, 'stays masked while disabled');
-});
-
-test('x2APIC MSRs: id, derived LDR, 64-bit ICR with a 32-bit destination, self IPI, #GP cases', () => {
-  const { apic, ipis } = setup();
-  assert.equal(apic.readMsr(0x802), undefined, 'no MSRs in xAPIC mode');
-  apic.setX2ApicMode(true);
-  assert.equal(apic.readMsr(0x802), 3n);
-  assert.equal(apic.readMsr(0x80d), (0n << 16n) | (1n << 3n));
-  assert.equal(apic.writeMsr(0x80f, 0x1ffn), true);
-  assert.equal(apic.writeMsr(0x830, (0x12345n << 32n) | 0x4030n), true);
-  assert.deepEqual(ipis.at(-1), { source: 3, shorthand: 'none', destMode: 'physical', dest: 0x12345, mode: 'fixed', vector: 0x30, level: true, trigger: 'edge' });
-  assert.equal(apic.readMsr(0x830), (0x12345n << 32n) | 0x4030n);
-  assert.equal(apic.writeMsr(0x83f, 0x44n), true);
-  assert.equal(ipis.at(-1)!.shorthand, 'self');
-  assert.equal(ipis.at(-1)!.vector, 0x44);
-  assert.equal(apic.writeMsr(0x80b, 1n), false, 'EOI with a nonzero value');
-  assert.equal(apic.readMsr(0x80e), undefined, 'no DFR');
-  assert.equal(apic.writeMsr(0x839, 0n), false, 'current count is read-only');
-  assert.ok(apic.acceptsDestination(3, 'physical'));
-  assert.ok(apic.acceptsDestination(0x00000008, 'logical'));
-  assert.ok(!apic.acceptsDestination(0x00010008, 'logical'));
 });
 
 test('xAPIC destination matching: physical, flat and cluster logical, broadcast', () => {

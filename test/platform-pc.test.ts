@@ -4,11 +4,11 @@
 // machine off, and garbage from the guest does not hurt the host.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PcMachine, PLATFORM_CONTROLS } from '../src/platform/pc.js';
+import { PcMachine } from '../src/platform/pc.js';
 import { createSoftwareMachine } from '../src/backend/software.js';
 import { directDma, type DmaPort } from '../src/platform/platform.js';
 import { loadLinux } from '../src/boot/linux.js';
-import { Reg, Control, Access } from '../src/backend/abi.js';
+import { Reg, PAGE_SIZE } from '../src/backend/abi.js';
 import { assemble } from './support/asm.js';
 import { enterLongMode } from './support/guest64.js';
 import { installIdt } from './support/idt.js';
@@ -115,7 +115,7 @@ test('devices reach guest RAM only through the DMA port the hypervisor hands the
   const dma: DmaPort = {
     read: (device, gpa, length) => bare!.read(device, gpa, length),
     write: (device, gpa, bytes) => {
-      if (gpa < PROTECTED + 4096 && gpa + bytes.length > PROTECTED) { refused.push(gpa); return false; }
+      if (gpa < PROTECTED + PAGE_SIZE && gpa + bytes.length > PROTECTED) { refused.push(gpa); return false; }
       return bare!.write(device, gpa, bytes);
     },
   };

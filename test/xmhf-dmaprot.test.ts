@@ -7,8 +7,8 @@ import { Dmaprot, type DmaViolation } from '../src/xmhf/dmaprot.js';
 import { Memprot } from '../src/xmhf/memprot.js';
 import { Prot } from '../src/hypapp/api.js';
 import { testMachine } from './support/machine.js';
+import { PAGE_SIZE as PAGE } from '../src/backend/abi.js';
 
-const PAGE = 4096;
 
 async function setup() {
   const { machine } = await testMachine(4 << 20);

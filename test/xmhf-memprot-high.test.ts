@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createVm } from '../src/vmm.js';
-import { Prot, type HypappContext } from '../src/hypapp/api.js';
+import { Prot, PAGE_SIZE, type HypappContext } from '../src/hypapp/api.js';
 import { vmlinux } from './support/vmlinux.js';
 import { assemble } from './support/asm.js';
 
@@ -19,7 +19,7 @@ test('with 3 GiB of RAM, a violation above 2 GiB answered with { setprot } repro
     kernel: vmlinux({ entry: 0x1000000, code }), cmdline: '', mem: 3 * 1024 ** 3, serialOutput: () => {}, log: () => {},
     hypapps: [{
       name: 'high',
-      init(x) { ctx = x; x.setprot(HIGH, 4096, Prot.READ | Prot.EXEC); },
+      init(x) { ctx = x; x.setprot(HIGH, PAGE_SIZE, Prot.READ | Prot.EXEC); },
       onViolation(_x, e) { violations.push(e.gpa); return { setprot: Prot.ALL }; },
     }],
   });

@@ -11,10 +11,11 @@ import assert from 'node:assert/strict';
 import { Memprot, MemprotError, type NestedPageTable } from '../src/xmhf/memprot.js';
 import { Prot } from '../src/hypapp/api.js';
 import { createSoftwareMachine } from '../src/backend/software.js';
+import { errorMessage } from '../src/error-message.js';
+import { PAGE_SIZE as PAGE } from '../src/backend/abi.js';
 
 // ---- helpers ----
 
-const PAGE = 4096;
 const RAM = 1 << 20; // 256 pages
 const PAGES = RAM / PAGE;
 const RIGHT_BITS = [Prot.READ, Prot.WRITE, Prot.EXEC_SUPER, Prot.EXEC_USER];
@@ -179,7 +180,7 @@ async function propertyTest(makeNpt: () => NestedPageTable | Promise<NestedPageT
         ops[log[log.length - 1].replace(/\(.*/, '')]++;
       }
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = errorMessage(e);
       assert.fail(`seed ${seed} (MEMPROT_SEED=${seed} reproduces it as the first sequence), at the last of:\n  ${log.join('\n  ')}\n${msg}`);
     }
   }

@@ -133,7 +133,16 @@ export enum ExitField {
   COUNT = 9,
 }
 
-/** Access kinds, as bits (NPF qualification, page permissions). */
+/** Bytes in a page (the granule of nested page permissions, memprot and dmaprot). */
+export const PAGE_SIZE = 4096;
+
+/**
+ * Guest-physical start of the PC's MMIO hole below 4 GiB: guest RAM ends
+ * below it (3 GiB at most), the PCI window and the chipset's devices lie above.
+ */
+export const MMIO_HOLE_START = 0xc000_0000;
+
+/** Access kinds, as bits (NPF qualification, page permissions; the hypapp API's Prot is made of them). */
 export enum Access {
   READ = 1,
   WRITE = 2,
@@ -171,4 +180,36 @@ export enum EventType {
   NMI = 2,
   HARDWARE_EXCEPTION = 3,
   SOFTWARE_INTERRUPT = 4,
+}
+
+/** Exception vectors (Intel SDM vol. 3, table 6-1). */
+export enum Vector {
+  DE = 0, DB = 1, NMI = 2, BP = 3, OF = 4, BR = 5, UD = 6, NM = 7, DF = 8,
+  TS = 10, NP = 11, SS = 12, GP = 13, PF = 14, MF = 16, AC = 17, MC = 18, XM = 19,
+}
+
+/** Well-known MSR indexes. */
+export enum Msr {
+  TSC = 0x10,
+  APIC_BASE = 0x1b,
+  TSC_DEADLINE = 0x6e0,
+  EFER = 0xc0000080,
+  STAR = 0xc0000081,
+  /** The 64-bit SYSCALL entry point. */
+  LSTAR = 0xc0000082,
+  CSTAR = 0xc0000083,
+  SFMASK = 0xc0000084,
+  FS_BASE = 0xc0000100,
+  GS_BASE = 0xc0000101,
+  KERNEL_GS_BASE = 0xc0000102,
+  TSC_AUX = 0xc0000103,
+}
+
+/** #PF error code bits. */
+export enum PageFaultError {
+  PRESENT = 1,
+  WRITE = 2,
+  USER = 4,
+  RESERVED = 8,
+  FETCH = 16,
 }

@@ -7,54 +7,20 @@ import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
 import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
-import { Reg, Seg, SegField, Exit, ExitField, EventType } from './abi.js';
+import { Reg, Seg, SegField, Exit, ExitField, EventType, PAGE_SIZE, MMIO_HOLE_START } from './abi.js';
+import type { instantiate } from '../../build/cpu-exports.js';
 import { cpuModeText, emulationFailureText } from './emulation-failure.js';
 
-/** Raw exports of build/cpu.wasm (src/cpu/index.ts). */
-interface CpuExports {
-  memory: WebAssembly.Memory;
-  init(bytes: number): number;
-  reset(): void;
-  getReg(r: number): bigint;
-  setReg(r: number, v: bigint): void;
-  getSeg(s: number, field: number): bigint;
-  setSeg(s: number, field: number, v: bigint): void;
-  getXmm(r: number, hi: number): bigint;
-  setXmm(r: number, hi: number, v: bigint): void;
-  getMsr(idx: number): bigint;
-  msrExists(): number;
-  setMsr(idx: number, v: bigint): number;
-  setTscSource(platform: number): void;
-  completeCrWrite(n: number, v: bigint): number;
-  setControls(bits: number): void;
-  setExceptionBitmap(bits: number): void;
-  setIoIntercept(port: number, on: number): void;
-  setMsrIntercept(idx: number, read: number, write: number): void;
-  cpuidReset(): void;
-  cpuidEntry(leaf: number, subleaf: number, a: number, b: number, c: number, d: number): number;
-  cpuidQuery(leaf: number, subleaf: number, reg: number): number;
-  setNestedPerm(firstPage: number, count: number, access: number): void;
-  getNestedPerm(page: number): number;
-  run(budget: bigint): number;
-  resume(): number;
-  exitField(i: number): bigint;
-  completeIo(v: number): void;
-  inject(type: number, vector: number, error: number): void;
-  setInterruptLine(on: number): void;
-  requestStop(): void;
-  sendNmi(): void;
-  sendInit(): void;
-  sendSipi(vector: number): void;
-  setVcpuCount(n: number): number;
-  selectVcpu(i: number): void;
-  ramWritten(gpa: number, len: number): void;
-  addExecBreakpoint(gpa: number): number;
-  removeExecBreakpoint(gpa: number): void;
-}
+/** The exports asc's bindings describe (adapted: booleans as booleans, globals as { value }). */
+type AdaptedExports = Awaited<ReturnType<typeof instantiate>>;
+/** A bool crosses the raw WebAssembly boundary as an i32: 0 or 1 out, anything truthy in. */
+type Raw<T> = T extends boolean ? number : T;
+type RawFunction<F> = F extends (...args: infer A) => infer R
+  ? (...args: { [I in keyof A]: A[I] extends boolean ? number | boolean : A[I] }) => Raw<R>
+  : F;
+/** Raw exports of build/cpu.wasm (src/cpu/index.ts), typed from the bindings build-cpu.mjs generates. */
+type CpuExports = { [K in keyof AdaptedExports]: RawFunction<AdaptedExports[K]> };
 
-/** The CPU's table of hypervisor breakpoints (src/cpu/hvbp.ts HVBP_MAX). */
-const EXEC_BREAKPOINTS_MAX = 64;
-const MAX_RAM = 0xc000_0000; // guest RAM stays below the 3 GiB MMIO hole
 
 export type SoftwareMachineOptions = MachineSpec;
 
@@ -89,10 +55,10 @@ export class CpuInternalError extends Error {}
 
 export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promise<Machine> {
   const { ramSize, bus } = opts;
-  if (!Number.isInteger(ramSize) || ramSize < 1 << 20 || ramSize % 4096 !== 0) {
+  if (!Number.isInteger(ramSize) || ramSize < 1 << 20 || ramSize % PAGE_SIZE !== 0) {
     throw new RangeError(`guest RAM size must be a whole number of 4 KiB pages, at least 1 MiB (got ${ramSize})`);
   }
-  if (ramSize > MAX_RAM) throw new RangeError(`guest RAM size ${ramSize} exceeds the 3 GiB this machine supports`);
+  if (ramSize > MMIO_HOLE_START) throw new RangeError(`guest RAM size ${ramSize} exceeds the 3 GiB this machine supports`);
   const vcpuCount = opts.vcpus ?? 1;
   if (!Number.isInteger(vcpuCount) || vcpuCount < 1 || vcpuCount > 64) throw new RangeError(`vCPU count must be 1 to 64 (got ${vcpuCount})`);
 
@@ -131,13 +97,13 @@ class SoftwareMachine implements Machine {
     return this.ramView;
   }
   setNestedPerm(gpa: number, count: number, access: number): void {
-    this.cpu.setNestedPerm(Math.floor(gpa / 4096), count, access);
+    this.cpu.setNestedPerm(Math.floor(gpa / PAGE_SIZE), count, access);
   }
-  getNestedPerm(gpa: number): number { return this.cpu.getNestedPerm(Math.floor(gpa / 4096)); }
+  getNestedPerm(gpa: number): number { return this.cpu.getNestedPerm(Math.floor(gpa / PAGE_SIZE)); }
   notifyRamWritten(gpa: number, length: number): void { this.cpu.ramWritten(gpa, length); }
   addExecBreakpoint(gpa: number): void {
     if (!Number.isSafeInteger(gpa) || gpa < 0 || gpa >= this.ramSize) throw new RangeError(`execution breakpoint 0x${gpa.toString(16)} is not in guest RAM`);
-    if (!this.cpu.addExecBreakpoint(gpa)) throw new RangeError(`no room for another execution breakpoint (${EXEC_BREAKPOINTS_MAX} at most)`);
+    if (!this.cpu.addExecBreakpoint(gpa)) throw new RangeError(`no room for another execution breakpoint (${this.cpu.EXEC_BREAKPOINTS_MAX.value} at most)`);
   }
   removeExecBreakpoint(gpa: number): void { this.cpu.removeExecBreakpoint(gpa); }
 }
@@ -260,7 +226,7 @@ class SoftwareVcpu implements Vcpu {
   updateCpuid(entries: CpuidEntry[]): void {
     for (const e of entries) {
       if (!this.cpu.cpuidEntry(e.leaf | 0, e.subleaf ?? -1, e.eax | 0, e.ebx | 0, e.ecx | 0, e.edx | 0)) {
-        throw new RangeError('CPUID table full (64 entries)');
+        throw new RangeError(`CPUID table full (${this.cpu.CPUID_ENTRIES_MAX.value} entries)`);
       }
     }
   }

@@ -1,9 +1,9 @@
 // struct boot_params ("the zero page", Documentation/arch/x86/zero-page.rst)
-// for the 64-bit boot protocol: the bzImage's setup header, what the loader
+// for the 32-bit and 64-bit boot protocols: the bzImage's setup header, what the loader
 // fills in, and the e820 map.
 import type { E820Entry } from './e820.js';
 
-export const BOOT_PARAMS_SIZE = 4096;
+const BOOT_PARAMS_SIZE = 4096;
 const E820_MAX_ENTRIES = 128;
 
 export interface BootParamsInput {
@@ -14,9 +14,11 @@ export interface BootParamsInput {
   e820: readonly E820Entry[];
   initrd?: { addr: number; size: number };
   rsdpAddr?: number;
+  /** Where the 32-bit kernel was loaded (code32_start), for an entry there. */
+  code32Start?: number;
 }
 
-/** The 4 KiB boot_params a 64-bit entry expects in RSI. */
+/** The 4 KiB boot_params a 64-bit entry expects in RSI and a 32-bit one in ESI. */
 export function buildBootParams(p: BootParamsInput): Uint8Array {
   const bp = new Uint8Array(BOOT_PARAMS_SIZE);
   const v = new DataView(bp.buffer);
@@ -36,6 +38,7 @@ export function buildBootParams(p: BootParamsInput): Uint8Array {
     v.setUint32(0x0b8, Math.floor(p.initrd.addr / 2 ** 32), true);
     v.setUint32(0x0bc, Math.floor(p.initrd.size / 2 ** 32), true);
   }
+  if (p.code32Start !== undefined) v.setUint32(0x214, p.code32Start, true);
   if (p.rsdpAddr !== undefined) v.setBigUint64(0x070, BigInt(p.rsdpAddr), true);
   bp[0x1e8] = p.e820.length;
   p.e820.forEach((e, i) => {

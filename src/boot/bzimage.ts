@@ -1,5 +1,6 @@
 // The Linux x86 boot protocol's setup header (Documentation/arch/x86/boot.rst),
-// validated for a 64-bit boot: a bzImage we can enter in long mode.
+// validated for a boot from protected or long mode: a bzImage we can enter at
+// its 64-bit entry (64-bit kernels) or at code32_start (32-bit kernels).
 
 export interface SetupHeader {
   /** Boot protocol version, e.g. 0x20f for 2.15. */
@@ -9,6 +10,8 @@ export interface SetupHeader {
   kernelOffset: number;
   loadFlags: number;
   xloadFlags: number;
+  /** The kernel has a 64-bit entry (XLF_KERNEL_64); a 32-bit kernel is entered at code32_start. */
+  entry64: boolean;
   relocatable: boolean;
   kernelAlignment: number;
   prefAddress: bigint;
@@ -23,8 +26,10 @@ export interface SetupHeader {
 
 export class BootProtocolError extends Error {}
 
+/** Protocol 2.10 added pref_address and init_size, which say where the kernel decompresses itself. */
+const MIN_VERSION = 0x20a;
 /** Protocol 2.12 added xloadflags, which says whether a 64-bit entry exists. */
-const MIN_VERSION = 0x20c;
+const XLOADFLAGS_VERSION = 0x20c;
 const XLF_KERNEL_64 = 1;
 
 /** Parse and check the setup header of a bzImage. */
@@ -36,20 +41,20 @@ export function parseBzImage(file: Uint8Array, what = 'the kernel'): SetupHeader
   if (v.getUint32(0x202, true) !== 0x53726448) fail('no "HdrS" setup header: not a Linux bzImage');
   const version = v.getUint16(0x206, true);
   const versionText = `${version >> 8}.${version & 0xff}`;
-  if (version < MIN_VERSION) fail(`boot protocol ${versionText} is too old (64-bit boot needs 2.12 or later)`);
+  if (version < MIN_VERSION) fail(`boot protocol ${versionText} is too old (booting from protected mode needs 2.10 or later)`);
   const setupSects = file[0x1f1] === 0 ? 4 : file[0x1f1];
   const kernelOffset = (setupSects + 1) * 512;
   if (kernelOffset >= file.length) fail(`setup code (${setupSects} sectors) covers the whole file: truncated?`);
   const loadFlags = file[0x211];
   if ((loadFlags & 1) === 0) fail('not loaded high (LOADED_HIGH clear): a zImage, not a bzImage');
-  const xloadFlags = v.getUint16(0x236, true);
-  if ((xloadFlags & XLF_KERNEL_64) === 0) fail('no 64-bit entry point (XLF_KERNEL_64 clear)');
+  const xloadFlags = version >= XLOADFLAGS_VERSION ? v.getUint16(0x236, true) : 0;
   const header: SetupHeader = {
     version,
     setupSects,
     kernelOffset,
     loadFlags,
     xloadFlags,
+    entry64: (xloadFlags & XLF_KERNEL_64) !== 0,
     relocatable: file[0x234] !== 0,
     kernelAlignment: v.getUint32(0x230, true),
     prefAddress: v.getBigUint64(0x258, true),

@@ -1,6 +1,7 @@
 // The guest's physical memory map as the firmware reports it (e820 types):
 // RAM below the legacy VGA/BIOS hole, RAM from 1 MiB up to the RAM size, and
 // nothing in the MMIO hole below 4 GiB where the devices live.
+import { MMIO_HOLE_START } from '../backend/abi.js';
 
 export const E820_RAM = 1;
 export const E820_RESERVED = 2;
@@ -8,8 +9,6 @@ export const E820_ACPI = 3;
 
 export interface E820Entry { addr: number; size: number; type: number }
 
-/** Start of the 32-bit MMIO hole; guest RAM must end below it. */
-export const MMIO_HOLE_START = 0xc000_0000;
 const LOW_RAM_END = 0x9fc00;        // 639 KiB: the EBDA and legacy areas follow
 const HIGH_RAM_START = 0x100000;
 

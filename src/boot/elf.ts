@@ -1,6 +1,7 @@
-// An uncompressed kernel (vmlinux) as an ELF64 file: its loadable segments
-// and the PVH entry point from its Xen ELF note (XEN_ELFNOTE_PHYS32_ENTRY),
-// the 32-bit protected-mode entry used by PVH boot.
+// An uncompressed kernel (vmlinux) as an ELF file (ELF64 for x86-64 kernels,
+// ELF32 for i386 ones): its loadable segments and the PVH entry point from its
+// Xen ELF note (XEN_ELFNOTE_PHYS32_ENTRY), the 32-bit protected-mode entry
+// used by PVH boot.
 
 export interface ElfSegment {
   /** Guest-physical load address (p_paddr). */
@@ -25,30 +26,49 @@ const XEN_ELFNOTE_PHYS32_ENTRY = 18;
 
 export class KernelFormatError extends Error {}
 
-/** Parse `file` as an x86-64 ELF kernel, with checks that name what is wrong. */
+const ELFCLASS32 = 1;
+const ELFCLASS64 = 2;
+const EM_386 = 3;
+const EM_X86_64 = 62;
+
+/** Where the fields this loader reads sit in the ELF header and a program header, by class. */
+const LAYOUT = {
+  [ELFCLASS32]: { bits: 32, machine: EM_386, machineName: 'i386', phoff: 28, phentsize: 42, phnum: 44, minPhentsize: 32, pOffset: 4, pPaddr: 12, pFilesz: 16, pMemsz: 20 },
+  [ELFCLASS64]: { bits: 64, machine: EM_X86_64, machineName: 'x86-64', phoff: 32, phentsize: 54, phnum: 56, minPhentsize: 56, pOffset: 8, pPaddr: 24, pFilesz: 32, pMemsz: 40 },
+} as const;
+
+/**
+ * Parse `file` as an x86 ELF kernel, with checks that name what is wrong:
+ * ELF64 x86-64 (a 64-bit vmlinux) or ELF32 i386 (a 32-bit one).
+ */
 export function parseVmlinux(file: Uint8Array, what = 'the kernel'): VmlinuxImage {
-  const fail = (why: string): never => { throw new KernelFormatError(`${what} is not a usable x86-64 ELF kernel: ${why}`); };
-  if (file.length < 64) fail(`only ${file.length} bytes`);
+  const fail = (why: string): never => { throw new KernelFormatError(`${what} is not a usable x86 ELF kernel: ${why}`); };
+  if (file.length < 52) fail(`only ${file.length} bytes`);
   const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
   if (v.getUint32(0, false) !== 0x7f454c46) fail('no ELF magic');
-  if (file[4] !== 2) fail('not a 64-bit ELF');
+  const cls = file[4];
+  if (cls !== ELFCLASS32 && cls !== ELFCLASS64) fail(`ELF class ${cls} is neither 32-bit nor 64-bit`);
+  const l = LAYOUT[cls as 1 | 2];
+  if (file.length < (l.bits === 64 ? 64 : 52)) fail(`only ${file.length} bytes`);
   if (file[5] !== 1) fail('not little-endian');
-  if (v.getUint16(18, true) !== 62) fail(`machine ${v.getUint16(18, true)} is not x86-64 (62)`);
-  const entry = v.getBigUint64(24, true);
-  const phoff = Number(v.getBigUint64(32, true));
-  const phentsize = v.getUint16(54, true);
-  const phnum = v.getUint16(56, true);
-  if (phentsize < 56 || phoff + phnum * phentsize > file.length) fail('program headers lie outside the file');
+  if (v.getUint16(18, true) !== l.machine) fail(`machine ${v.getUint16(18, true)} is not ${l.machineName} (${l.machine}), as a ${l.bits}-bit ELF must be`);
+  // Offsets and sizes fit in 32 bits in any image this loader can place below 4 GiB.
+  const word = (o: number) => (l.bits === 64 ? Number(v.getBigUint64(o, true)) : v.getUint32(o, true));
+  const entry = l.bits === 64 ? v.getBigUint64(24, true) : BigInt(v.getUint32(24, true));
+  const phoff = word(l.phoff);
+  const phentsize = v.getUint16(l.phentsize, true);
+  const phnum = v.getUint16(l.phnum, true);
+  if (phentsize < l.minPhentsize || phoff + phnum * phentsize > file.length) fail('program headers lie outside the file');
 
   const segments: ElfSegment[] = [];
   let pvhEntry: number | undefined;
   for (let i = 0; i < phnum; i++) {
     const o = phoff + i * phentsize;
     const type = v.getUint32(o, true);
-    const off = Number(v.getBigUint64(o + 8, true));
-    const paddr = Number(v.getBigUint64(o + 24, true));
-    const filesz = Number(v.getBigUint64(o + 32, true));
-    const memsz = Number(v.getBigUint64(o + 40, true));
+    const off = word(o + l.pOffset);
+    const paddr = word(o + l.pPaddr);
+    const filesz = word(o + l.pFilesz);
+    const memsz = word(o + l.pMemsz);
     if (type !== PT_LOAD && type !== PT_NOTE) continue;
     if (off + filesz > file.length) fail(`segment ${i} runs past the end of the file`);
     if (type === PT_LOAD) {

@@ -4,9 +4,9 @@ import type { E820Entry } from './e820.js';
 
 export const HVM_START_MAGIC = 0x336ec578;
 /** Bytes of struct hvm_start_info (version 1). */
-export const START_INFO_SIZE = 56;
+const START_INFO_SIZE = 56;
 /** Bytes of one struct hvm_memmap_table_entry. */
-export const MEMMAP_ENTRY_SIZE = 24;
+const MEMMAP_ENTRY_SIZE = 24;
 
 export interface PvhStartInfo {
   cmdlineAddr: number;

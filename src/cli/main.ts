@@ -2,7 +2,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { runCommand, parseSize } from './run.js';
 import { CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
-import { defaultGuest, cacheDir } from '../guest/debian.js';
+import { defaultGuest, cacheDir, guestInitramfs } from '../guest/debian.js';
+import { prepareI386Guest } from '../guest/i386.js';
 import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
@@ -42,6 +43,10 @@ commands:
   guest     fetch and prepare the default guest (Debian's kernel and busybox-static)
               into ~/.cache/xmhf-ts (XMHF_CACHE overrides); asks apt for the current
               kernel (run uses the one recorded here) and repairs the cache's records
+              --i386           instead, Debian's 32-bit kernels (686, 686-pae) and
+                               busybox-static:i386 with an initramfs for them; prints
+                               the --kernel and --initrd files (needs the i386
+                               architecture: dpkg --add-architecture i386)
   --help    this text
 
 ${EXIT_STATUS_HELP}`;
@@ -103,6 +108,12 @@ async function main(argv: string[]): Promise<number> {
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
     });
+  }
+  if (cmd === 'guest' && rest[0] === '--i386') {
+    const g = prepareI386Guest((busybox) => guestInitramfs({ busybox }), (line) => process.stderr.write(`xmhf: ${line}\n`));
+    process.stdout.write(`32-bit guest ready: xmhf run --kernel KERNEL --initrd ${g.initrd} [--mem 3G]\n` +
+      Object.entries(g.kernels).map(([flavour, path]) => `  ${flavour}: --kernel ${path}\n`).join(''));
+    return 0;
   }
   if (cmd === 'guest') {
     if (flagHelp(parseFlags(cmd, rest, { help: { type: 'boolean', short: 'h' } }), USAGE) === undefined) return 0;

@@ -1,6 +1,6 @@
 // The WebAssembly CPU's exports: the raw backend ABI that
 // src/backend/software.ts wraps into the Vcpu/Machine interfaces.
-import { RAM_BASE, NPT, CONTROL, MSR_BITMAP, IO_BITMAP, STATE, STATE_SIZE } from './layout';
+import { RAM_BASE, NPT, CONTROL, MSR_BITMAP, IO_BITMAP, STATE, STATE_SIZE, CPUID_MAX_ENTRIES } from './layout';
 import {
   reg64, setReg64, rip, setRip, st64, setSt64, segBase, setSegBase, segLimit, setSegLimit, segSel, setSegSel,
   segAttr, setSegAttr, O_FLAGS, O_CR0, O_CR2, O_CR3, O_CR4, O_CR8, O_DR, O_EFER, O_GDTR_BASE, O_GDTR_LIMIT,
@@ -19,11 +19,15 @@ import { injectEvent, setIntrLine, interruptShadow, setInterruptShadow, raiseNmi
 import { rdmsr, wrmsr, msrMissing, setTscFromPlatform } from './msr';
 import { cpuidSet, cpuidClear, cpuidLookup, outA, outB, outC, outD } from './cpuid';
 import { invalidateRange, invalidateAllCode } from './codecache';
-import { addHvBreakpoint, removeHvBreakpoint } from './hvbp';
+import { addHvBreakpoint, removeHvBreakpoint, HVBP_MAX } from './hvbp';
 import { resetAll } from './reset';
 import { switchTo, createVcpus } from './vcpu';
 import { debugRegistersChanged } from './debug';
 import { signalInit, signalSipi } from './run';
+
+// Table sizes the host needs (its error messages): exported so it never spells them again.
+export const EXEC_BREAKPOINTS_MAX: i32 = HVBP_MAX;
+export const CPUID_ENTRIES_MAX: i32 = CPUID_MAX_ENTRIES;
 
 /** Grow memory to hold `bytes` of guest RAM; returns the offset of guest-physical 0, or 0 on failure. */
 export function init(bytes: f64): u32 {

@@ -172,7 +172,7 @@ export class Asm {
 
   /** add/or/sub/xor/cmp with a register or a sign-extended 8-bit immediate. */
   alu(op: AluOp, dst: Reg, src: Reg | number): this {
-    const { num, wide } = regInfo(dst);
+    const { wide } = regInfo(dst);
     const [digit, opcode] = ALU[op];
     if (typeof src === 'number') {
       if (src < -128 || src > 127) throw new Error(`${op} immediate ${src} does not fit in 8 bits`);

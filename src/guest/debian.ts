@@ -26,7 +26,8 @@ export function cacheDir(): string {
 
 const onPath = (tool: string) => !spawnSync(tool, ['--version'], { stdio: 'ignore' }).error;
 
-function need(tool: string, pkg: string): void {
+/** Fail with the package to install when the host lacks `tool`. */
+export function need(tool: string, pkg: string): void {
   if (!onPath(tool)) {
     throw new GuestBuildError(`building the default guest needs "${tool}" (apt-get install ${pkg}); or pass --kernel and --initrd files`);
   }

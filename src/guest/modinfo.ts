@@ -17,7 +17,7 @@ const ELF_MAGIC = 0x464c457f;
 const ELFCLASS64 = 2, ELFDATA2LSB = 1, SHDR_SIZE = 64;
 
 /** The bytes of section `wanted` of a little-endian ELF64 file, or undefined if it has none. */
-export function elfSection(file: Uint8Array, wanted: string): Uint8Array | undefined {
+function elfSection(file: Uint8Array, wanted: string): Uint8Array | undefined {
   const v = new DataView(file.buffer, file.byteOffset, file.byteLength);
   if (file.length < 64 || v.getUint32(0, true) !== ELF_MAGIC) throw new ModuleFormatError('not an ELF file');
   if (file[4] !== ELFCLASS64 || file[5] !== ELFDATA2LSB) throw new ModuleFormatError('not a little-endian ELF64 file');

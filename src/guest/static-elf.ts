@@ -2,6 +2,7 @@
 // and data: one read+execute PT_LOAD segment holding the headers and the code,
 // and a PT_GNU_STACK header asking for a non-executable stack. No sections,
 // no libc: the code makes its own system calls.
+import { PAGE_SIZE } from '../backend/abi.js';
 
 const ELF_HEADER_SIZE = 64;
 const PROGRAM_HEADER_SIZE = 56;
@@ -9,7 +10,6 @@ const PROGRAM_HEADERS = 2;
 const PT_LOAD = 1, PT_GNU_STACK = 0x6474e551;
 const PF_X = 1, PF_W = 2, PF_R = 4;
 const ET_EXEC = 2, EM_X86_64 = 62, ELFCLASS64 = 2, ELFDATA2LSB = 1, EV_CURRENT = 1;
-const PAGE = 0x1000;
 
 /** Where the file is mapped: the usual base of x86-64 static executables. */
 export const STATIC_ELF_BASE = 0x400000;
@@ -43,7 +43,7 @@ export function staticElf(code: Uint8Array): Uint8Array {
     v.setBigUint64(o + 40, BigInt(size), true); // p_memsz
     v.setBigUint64(o + 48, BigInt(align), true);
   };
-  program(0, PT_LOAD, PF_R | PF_X, file.length, PAGE);
+  program(0, PT_LOAD, PF_R | PF_X, file.length, PAGE_SIZE);
   program(1, PT_GNU_STACK, PF_R | PF_W, 0, 16);
   file.set(code, headers);
   return file;

@@ -8,28 +8,33 @@
 // guest is stopped (as XMHF's handlers do); returning `undefined` (CHAIN)
 // passes the event on to the next hypapp and finally to the core's default.
 
+import { Access } from '../backend/abi.js';
+
+/** Exception vectors (Vector.PF, Vector.GP, ...), MSR indexes (Msr.LSTAR, ...), #PF error-code bits and the page size. */
+export { Vector, Msr, PageFaultError, PAGE_SIZE } from '../backend/abi.js';
+
 /** Return value meaning "not mine, pass it on" (uXMHF's CHAIN). */
 export const CHAIN = undefined;
 
 // ---- memory protection (memprot) ----
 
-/** Page protection bits, as the nested page table enforces them. */
+/** Page protection bits, as the nested page table enforces them (the backend's Access bits). */
 export const Prot = {
   /** Not present: every access faults. */
   NONE: 0,
-  READ: 1,
+  READ: Access.READ,
   /** Writable (needs READ). */
-  WRITE: 2,
+  WRITE: Access.WRITE,
   /** Instruction fetch at CPL 0-2. */
-  EXEC_SUPER: 4,
+  EXEC_SUPER: Access.EXEC_SUPER,
   /** Instruction fetch at CPL 3. */
-  EXEC_USER: 8,
-  RO: 1,
-  RW: 3,
+  EXEC_USER: Access.EXEC_USER,
+  RO: Access.READ,
+  RW: Access.READ | Access.WRITE,
   /** Executable at every privilege level. */
-  EXEC: 12,
+  EXEC: Access.EXEC_SUPER | Access.EXEC_USER,
   /** Everything (the default for all guest RAM). */
-  ALL: 15,
+  ALL: Access.ALL,
 } as const;
 
 /** Formats a protection as XMHF-style text, e.g. "RW X(user)". */

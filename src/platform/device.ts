@@ -3,6 +3,14 @@
 // (never on the CPU); the machine wires them to the backend's PlatformBus.
 import { TimerQueue, type QueuedTimer } from './timer-queue.js';
 
+/**
+ * `size` bytes with every bit set: what a read nobody answers returns (the
+ * open bus), and the mask of a `size`-byte access's value.
+ */
+export function allOnes(size: number): number {
+  return 0xffffffff >>> (32 - 8 * size);
+}
+
 /** A device answering port I/O. Sizes are 1, 2 or 4; reads return the value zero-extended. */
 export interface PortDevice {
   readonly name: string;

@@ -4,13 +4,12 @@
 // reaches the CPU through LINT0 in ExtINT mode (virtual wire, as firmware
 // leaves the BSP), or directly while the APIC is disabled in IA32_APIC_BASE.
 // The CPU's INTR line and interrupt acknowledge go through here.
-import type { GuestClock, IrqLine, MmioDevice } from './device.js';
+import { allOnes, type GuestClock, type IrqLine, type MmioDevice } from './device.js';
 import { Pic8259Pair } from './pic8259.js';
 import { IoApic, IOAPIC_BASE } from './ioapic.js';
 import { LocalApic, LAPIC_BASE, type Ipi } from './lapic.js';
+import { Msr } from '../backend/abi.js';
 
-export const MSR_APIC_BASE = 0x1b;
-export const MSR_TSC_DEADLINE = 0x6e0;
 const APIC_BASE_ENABLE = 0x800n;
 /** IOAPIC delivery modes (redirection entry bits 10:8) that carry a vector. */
 const DM_FIXED = 0, DM_LOWEST = 1, DM_NMI = 4;
@@ -59,7 +58,7 @@ export class PcInterrupts {
     const lapicMmio: MmioDevice = {
       name: 'lapic', base: LAPIC_BASE, size: 0x1000,
       // A hardware-disabled APIC does not decode its page: reads float high.
-      mmioRead: (offset, size) => (this.apicEnabled ? this.lapic.mmioRead(offset, size) : 0xffffffff >>> (32 - 8 * size)),
+      mmioRead: (offset, size) => (this.apicEnabled ? this.lapic.mmioRead(offset, size) : allOnes(size)),
       mmioWrite: (offset, size, value) => { if (this.apicEnabled) this.lapic.mmioWrite(offset, size, value); },
     };
     this.mmioDevices = [lapicMmio, this.ioapic];
@@ -79,7 +78,7 @@ export class PcInterrupts {
 
   /** RDMSR of an MSR this wiring serves; undefined if it is not one of them. */
   readMsr(index: number): bigint | undefined {
-    if (index === MSR_TSC_DEADLINE) return this.lapic.readTscDeadline();
+    if (index === Msr.TSC_DEADLINE) return this.lapic.readTscDeadline();
     return undefined;
   }
 
@@ -88,8 +87,8 @@ export class PcInterrupts {
    * in the CPU); false if it is not one of them.
    */
   writeMsr(index: number, value: bigint): boolean {
-    if (index === MSR_TSC_DEADLINE) { this.lapic.writeTscDeadline(value); return true; }
-    if (index === MSR_APIC_BASE) { this.setApicEnabled((value & APIC_BASE_ENABLE) !== 0n); return true; }
+    if (index === Msr.TSC_DEADLINE) { this.lapic.writeTscDeadline(value); return true; }
+    if (index === Msr.APIC_BASE) { this.setApicEnabled((value & APIC_BASE_ENABLE) !== 0n); return true; }
     return false;
   }
 

@@ -4,7 +4,7 @@
 import type { IrqLine, MmioDevice } from './device.js';
 
 export const IOAPIC_BASE = 0xfec00000;
-export const IOAPIC_PINS = 24;
+const IOAPIC_PINS = 24;
 const VERSION = 0x00170011; // max redirection entry 23, version 0x11
 
 // Redirection entry low-dword bits.

@@ -1,8 +1,8 @@
-// The local APIC of one vCPU: xAPIC registers (MMIO page at 0xFEE00000) and
-// x2APIC MSRs over the same state, interrupt priority (IRR/ISR/TPR/PPR), the
-// LVT sources (timer, LINT0/1, error) and IPIs sent through the ICR. The
-// machine routes IPIs and interrupt messages between vCPUs; this class only
-// models what one processor's APIC holds.
+// The local APIC of one vCPU: xAPIC registers (MMIO page at 0xFEE00000; the
+// CPU does not advertise x2APIC, so there is no MSR view), interrupt priority
+// (IRR/ISR/TPR/PPR), the LVT sources (timer, LINT0/1, error) and IPIs sent
+// through the ICR. The machine routes IPIs and interrupt messages between
+// vCPUs; this class only models what one processor's APIC holds.
 import type { GuestClock, TimerHandle } from './device.js';
 
 export const LAPIC_BASE = 0xfee00000;
@@ -11,7 +11,7 @@ export const LAPIC_BASE = 0xfee00000;
  * calibrates the timer against another clock, so any stable value works;
  * 1 GHz makes one tick at divide-by-1 equal one guest nanosecond.
  */
-export const APIC_BUS_HZ = 1_000_000_000;
+const APIC_BUS_HZ = 1_000_000_000;
 /** Version 0x14 (integrated APIC), max LVT entry 5: timer, thermal, perf, LINT0, LINT1, error (no CMCI). */
 export const LAPIC_VERSION = 0x00050014;
 /** Shortest periodic timer period, so a tiny count cannot starve the guest (KVM clamps similarly). */
@@ -26,7 +26,7 @@ export interface Ipi {
   /** 'none' means use dest/destMode. */
   shorthand: 'none' | 'self' | 'all' | 'all-but-self';
   destMode: 'physical' | 'logical';
-  /** 8-bit xAPIC destination (ICR high bits 31:24), or 32-bit x2APIC id. */
+  /** 8-bit xAPIC destination (ICR high bits 31:24). */
   dest: number;
   mode: IpiDeliveryMode;
   vector: number;
@@ -57,12 +57,12 @@ export interface LocalApicOptions {
   busHz?: number;
 }
 
-// Register offsets in the MMIO page (x2APIC MSR = 0x800 + offset / 16).
+// Register offsets in the MMIO page.
 const REG = {
   ID: 0x20, VERSION: 0x30, TPR: 0x80, APR: 0x90, PPR: 0xa0, EOI: 0xb0, RRD: 0xc0, LDR: 0xd0, DFR: 0xe0, SVR: 0xf0,
   ISR: 0x100, TMR: 0x180, IRR: 0x200, ESR: 0x280, ICR_LOW: 0x300, ICR_HIGH: 0x310,
   LVT_TIMER: 0x320, LVT_THERMAL: 0x330, LVT_PERF: 0x340, LVT_LINT0: 0x350, LVT_LINT1: 0x360, LVT_ERROR: 0x370,
-  TIMER_INITIAL: 0x380, TIMER_CURRENT: 0x390, TIMER_DIVIDE: 0x3e0, SELF_IPI: 0x3f0,
+  TIMER_INITIAL: 0x380, TIMER_CURRENT: 0x390, TIMER_DIVIDE: 0x3e0,
 } as const;
 
 const LVT_OFFSETS = [REG.LVT_TIMER, REG.LVT_THERMAL, REG.LVT_PERF, REG.LVT_LINT0, REG.LVT_LINT1, REG.LVT_ERROR];
@@ -79,7 +79,8 @@ const SVR_ENABLE = 1 << 8;
 const ESR_RECEIVE_ILLEGAL_VECTOR = 1 << 6;
 const ESR_SEND_ILLEGAL_VECTOR = 1 << 5;
 const DM_FIXED = 0, DM_NMI = 4, DM_EXTINT = 7;
-const TIMER_ONESHOT = 0, TIMER_PERIODIC = 1, TIMER_TSC_DEADLINE = 2;
+// LVT timer modes other than one-shot (0).
+const TIMER_PERIODIC = 1, TIMER_TSC_DEADLINE = 2;
 const IPI_MODES: Array<IpiDeliveryMode | undefined> = ['fixed', 'lowest', 'smi', undefined, 'nmi', 'init', 'sipi', undefined];
 const SHORTHANDS = ['none', 'self', 'all', 'all-but-self'] as const;
 
@@ -104,7 +105,6 @@ export class LocalApic {
   readonly size = 0x1000;
 
   private id: number;
-  private x2apic = false;
   private tpr = 0;
   private ldr = 0;
   private dfr = 0xffffffff;
@@ -147,7 +147,7 @@ export class LocalApic {
 
   /**
    * An INIT message (or RESET): registers return to their power-on values,
-   * keeping the APIC id and x2APIC mode; pending and in-service interrupts are lost.
+   * keeping the APIC id; pending and in-service interrupts are lost.
    */
   initReset(): void {
     this.stopTimer();
@@ -358,62 +358,57 @@ export class LocalApic {
 
   // ---- register file ----
 
-  /** Read the 32-bit register at a 16-byte-aligned offset; undefined if none (x2APIC: #GP). */
+  /** Read the 32-bit register at a 16-byte-aligned offset; undefined if none. */
   private readReg(offset: number): number | undefined {
     if (offset >= REG.ISR && offset < REG.ISR + 0x80) return this.isr.words[(offset - REG.ISR) >> 4];
     if (offset >= REG.TMR && offset < REG.TMR + 0x80) return this.tmr.words[(offset - REG.TMR) >> 4];
     if (offset >= REG.IRR && offset < REG.IRR + 0x80) return this.irr.words[(offset - REG.IRR) >> 4];
     if (this.lvt.has(offset)) return this.lvt.get(offset);
     switch (offset) {
-      case REG.ID: return this.x2apic ? this.id : this.id << 24;
+      case REG.ID: return this.id << 24;
       case REG.VERSION: return LAPIC_VERSION;
       case REG.TPR: return this.tpr;
       case REG.APR: return 0;
       case REG.PPR: return this.ppr();
-      case REG.LDR: return this.x2apic ? this.x2apicLdr() : this.ldr;
-      case REG.DFR: return this.x2apic ? undefined : this.dfr;
+      case REG.LDR: return this.ldr;
+      case REG.DFR: return this.dfr;
       case REG.SVR: return this.svr;
       case REG.ESR: return this.esr;
       case REG.ICR_LOW: return this.icrLow; // delivery status (bit 12) always idle
-      case REG.ICR_HIGH: return this.x2apic ? undefined : this.icrHigh;
+      case REG.ICR_HIGH: return this.icrHigh;
       case REG.TIMER_INITIAL: return this.timerInitial;
       case REG.TIMER_CURRENT: return this.currentCount();
       case REG.TIMER_DIVIDE: return this.divideConfig;
-      case REG.EOI: case REG.RRD: return this.x2apic ? undefined : 0;
+      case REG.EOI: case REG.RRD: return 0;
       default: return undefined;
     }
   }
 
-  /** Write a 32-bit register; false if it is not writable (x2APIC: #GP). */
-  private writeReg(offset: number, value: number): boolean {
+  /** Write a 32-bit register (writes to read-only and reserved ones are dropped). */
+  private writeReg(offset: number, value: number): void {
     value >>>= 0;
-    if (this.lvt.has(offset)) { this.writeLvt(offset, value); return true; }
+    if (this.lvt.has(offset)) { this.writeLvt(offset, value); return; }
     switch (offset) {
-      case REG.ID: if (!this.x2apic) this.id = value >>> 24; return !this.x2apic;
-      case REG.TPR: this.tpr = value & 0xff; this.updateIntr(); return true;
-      case REG.EOI: this.eoi(); return true;
-      case REG.LDR: if (!this.x2apic) this.ldr = value & 0xff000000; return !this.x2apic;
-      case REG.DFR: if (!this.x2apic) this.dfr = value | 0x0fffffff; return !this.x2apic;
-      case REG.SVR: this.writeSvr(value); return true;
-      case REG.ESR: this.esr = this.esrPending; this.esrPending = 0; return true; // a write latches errors
-      case REG.ICR_HIGH: if (!this.x2apic) this.icrHigh = value & 0xff000000; return !this.x2apic;
-      case REG.ICR_LOW: this.writeIcr(value, this.x2apic ? this.icrHigh : this.icrHigh >>> 24); return true;
+      case REG.ID: this.id = value >>> 24; return;
+      case REG.TPR: this.tpr = value & 0xff; this.updateIntr(); return;
+      case REG.EOI: this.eoi(); return;
+      case REG.LDR: this.ldr = value & 0xff000000; return;
+      case REG.DFR: this.dfr = value | 0x0fffffff; return;
+      case REG.SVR: this.writeSvr(value); return;
+      case REG.ESR: this.esr = this.esrPending; this.esrPending = 0; return; // a write latches errors
+      case REG.ICR_HIGH: this.icrHigh = value & 0xff000000; return;
+      case REG.ICR_LOW: this.writeIcr(value, this.icrHigh >>> 24); return;
       case REG.TIMER_INITIAL:
-        if (this.timerMode() === TIMER_TSC_DEADLINE) return true; // ignored in TSC-deadline mode
+        if (this.timerMode() === TIMER_TSC_DEADLINE) return; // ignored in TSC-deadline mode
         this.timerInitial = value;
         this.startCount(value, this.opts.clock.nowNs());
-        return true;
+        return;
       case REG.TIMER_DIVIDE: {
         const remaining = this.currentCount();
         this.divideConfig = value & 0xb;
         if (this.counting) this.startCount(remaining, this.opts.clock.nowNs()); // finish the count at the new rate
-        return true;
+        return;
       }
-      case REG.SELF_IPI:
-        if (!this.x2apic) return false;
-        this.sendIpi({ shorthand: 'self', destMode: 'physical', dest: this.id, mode: 'fixed', vector: value & 0xff, level: true, trigger: 'edge' });
-        return true;
-      default: return false; // read-only or reserved
     }
   }
 
@@ -444,7 +439,6 @@ export class LocalApic {
 
   /** MMIO read in the xAPIC page. Reads of 1, 2 or 4 bytes within a register's first dword return those bytes; the rest reads 0. */
   mmioRead(offset: number, size: number): number {
-    if (this.x2apic) return 0; // the MMIO page is gone in x2APIC mode
     const reg = offset & ~0xf;
     const byte = offset & 0xf;
     if (byte + size > 4) return 0;
@@ -454,49 +448,14 @@ export class LocalApic {
 
   /** MMIO write in the xAPIC page. Only aligned 32-bit writes take effect (KVM ignores the others too). */
   mmioWrite(offset: number, size: number, value: number): void {
-    if (this.x2apic || size !== 4 || offset & 0xf) return;
+    if (size !== 4 || offset & 0xf) return;
     this.writeReg(offset, value);
-  }
-
-  // ---- x2APIC ----
-
-  /** The CPU switched IA32_APIC_BASE's x2APIC enable bit (EXTD). */
-  setX2ApicMode(on: boolean): void { this.x2apic = on; }
-  get x2ApicMode(): boolean { return this.x2apic; }
-
-  private x2apicLdr(): number { return (((this.id >>> 4) << 16) | (1 << (this.id & 0xf))) >>> 0; }
-
-  /** x2APIC MSR read (0x800-0x8FF); undefined means #GP. */
-  readMsr(index: number): bigint | undefined {
-    if (!this.x2apic || index < 0x800 || index > 0x8ff) return undefined;
-    const offset = (index - 0x800) << 4;
-    if (offset === REG.ICR_LOW) return (BigInt(this.icrHigh) << 32n) | BigInt(this.icrLow);
-    const value = this.readReg(offset);
-    return value === undefined ? undefined : BigInt(value >>> 0);
-  }
-
-  /** x2APIC MSR write (0x800-0x8FF); false means #GP. The ICR is one 64-bit MSR (0x830) with a 32-bit destination. */
-  writeMsr(index: number, value: bigint): boolean {
-    if (!this.x2apic || index < 0x800 || index > 0x8ff) return false;
-    const offset = (index - 0x800) << 4;
-    const low = Number(value & 0xffffffffn);
-    const high = Number((value >> 32n) & 0xffffffffn);
-    if (offset === REG.ICR_LOW) { this.icrHigh = high; return this.writeReg(offset, low); }
-    if (offset === REG.EOI && value !== 0n) return false;
-    if (high !== 0) return false; // reserved upper bits
-    return this.writeReg(offset, low);
   }
 
   // ---- destination matching, for the machine's IPI and IOAPIC routing ----
 
   /** Whether a message to `dest` in `destMode` (not a shorthand) targets this APIC. */
   acceptsDestination(dest: number, destMode: 'physical' | 'logical'): boolean {
-    if (this.x2apic) {
-      if (dest === 0xffffffff) return true;
-      if (destMode === 'physical') return dest === this.id;
-      const ldr = this.x2apicLdr();
-      return dest >>> 16 === ldr >>> 16 && (dest & ldr & 0xffff) !== 0;
-    }
     dest &= 0xff;
     if (dest === 0xff) return true;
     if (destMode === 'physical') return dest === (this.id & 0xff);

@@ -4,16 +4,17 @@
 // TSC and every device access); device timers fire on deadlines of that
 // clock, the loop sizes each instruction slice to end near the next deadline,
 // and sleeps while the guest idles in HLT.
-import { Control, EventType, Exit, Reg } from '../backend/abi.js';
+import { Control, EventType, Exit, Msr, Reg, Vector } from '../backend/abi.js';
 import type { Machine, MachineFactory, PlatformBus, Vcpu } from '../backend/interface.js';
 import { directDma, type DmaPort, type Platform, type PlatformHooks, type RunStop } from './platform.js';
-import { ManualClock, type MmioDevice, type PortDevice } from './device.js';
+import { ManualClock, allOnes } from './device.js';
+import { DeviceBus } from './bus.js';
 import { Pit8254 } from './pit8254.js';
 import { Uart16550 } from './uart16550.js';
 import { CmosRtc } from './cmos.js';
 import { I8042 } from './i8042.js';
 import { PciHost } from './pci.js';
-import { PcInterrupts, MSR_APIC_BASE, MSR_TSC_DEADLINE } from './interrupts.js';
+import { PcInterrupts } from './interrupts.js';
 import { AcpiPm } from './acpi-pm.js';
 import { AcpiPmTimer } from './acpi-pm-timer.js';
 import { buildAcpiTables, SCI_IRQ } from './acpi.js';
@@ -56,21 +57,18 @@ const DEAD_HALT_NS = 1e9;
 const RFLAGS_IF = 0x200n;
 /** The guest TSC counts guest nanoseconds: a 1 GHz invariant TSC. */
 export const TSC_HZ = 1_000_000_000;
-const MSR_TSC = 0x10;
-const UD = 6;
 /** Where the ACPI tables go: the BIOS area the kernel also scans for the RSDP. */
 export const ACPI_TABLES_BASE = 0xe0000;
 /** CPU controls the platform needs: device MSRs (TSC deadline, APIC base) exit to it. */
 export const PLATFORM_CONTROLS = Control.USE_MSR_BITMAP;
 /** The MSR accesses the platform intercepts (besides every MSR outside the bitmap's ranges, which always exit). */
 export const PLATFORM_MSR_INTERCEPTS: ReadonlyArray<{ index: number; read: boolean; write: boolean }> = [
-  { index: MSR_TSC_DEADLINE, read: true, write: true },
-  { index: MSR_APIC_BASE, read: false, write: true },
+  { index: Msr.TSC_DEADLINE, read: true, write: true },
+  { index: Msr.APIC_BASE, read: false, write: true },
 ];
 
 export class PcMachine implements Platform {
   private stopReason: RunStop | undefined;
-  private readonly portMap: Array<PortDevice | undefined> = new Array(65536);
   /** Guest instructions per nanosecond of guest time, measured over recent slices. */
   private instructionsPerNs = 0.05;
   private inSlice = false;
@@ -92,9 +90,9 @@ export class PcMachine implements Platform {
     readonly vcpu: Vcpu,
     readonly clock: ManualClock,
     readonly uart: Uart16550,
-    devices: PortDevice[],
+    /** The devices on the port and MMIO buses. */
+    private readonly devices: DeviceBus,
     private readonly exitHandler: PlatformHooks['exit'],
-    private readonly mmio: MmioDevice[],
     readonly timebase: HostTimebase,
     readonly interrupts: PcInterrupts,
     /** Guest-physical address of the ACPI RSDP (for the boot loader). */
@@ -105,14 +103,11 @@ export class PcMachine implements Platform {
       dma,
       tscHz: TSC_HZ,
       now: () => {
-        const tsc = this.vcpu.getMsr(MSR_TSC) ?? 0n;
+        const tsc = this.vcpu.getMsr(Msr.TSC) ?? 0n;
         return { tsc, ns: BigInt(this.lastRawTsc) * 1_000_000_000n / BigInt(TSC_HZ) };
       },
     });
     this.msrDevices = [this.apicMsrs(), kvmclock];
-    for (const d of devices) {
-      for (const [first, last] of d.ports) for (let p = first; p <= last; p++) this.portMap[p] = d;
-    }
     clock.onArm = (deadline) => {
       // A device armed a timer due before the running slice would end: end it now.
       if (this.inSlice && deadline < this.sliceEndNs) this.vcpu.requestStop();
@@ -135,7 +130,8 @@ export class PcMachine implements Platform {
     });
     const uart = new Uart16550({ base: 0x3f8, irq: irqs.isaIrq(4), output: opts.serialOutput });
     const rtc = new CmosRtc({ clock, irq: irqs.isaIrq(8) });
-    const devices: PortDevice[] = [
+    const devices = new DeviceBus();
+    for (const d of [
       irqs.pic,
       new Pit8254({ clock, irq0: irqs.isaIrq(0) }),
       uart,
@@ -144,22 +140,21 @@ export class PcMachine implements Platform {
       new PciHost(),
       new AcpiPm(() => pc?.stop({ kind: 'poweroff' }), irqs.isaIrq(SCI_IRQ)),
       new AcpiPmTimer(clock),
-    ];
+    ]) devices.addPortDevice(d);
+    for (const d of irqs.mmioDevices) devices.addMmioDevice(d);
     const bus: PlatformBus = {
-      ioIn: (port, size) => pc?.portIn(port, size) ?? 0xffffffff >>> (32 - 8 * size),
+      ioIn: (port, size) => pc?.portIn(port, size) ?? allOnes(size),
       ioOut: (port, size, value) => pc?.portOut(port, size, value),
       mmioRead: (gpa, size, cpu) => {
         pc?.syncClock();
         const v = opts.hooks?.mmio?.read(gpa, size, cpu);
         if (v !== undefined) return v;
-        const d = pc?.mmioAt(gpa);
-        return d ? d.mmioRead(gpa - d.base, size, cpu) : 0xffffffff >>> (32 - 8 * size);
+        return devices.mmioRead(gpa, size, cpu);
       },
       mmioWrite: (gpa, size, value, cpu) => {
         pc?.syncClock();
         if (opts.hooks?.mmio?.write(gpa, size, value, cpu)) return;
-        const d = pc?.mmioAt(gpa);
-        d?.mmioWrite(gpa - d.base, size, value, cpu);
+        devices.mmioWrite(gpa, size, value, cpu);
       },
       ackInterrupt: () => irqs.acknowledge(),
     };
@@ -176,24 +171,19 @@ export class PcMachine implements Platform {
     machine.ram.set(acpi.image, ACPI_TABLES_BASE);
     machine.notifyRamWritten(ACPI_TABLES_BASE, acpi.image.length);
     const dma = opts.hooks?.dma ?? directDma(machine);
-    pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.hooks?.exit, irqs.mmioDevices, timebase, irqs, acpi.rsdpAddr, dma);
+    pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.hooks?.exit, timebase, irqs, acpi.rsdpAddr, dma);
     return pc;
   }
 
   /** A port read as the platform's devices answer it (also for exits a hypapp chains on). */
   portIn(port: number, size: number): number {
     this.syncClock();
-    return this.portMap[port]?.ioRead(port, size) ?? (0xffffffff >>> (32 - 8 * size));
+    return this.devices.ioRead(port, size);
   }
 
   portOut(port: number, size: number, value: number): void {
     this.syncClock();
-    this.portMap[port]?.ioWrite(port, size, value);
-  }
-
-  private mmioAt(gpa: number): MmioDevice | undefined {
-    for (const d of this.mmio) if (gpa >= d.base && gpa < d.base + d.size) return d;
-    return undefined;
+    this.devices.ioWrite(port, size, value);
   }
 
   /** Bring device time up to guest time, firing due timers (before every device access and between slices). */
@@ -308,7 +298,7 @@ export class PcMachine implements Platform {
    */
   servePlatformExit(exit: Exit, vcpu: Vcpu = this.vcpu): boolean {
     // No hypervisor answers VMCALL on a bare PC: the instruction is undefined there, as on hardware outside VMX.
-    if (exit === Exit.VMCALL) { vcpu.inject(EventType.HARDWARE_EXCEPTION, UD, undefined); return true; }
+    if (exit === Exit.VMCALL) { vcpu.inject(EventType.HARDWARE_EXCEPTION, Vector.UD, undefined); return true; }
     return serveMsrExit(vcpu, exit, {
       readMsr: (index) => {
         for (const d of this.msrDevices) {
@@ -325,12 +315,12 @@ export class PcMachine implements Platform {
   private apicMsrs(): MsrDevices {
     return {
       readMsr: (index) => {
-        if (index !== MSR_TSC_DEADLINE) return undefined;
+        if (index !== Msr.TSC_DEADLINE) return undefined;
         const deadline = this.interrupts.readMsr(index) ?? 0n;
         return deadline ? deadline + this.tscOffset() : 0n;
       },
       writeMsr: (index, value) => {
-        if (index !== MSR_TSC_DEADLINE || value === 0n) return this.interrupts.writeMsr(index, value);
+        if (index !== Msr.TSC_DEADLINE || value === 0n) return this.interrupts.writeMsr(index, value);
         const deadline = value - this.tscOffset();
         return this.interrupts.writeMsr(index, deadline > 0n ? deadline : 1n); // already past: fire at once
       },
@@ -339,7 +329,7 @@ export class PcMachine implements Platform {
 
   /** What the guest added to the TSC by writing it (0 unless it did). */
   private tscOffset(): bigint {
-    const tsc = this.vcpu.getMsr(MSR_TSC) ?? 0n;
+    const tsc = this.vcpu.getMsr(Msr.TSC) ?? 0n;
     return tsc - BigInt(this.lastRawTsc);
   }
 

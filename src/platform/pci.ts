@@ -1,7 +1,7 @@
 // PCI configuration mechanism 1 (ports 0xCF8 address, 0xCFC-0xCFF data) over
 // bus 0, with the host bridge at 00:00.0. Functions are configuration spaces
 // with BARs the guest sizes and moves; the owner hears where a BAR went.
-import type { PortDevice } from './device.js';
+import { allOnes, type PortDevice } from './device.js';
 
 export interface Bar {
   /** Size in bytes (a power of two, at least 16 for memory and 4 for I/O). */
@@ -93,10 +93,10 @@ export class PciHost implements PortDevice {
   }
 
   ioRead(port: number, size: number): number {
-    if (port < 0xcfc) return port === 0xcf8 && size === 4 ? this.address >>> 0 : 0xffffffff >>> (32 - 8 * size);
+    if (port < 0xcfc) return port === 0xcf8 && size === 4 ? this.address >>> 0 : allOnes(size);
     const s = this.selected();
     const offset = (s?.reg ?? 0) + (port - 0xcfc);
-    if (!s || offset + size > 256) return 0xffffffff >>> (32 - 8 * size); // no device: all ones
+    if (!s || offset + size > 256) return allOnes(size); // no device: all ones
     return s.f.read(offset, size);
   }
 

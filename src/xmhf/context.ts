@@ -8,6 +8,7 @@ import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
 import type { CallbackMonitor } from './watchdog.js';
+import { errorMessage } from '../error-message.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
@@ -72,7 +73,7 @@ export function createContext(core: CoreServices, index: number, name: string, o
         handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
           if (!live) return;
           core.monitor?.enter(index, 'timer');
-          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${e instanceof Error ? e.message : String(e)}`); return; } finally { core.monitor?.leave(); }
+          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${errorMessage(e)}`); return; } finally { core.monitor?.leave(); }
           if (live) arm();
         }, true);
       };

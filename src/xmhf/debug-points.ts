@@ -7,8 +7,8 @@
 import { Prot } from '../hypapp/api.js';
 import type { Machine } from '../backend/interface.js';
 import type { Memprot } from './memprot.js';
+import { PAGE_SIZE as PAGE } from '../backend/abi.js';
 
-const PAGE = 4096;
 
 export interface Breakpoint {
   id: number;

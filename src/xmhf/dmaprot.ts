@@ -9,8 +9,8 @@ import type { Machine } from '../backend/interface.js';
 import { inRam, type DmaPort } from '../platform/platform.js';
 import { Prot } from '../hypapp/api.js';
 import type { Memprot } from './memprot.js';
+import { PAGE_SIZE as PAGE } from '../backend/abi.js';
 
-const PAGE = 4096;
 
 /** A refused device access, for the core's reports. */
 export interface DmaViolation {

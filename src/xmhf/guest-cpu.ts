@@ -1,6 +1,7 @@
 // A vCPU as hypapps see it: named registers, MSRs, the guest's own address
 // translation and guest-virtual memory access, event injection.
 import { Reg, Seg, EventType, ExitField, type Vcpu } from '../backend/interface.js';
+import { Vector, PAGE_SIZE } from '../backend/abi.js';
 import type { GuestCpu, Register, SegmentRegister, Segment, Translation, Mapping } from '../hypapp/api.js';
 import { GuestPageFault } from '../hypapp/api.js';
 import { translate, mappings, pagingMode, type PhysicalReader, type PagingRegisters, type PagingMode } from './pagewalk.js';
@@ -18,7 +19,7 @@ const SEGS: Record<SegmentRegister, Seg> = {
 };
 
 /** Exceptions that push an error code (#DF, #TS, #NP, #SS, #GP, #PF, #AC). */
-const HAS_ERROR_CODE = new Set([8, 10, 11, 12, 13, 14, 17]);
+const HAS_ERROR_CODE = new Set<number>([Vector.DF, Vector.TS, Vector.NP, Vector.SS, Vector.GP, Vector.PF, Vector.AC]);
 
 export class GuestCpuImpl implements GuestCpu {
   constructor(private readonly vcpu: Vcpu, private readonly mem: GuestMemory) {}
@@ -74,7 +75,7 @@ export class GuestCpuImpl implements GuestCpu {
     const bytes: number[] = [];
     let a = BigInt.asUintN(64, gva);
     while (bytes.length < max) {
-      const chunk = Math.min(max - bytes.length, 4096 - Number(a & 0xfffn));
+      const chunk = Math.min(max - bytes.length, PAGE_SIZE - Number(a % BigInt(PAGE_SIZE)));
       const part = this.readVirtual(a, chunk);
       const nul = part.indexOf(0);
       if (nul >= 0) { bytes.push(...part.subarray(0, nul)); break; }
@@ -88,7 +89,7 @@ export class GuestCpuImpl implements GuestCpu {
   private eachPage(gva: bigint, length: number, visit: (gpa: bigint, offset: number, n: number) => void): void {
     let a = BigInt.asUintN(64, gva), off = 0;
     while (off < length) {
-      const n = Math.min(length - off, 4096 - Number(a & 0xfffn));
+      const n = Math.min(length - off, PAGE_SIZE - Number(a % BigInt(PAGE_SIZE)));
       const t = this.translate(a);
       if (t.gpa + BigInt(n) > BigInt(this.mem.size)) throw new GuestPageFault(a, 0, `0x${a.toString(16)} maps to 0x${t.gpa.toString(16)}, outside guest RAM`);
       visit(t.gpa, off, n);

@@ -15,9 +15,10 @@ import type { Intercepts } from './intercepts.js';
 import { instructionBytesText } from './guest-cpu.js';
 import type { CallbackMonitor } from './watchdog.js';
 import { checkAnswer, AnswerError } from './answers.js';
+import { Vector, PAGE_SIZE } from '../backend/abi.js';
+import { allOnes } from '../platform/device.js';
+import { errorMessage } from '../error-message.js';
 
-const PAGE = 4096;
-const GP = 13, PF = 14;
 
 export interface LoadedHypapp {
   app: Hypapp;
@@ -78,7 +79,7 @@ export class EventHub {
       return check(fn());
     } catch (e) {
       if (e instanceof AnswerError) throw new HypappError(`hypapp ${a.app.name}: ${what} ${e.message}`);
-      throw new HypappError(`hypapp ${a.app.name} failed in ${what}: ${e instanceof Error ? e.message : String(e)}`);
+      throw new HypappError(`hypapp ${a.app.name} failed in ${what}: ${errorMessage(e)}`);
     } finally {
       monitor?.leave();
     }
@@ -168,7 +169,7 @@ export class EventHub {
     const isIn = vcpu.exitField(ExitField.DIRECTION) === 1n;
     const value = Number(vcpu.exitField(ExitField.VALUE) & 0xffff_ffffn);
     const string = vcpu.exitField(ExitField.FLAGS) === 1n;
-    const mask = 0xffffffff >>> (32 - 8 * size);
+    const mask = allOnes(size);
     for (const i of this.d.intercepts.ports.get(port) ?? []) {
       const a = this.d.apps[i];
       if (!a.app.onPortIo) continue;
@@ -217,7 +218,7 @@ export class EventHub {
       const r = this.call(a, 'onMsr', () => a.app.onMsr!(a.ctx, { cpu, index, direction, value: BigInt.asUintN(64, value) }), (x) => checkAnswer.onMsr(x, direction));
       if (r === undefined) continue;
       if (r === 'allow') break;
-      if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
+      if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, Vector.GP, 0); return; }
       if (r === 'skip') { vcpu.skipInstruction(); return; }
       setEdxEax(vcpu, r.value);
       vcpu.skipInstruction();
@@ -236,7 +237,7 @@ export class EventHub {
       if (!a.app.onCrWrite) continue;
       const r = this.call(a, 'onCrWrite', () => a.app.onCrWrite!(a.ctx, { cpu, cr, old, value }), checkAnswer.onCrWrite);
       if (r === undefined || r === 'allow') continue;
-      if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, GP, 0); return; }
+      if (r === 'deny') { vcpu.inject(EventType.HARDWARE_EXCEPTION, Vector.GP, 0); return; }
       if (r === 'skip') { vcpu.skipInstruction(); return; }
       value = r.value;
     }
@@ -248,7 +249,7 @@ export class EventHub {
     const vector = Number(vcpu.exitField(ExitField.NUMBER));
     const hasCode = vcpu.exitField(ExitField.FLAGS) === 1n;
     const errorCode = hasCode ? Number(vcpu.exitField(ExitField.VALUE) & 0xffff_ffffn) : undefined;
-    const address = vector === PF ? vcpu.exitField(ExitField.GPA) : undefined;
+    const address = vector === Vector.PF ? vcpu.exitField(ExitField.GPA) : undefined;
     for (const i of this.d.intercepts.exceptions.get(vector) ?? []) {
       const a = this.d.apps[i];
       if (!a.app.onException) continue;
@@ -283,7 +284,7 @@ export class EventHub {
     const bits = Number(vcpu.exitField(ExitField.DIRECTION));
     const size = Number(vcpu.exitField(ExitField.SIZE));
     const stored = vcpu.exitField(ExitField.FLAGS) === 1n ? vcpu.exitField(ExitField.VALUE) : undefined;
-    const page = Number(gpa / BigInt(PAGE));
+    const page = Number(gpa / BigInt(PAGE_SIZE));
     const access: AccessKind = bits & Access.WRITE ? 'write' : bits & (Access.EXEC_SUPER | Access.EXEC_USER) ? 'execute' : 'read';
     const need = bits & Access.ALL;
     const memprot = this.d.memprot;
@@ -321,8 +322,8 @@ export class EventHub {
       return;
     }
     if ('stop' in verdict) return { kind: 'halted-by-core', message: verdict.stop };
-    if ('setprot' in verdict) { memprot.setprot(page * PAGE, PAGE, verdict.setprot); return; }
-    if (verdict.inject.vector === PF) vcpu.setReg(Reg.CR2, gva);
+    if ('setprot' in verdict) { memprot.setprot(page * PAGE_SIZE, PAGE_SIZE, verdict.setprot); return; }
+    if (verdict.inject.vector === Vector.PF) vcpu.setReg(Reg.CR2, gva);
     cpu.injectException(verdict.inject.vector, verdict.inject.errorCode);
     return;
   }

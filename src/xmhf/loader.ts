@@ -7,6 +7,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Hypapp, HypappFactory } from '../hypapp/api.js';
 import type { HypappSpec } from './vm.js';
+import { errorMessage } from '../error-message.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SHIPPED = join(here, '..', '..', 'hypapps');
@@ -46,7 +47,7 @@ export async function loadHypapp(ref: string, options: Record<string, string> = 
   try {
     mod = await import(`${pathToFileURL(file).href}?xmhf-hypapp`);
   } catch (e) {
-    throw new HypappLoadError(`--hypapp ${ref}: ${file} failed to load: ${e instanceof Error ? e.message : String(e)}`);
+    throw new HypappLoadError(`--hypapp ${ref}: ${file} failed to load: ${errorMessage(e)}`);
   }
   const exported = mod.default ?? mod.hypapp;
   let app: unknown = exported;
@@ -99,7 +100,7 @@ export function parseHypappConfig(text: string, path: string): Array<{ ref: stri
   const fail = (why: string): never => { throw new HypappLoadError(`--hypapp-config ${path}: ${why}`); };
   let json: unknown;
   try { json = JSON.parse(text); } catch (e) {
-    fail(`not JSON: ${e instanceof Error ? e.message : String(e)}`);
+    fail(`not JSON: ${errorMessage(e)}`);
   }
   const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
   if (!isObject(json)) return fail(`expected ${CONFIG_SHAPE}, got ${describe(json)}`);

@@ -11,6 +11,7 @@
 // while some page has fewer than all rights before grants. That is the
 // invariant the property tests check against a reference model.
 import { Prot } from '../hypapp/api.js';
+import { PAGE_SIZE as PAGE } from '../backend/abi.js';
 
 /** The backend's nested page table (Machine implements it). */
 export interface NestedPageTable {
@@ -19,7 +20,6 @@ export interface NestedPageTable {
   getNestedPerm(gpa: number): number;
 }
 
-const PAGE = 4096;
 const RIGHTS = [Prot.READ, Prot.WRITE, Prot.EXEC_SUPER, Prot.EXEC_USER];
 
 export class MemprotError extends Error {}

@@ -2,6 +2,7 @@
 // can translate and access guest-virtual memory: 32-bit (4 KiB and 4 MiB
 // pages, PSE-36), PAE and 4-level paging (2 MiB and 1 GiB pages).
 import { GuestPageFault, type Translation, type Mapping } from '../hypapp/api.js';
+import { PAGE_SIZE } from '../backend/abi.js';
 
 /** Reads guest-physical memory for the walker; undefined when outside guest RAM. */
 export interface PhysicalReader {
@@ -37,7 +38,7 @@ export function pagingMode(r: PagingRegisters): PagingMode {
 export function translate(mem: PhysicalReader, r: PagingRegisters, gva: bigint): Translation {
   const mode = pagingMode(r);
   if (mode === 'none') {
-    return { gpa: gva & 0xffff_ffffn, pageSize: 4096, writable: true, user: true, executable: true };
+    return { gpa: gva & 0xffff_ffffn, pageSize: PAGE_SIZE, writable: true, user: true, executable: true };
   }
   if (mode === '32-bit') return walk32(mem, r, gva & 0xffff_ffffn);
   const nxe = (r.efer & EFER_NXE) !== 0n;
@@ -101,7 +102,7 @@ function walk32(mem: PhysicalReader, r: PagingRegisters, va: bigint): Translatio
   const pte = read32(mem, pteAt, va);
   if ((pte & P) === 0n) throw notPresent(va, 'PTE', pteAt);
   return {
-    gpa: (pte & 0xffff_f000n) | (va & 0xfffn), pageSize: 4096,
+    gpa: (pte & 0xffff_f000n) | (va & 0xfffn), pageSize: PAGE_SIZE,
     writable: (pde & pte & RW) !== 0n, user: (pde & pte & US) !== 0n, executable: true,
   };
 }

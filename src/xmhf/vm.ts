@@ -17,6 +17,7 @@ import { EventHub, type LoadedHypapp } from './hub.js';
 import { createContext, type CoreServices } from './context.js';
 import { CALLBACK_TIMEOUT_MS, type CallbackMonitor } from './watchdog.js';
 import { Dmaprot } from './dmaprot.js';
+import { errorMessage } from '../error-message.js';
 
 /** A hypapp to run, with the bytes it was loaded from (measured at launch) and its options. */
 export interface HypappSpec {
@@ -92,7 +93,7 @@ export class Vm {
     try {
       stop = this.stopBeforeRun ?? await this.platform.run(timeoutMs);
     } catch (e) {
-      const detail = e instanceof Error ? e.message : String(e);
+      const detail = errorMessage(e);
       this.end({ reason: 'error', detail, stop: { kind: 'halted-by-core', message: detail } });
       throw e;
     }
@@ -130,7 +131,7 @@ export class Vm {
     this.apps.forEach((a, i) => {
       this.monitor?.enter(i, 'shutdown');
       try { a.app.shutdown?.(a.ctx, e); } catch (err) {
-        process.stderr.write(`xmhf: hypapp ${a.app.name} failed in shutdown: ${err instanceof Error ? err.message : String(err)}\n`);
+        process.stderr.write(`xmhf: hypapp ${a.app.name} failed in shutdown: ${errorMessage(err)}\n`);
       } finally {
         this.monitor?.leave();
       }
@@ -216,7 +217,7 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
         try { return a.app.init?.(a.ctx); } finally { o.callbackMonitor?.leave(); }
       }, `init did not settle within ${initTimeoutMs / 1000} s`);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      const message = errorMessage(e);
       for (const b of apps.slice(0, i)) {
         try { b.app.shutdown?.(b.ctx, { reason: 'error', detail: `hypapp ${a.app.name} failed to start` }); } catch { /* already failing */ }
       }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { readFileSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE } from '../../src/guest/debian.js';
+import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE, type GuestParts } from '../../src/guest/debian.js';
 import { toolCommand } from '../../tools/toolchain.js';
 import type { CpioEntry } from '../../src/guest/cpio.js';
 import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/vmm.js';
@@ -25,11 +25,13 @@ export async function runGuest(opts: {
   command: string;
   files?: CpioEntry[];
   timeoutMs?: number;
+  /** Changes to the default guest's parts (e.g. no modules, or no hypercall tool so /init never says it is ready). */
+  guest?: Partial<GuestParts>;
   /** Called with each console line as it arrives (for timing). */
   onLine?: (line: string) => void;
 }): Promise<GuestRun> {
   const g = defaultGuest();
-  const initrd = guestInitramfs(g, opts.command, opts.files);
+  const initrd = guestInitramfs({ ...g, ...opts.guest }, opts.command, opts.files);
   let console = '', partial = '';
   const events: Array<Record<string, unknown>> = [];
   const logs: string[] = [];

@@ -9,8 +9,8 @@
 //   below these pages. No IDT is set up: tests intercept exceptions through
 //   the exception bitmap (or install their own IDT).
 import { Reg, Seg, type Machine, type SegmentState, type Vcpu } from '../../src/backend/interface.js';
+import { PAGE_SIZE as PAGE } from '../../src/backend/abi.js';
 
-const PAGE = 0x1000;
 const GIB = 1 << 30;
 const TWO_MIB = 1 << 21;
 

@@ -2,6 +2,7 @@
 // serves a scripted set of port reads.
 import { createSoftwareMachine } from '../../src/backend/software.js';
 import type { Machine, PlatformBus, Vcpu } from '../../src/backend/interface.js';
+import { allOnes } from '../../src/platform/device.js';
 
 export interface TestBus extends PlatformBus {
   /** Port writes in order: [port, size, value]. */
@@ -17,7 +18,7 @@ export function testBus(): TestBus {
     outs: [],
     inValues: new Map(),
     pendingVector: -1,
-    ioIn(port, size) { return (bus.inValues.get(port) ?? 0xffffffff) & (size === 4 ? 0xffffffff : (1 << (size * 8)) - 1); },
+    ioIn(port, size) { return (bus.inValues.get(port) ?? 0xffffffff) & allOnes(size); },
     ioOut(port, size, value) { bus.outs.push([port, size, value]); },
     mmioRead() { return 0xffffffff; },
     mmioWrite() {},

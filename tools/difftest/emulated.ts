@@ -7,6 +7,7 @@ import { enterLongMode } from '../../test/support/guest64.js';
 import {
   CODE_BASE, DATA_BASE, DATA_SIZE, GUEST_RAM_SIZE, Vector, type MemRun, type Outcome, type TestCase,
 } from './layout.js';
+import { errorMessage } from '../../src/error-message.js';
 
 /** Instruction budget per case: far above what any generated case executes. */
 const BUDGET = 100_000;
@@ -37,7 +38,7 @@ export class EmulatedRunner {
     try {
       exit = this.vcpu.run(BUDGET);
     } catch (e) {
-      return this.outcome(Vector.OTHER_EXIT, `run() threw: ${(e as Error).message}`);
+      return this.outcome(Vector.OTHER_EXIT, `run() threw: ${errorMessage(e)}`);
     }
     if (exit === Exit.EXCEPTION) return this.outcome(Number(this.vcpu.exitField(ExitField.NUMBER)));
     if (exit === Exit.BUDGET) return this.outcome(Vector.TIMEOUT);

@@ -1,5 +1,6 @@
 // What the native runner and the emulated side agree on: fixed addresses,
 // the shape of a test case, and the shape of its outcome.
+import { Vector as ArchVector } from '../../src/backend/abi.js';
 
 import type { HostRule } from './host.js';
 
@@ -31,9 +32,10 @@ export const ARITH_FLAGS = Flag.CF | Flag.PF | Flag.AF | Flag.ZF | Flag.SF | Fla
  */
 export const COMPARED_FLAGS = (0xffffffff & ~Flag.RF) >>> 0;
 
-/** Exception vectors (and pseudo-vectors for outcomes that are not exceptions). */
+/** Exception vectors (the ABI's) and pseudo-vectors for outcomes that are not exceptions. */
 export const Vector = {
-  DE: 0, DB: 1, BP: 3, UD: 6, DF: 8, SS: 12, GP: 13, PF: 14, MF: 16, AC: 17, XM: 19,
+  DE: ArchVector.DE, DB: ArchVector.DB, BP: ArchVector.BP, UD: ArchVector.UD, NM: ArchVector.NM, DF: ArchVector.DF,
+  SS: ArchVector.SS, GP: ArchVector.GP, PF: ArchVector.PF, MF: ArchVector.MF, AC: ArchVector.AC, XM: ArchVector.XM,
   /** The case did not reach its final ud2 in time. */
   TIMEOUT: 256,
   /** Our CPU stopped for a reason other than an exception (see Outcome.note). */
