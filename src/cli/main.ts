@@ -109,14 +109,15 @@ async function main(argv: string[]): Promise<number> {
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
     });
   }
-  if (cmd === 'guest' && rest[0] === '--i386') {
-    const g = prepareI386Guest((busybox) => guestInitramfs({ busybox }), (line) => process.stderr.write(`xmhf: ${line}\n`));
-    process.stdout.write(`32-bit guest ready: xmhf run --kernel KERNEL --initrd ${g.initrd} [--mem 3G]\n` +
-      Object.entries(g.kernels).map(([flavour, path]) => `  ${flavour}: --kernel ${path}\n`).join(''));
-    return 0;
-  }
   if (cmd === 'guest') {
-    if (flagHelp(parseFlags(cmd, rest, { help: { type: 'boolean', short: 'h' } }), USAGE) === undefined) return 0;
+    const values = flagHelp(parseFlags(cmd, rest, { help: { type: 'boolean', short: 'h' }, i386: { type: 'boolean' } }), USAGE);
+    if (values === undefined) return 0;
+    if (values.i386) {
+      const g = prepareI386Guest((busybox) => guestInitramfs({ busybox }), (line) => process.stderr.write(`xmhf: ${line}\n`));
+      process.stdout.write(`32-bit guest ready: xmhf run --kernel KERNEL --initrd ${g.initrd} [--mem 3G]\n` +
+        Object.entries(g.kernels).map(([flavour, path]) => `  ${flavour}: --kernel ${path}\n`).join(''));
+      return 0;
+    }
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;

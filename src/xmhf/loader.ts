@@ -55,7 +55,7 @@ export async function loadHypapp(ref: string, options: Record<string, string> = 
     try {
       app = (exported as HypappFactory)(options);
     } catch (e) {
-      throw new HypappLoadError(`--hypapp ${ref}: its factory threw: ${e instanceof Error ? e.message : String(e)}`);
+      throw new HypappLoadError(`--hypapp ${ref}: its factory threw: ${errorMessage(e)}`);
     }
   }
   if (!app || typeof app !== 'object' || typeof (app as Hypapp).name !== 'string') {
