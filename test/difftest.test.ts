@@ -14,6 +14,12 @@ import { emptyReport, formatTable, runBatch } from '../tools/difftest/run-batch.
 
 const SEED = 20241123;
 const SAMPLE_SIZE = 8000;
+/**
+ * Categories whose results may differ from the host's in the last bit: the
+ * x87 transcendentals are correctly rounded here, the host's (an AMD EPYC)
+ * are within one ulp and correctly rounded 97-99% of the time.
+ */
+const NEAR_CATEGORIES = new Map([['x87-transcendental', { count: 400, minMatched: 0.95 }]]);
 
 
 // ---- the native oracle on cases with known results ----
@@ -75,8 +81,10 @@ describe('native runner', () => {
   });
 
   test('generated cases of non-fault categories run to their final ud2 (generator sanity)', () => {
-    // Deliberate faults: #DE in div, #GP for misaligned CMPXCHG16B, and the fault-* categories.
-    const mayFault: Record<string, number[]> = { div: [Vector.DE], 'cmpxchg8b-16b': [Vector.GP] };
+    // Deliberate faults: #DE in div, #GP for misaligned CMPXCHG16B, #MF after an unmasked x87 exception, and the fault-* categories.
+    const mayFault: Record<string, number[]> = {
+      div: [Vector.DE], 'cmpxchg8b-16b': [Vector.GP], x87: [Vector.MF], 'x87-transcendental': [Vector.MF],
+    };
     const batch = generateBatch({ seed: SEED + 1, count: 1500 });
     const outcomes = runNative(batch.pattern, batch.cases);
     const wrong = batch.cases.filter((tc, i) => {
@@ -100,7 +108,7 @@ describe('difftest sample against our CPU', () => {
   before(async () => { ours = await EmulatedRunner.create(); });
 
   test('every category matches the host', () => {
-    const categories = Object.keys(CATEGORIES);
+    const categories = Object.keys(CATEGORIES).filter((c) => !NEAR_CATEGORIES.has(c));
     const batch = generateBatch({ seed: SEED, count: SAMPLE_SIZE, categories });
     assert.deepEqual(batch.rejected, [], 'the generator produced cases as refused');
     const report = emptyReport();
@@ -110,4 +118,15 @@ describe('difftest sample against our CPU', () => {
     assert.equal(cases, SAMPLE_SIZE);
     assert.equal(mismatched, 0, `${formatTable(report)}\n\n${report.mismatches.join('\n\n')}`);
   });
+
+  for (const [category, { count, minMatched }] of NEAR_CATEGORIES) {
+    test(`${category} matches the host in at least ${minMatched * 100}% of the cases`, () => {
+      const batch = generateBatch({ seed: SEED, count, categories: [category] });
+      const report = emptyReport();
+      runBatch(batch, ours, report, 0);
+      const s = report.stats.get(category);
+      assert.ok(s && s.cases === count);
+      assert.ok(s.mismatched <= count * (1 - minMatched), formatTable(report));
+    });
+  }
 });

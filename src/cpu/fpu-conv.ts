@@ -1,6 +1,6 @@
-// Extended-precision (80-bit) number handling for the x87 FPU: exact
-// conversion between f64 and the 80-bit format, rounding of an 80-bit value
-// to single/double precision or to an integer under a given rounding control.
+// Extended-precision (80-bit) conversions for the x87 FPU: an f64 or an
+// integer to the 80-bit format (exact), an 80-bit value rounded to
+// single/double precision or to an integer under a given rounding control.
 // An 80-bit value is a 64-bit mantissa (explicit integer bit 63) and a 16-bit
 // sign/exponent word (bias 16383). Functions that produce one put it in
 // xMant/xSexp (no allocations).
@@ -26,6 +26,8 @@ export const RC_DOWN = 1;
 export const RC_UP = 2;
 export const RC_CHOP = 3;
 
+/** Exponent bias of the 80-bit format. */
+export const BIAS = 16383;
 export const INT_BIT: i64 = <i64>1 << 63;
 export const QNAN_BIT: i64 = <i64>1 << 62;
 /** The "real indefinite" (default quiet NaN): sign 1, exponent all ones, mantissa C000...0. */
@@ -33,7 +35,6 @@ export const INDEF_MANT: i64 = <i64>3 << 62;
 export const INDEF_SEXP: i32 = 0xffff;
 export const INDEF_F64: i64 = <i64>0xfff8 << 48;
 export const INDEF_F32: i64 = 0xffc00000;
-const F64_QUIET: i64 = <i64>1 << 51;
 const F64_FRAC: i64 = (<i64>1 << 52) - 1;
 
 /** An 80-bit value produced by extend(), intTo80() and friends. */
@@ -45,32 +46,10 @@ export let inexact = false;
 export let roundedUp = false;
 /** Exceptions raised by the last packFloat(). */
 export let convExc = 0;
+/** The last packFloat()'s value was below the destination's normal range (an unmasked UE reports that alone). */
+export let convTiny = false;
 /** Set by toInt() when the value is a NaN, infinite, unsupported or out of range. */
 export let intInvalid = false;
-
-// @ts-ignore: decorator
-@inline export function indef(): f64 { return reinterpret<f64>(INDEF_F64); }
-
-export function isSNaN(v: f64): bool {
-  const b = reinterpret<i64>(v);
-  return (b & 0x7ff0000000000000) == 0x7ff0000000000000 && (b & F64_FRAC) != 0 && (b & F64_QUIET) == 0;
-}
-// @ts-ignore: decorator
-@inline export function quietF64(v: f64): f64 { return reinterpret<f64>(reinterpret<i64>(v) | F64_QUIET); }
-
-/** The NaN result of a two-operand operation (x87 rules: a QNaN beats an SNaN, then the larger significand). */
-export function pickNaN(a: f64, b: f64): f64 {
-  const na = isNaN<f64>(a), nb = isNaN<f64>(b);
-  if (!nb) return quietF64(a);
-  if (!na) return quietF64(b);
-  const sa = isSNaN(a), sb = isSNaN(b);
-  if (sa != sb) return sa ? b : a;
-  const fa = reinterpret<i64>(a) & F64_FRAC | F64_QUIET;
-  const fb = reinterpret<i64>(b) & F64_FRAC | F64_QUIET;
-  if (fa > fb) return quietF64(a);
-  if (fb > fa) return quietF64(b);
-  return quietF64(reinterpret<i64>(a) >= 0 ? a : b);
-}
 
 /**
  * m >> s (unsigned) rounded under rounding control rc for a value of sign
@@ -106,12 +85,11 @@ export function roundShift(m: i64, s: i32, rc: i32, neg: bool): i64 {
 
 /**
  * Round the 80-bit value (mant, sexp) to single (`single`) or double
- * precision under rounding control rc; returns the bit pattern. With
- * `forStore` (FST to memory) NaNs are quieted and SNaNs and unsupported
- * encodings raise IE; otherwise (the internal f64 copy of a register) NaN
- * payloads are kept. Exceptions go to convExc.
+ * precision under rounding control rc, as FST to memory does; returns the
+ * bit pattern. NaNs are quieted; SNaNs and unsupported encodings raise IE.
+ * Exceptions go to convExc.
  */
-export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32, forStore: bool): i64 {
+export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32): i64 {
   const F: i32 = single ? 23 : 52;
   const eb: i32 = single ? 8 : 11;
   const bias: i32 = single ? 127 : 1023;
@@ -121,31 +99,25 @@ export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32, forStore:
   const expAll: i64 = <i64>((1 << eb) - 1) << <i64>F;
   let exp = sexp & 0x7fff;
   convExc = 0;
+  convTiny = false;
   inexact = false;
   roundedUp = false;
-  // Pseudo-infinity, pseudo-NaN, unnormal and pseudo-zero encodings are unsupported (the 387 on):
-  // stores raise IE, and the register's f64 copy is the indefinite NaN so arithmetic yields it too.
+  // Pseudo-infinity, pseudo-NaN, unnormal and pseudo-zero encodings are unsupported (the 387 on).
   if (exp != 0 && mant >= 0) {
-    if (forStore) convExc |= IE;
+    convExc |= IE;
     return single ? INDEF_F32 : INDEF_F64;
   }
   if (exp == 0x7fff) {
     const frac = mant & ~INT_BIT;
     if (frac == 0) return sign | expAll; // infinity
-    let f = frac >>> <i64>(63 - F);
-    if (forStore) {
-      if ((mant & QNAN_BIT) == 0) convExc |= IE;
-      f |= <i64>1 << <i64>(F - 1);
-    } else if (f == 0) {
-      f = 1; // keep it a NaN
-    }
-    return sign | expAll | f;
+    if ((mant & QNAN_BIT) == 0) convExc |= IE;
+    return sign | expAll | (frac >>> <i64>(63 - F)) | (<i64>1 << <i64>(F - 1));
   }
   if (mant == 0) return sign;
   if (exp == 0) exp = 1; // denormal / pseudo-denormal
   const lz = <i32>clz<i64>(mant);
   const m = mant << <i64>lz;
-  let e = exp - 16383 - lz;
+  let e = exp - BIAS - lz;
   const emin = 1 - bias;
   if (e >= emin) {
     let q = roundShift(m, 63 - F, rc, neg);
@@ -160,14 +132,10 @@ export function packFloat(mant: i64, sexp: i32, single: bool, rc: i32, forStore:
     if (inexact) convExc |= PE;
     return sign | (<i64>(e + bias) << <i64>F) | (q & fracMask);
   }
+  convTiny = true;
   const q = roundShift(m, 63 - F + (emin - e), rc, neg);
   if (inexact) convExc |= UE | PE;
   return sign | q; // may carry into the smallest normal, which is right
-}
-
-/** The f64 nearest to an 80-bit value (the internal copy of a register). */
-export function f64Of80(mant: i64, sexp: i32): f64 {
-  return reinterpret<f64>(packFloat(mant, sexp, false, RC_NEAREST, false));
 }
 
 /** The exact 80-bit form of an f64, into xMant/xSexp. */
@@ -183,10 +151,10 @@ export function extend(v: f64): void {
     if (f == 0) { xMant = 0; xSexp = sign; return; }
     const lz = <i32>clz<i64>(f);
     xMant = f << <i64>lz;
-    xSexp = sign | (63 - lz - 1074 + 16383);
+    xSexp = sign | (63 - lz - 1074 + BIAS);
   } else {
     xMant = INT_BIT | (f << 11);
-    xSexp = sign | (e - 1023 + 16383);
+    xSexp = sign | (e - 1023 + BIAS);
   }
 }
 
@@ -196,7 +164,7 @@ export function uintTo80(mag: i64, neg: bool): void {
   if (mag == 0) { xMant = 0; xSexp = sign; return; }
   const lz = <i32>clz<i64>(mag);
   xMant = mag << <i64>lz;
-  xSexp = sign | (16383 + 63 - lz);
+  xSexp = sign | (BIAS + 63 - lz);
 }
 
 /** The 80-bit form of a signed 64-bit integer (exact). */
@@ -218,19 +186,10 @@ export function toInt(mant: i64, sexp: i32, rc: i32, limit: i64): i64 {
   const neg = (sexp & 0x8000) != 0;
   if (exp == 0x7fff || (exp != 0 && mant >= 0)) { intInvalid = true; return 0; }
   if (mant == 0) return 0;
-  const shift = 16383 + 63 - (exp == 0 ? 1 : exp);
+  const shift = BIAS + 63 - (exp == 0 ? 1 : exp);
   if (shift < 0) { intInvalid = true; return 0; }
   const q = roundShift(mant, shift, rc, neg);
   if (<u64>q > <u64>limit + <u64>(neg ? 1 : 0)) { intInvalid = true; inexact = false; roundedUp = false; return 0; }
   return neg ? -q : q;
 }
 
-/** An encoding the 387 and later reject as an operand (unnormal, pseudo-zero/infinity/NaN). */
-// @ts-ignore: decorator
-@inline export function unsupported80(mant: i64, sexp: i32): bool { return (sexp & 0x7fff) != 0 && mant >= 0; }
-
-/** Unbiased exponent of a finite nonzero f64 as the 80-bit format sees it (denormals normalized). */
-export function exponentOf(v: f64): i32 {
-  extend(v);
-  return (xSexp & 0x7fff) - 16383;
-}

@@ -1,18 +1,17 @@
 // The x87 FPU (D8-DF escapes, WAIT, and the x87 part of FXSAVE/FXRSTOR).
 //
-// Each register is kept twice: its exact 80-bit form (64-bit mantissa in
-// O_FPU_MM, sign/exponent word in O_FPU_SEXP) and the f64 nearest to it
-// (O_FPU_ST), all in physical order. Arithmetic is done in f64 (round to
-// nearest); moves, sign changes, FSCALE, FXTRACT, FRNDINT and conversions
-// work on the 80-bit form, so FLD/FSTP m80, FILD/FISTP m64, FXCH, FCHS,
-// FXSAVE/FXRSTOR and FSAVE/FRSTOR lose nothing. A register whose bit is set in
+// Each register holds its exact 80-bit value: the 64-bit significand (with
+// its explicit integer bit) in O_FPU_MM, the sign/exponent word in
+// O_FPU_SEXP, in physical order. Arithmetic is IEEE 754 extended (f80.ts)
+// under the control word's precision and rounding control; the
+// transcendentals are in f80-trans.ts. A register whose bit is set in
 // O_FPU_MMX_EXACT holds an MMX value: its 80-bit form is (O_FPU_MM, 0xFFFF).
 //
 // Every instruction reads memory and checks for faults before it changes
 // any state, so a faulting instruction can be restarted.
 import { STATE } from './layout';
 import {
-  O_FPU_ST, O_FPU_MM, O_FPU_CW, O_FPU_SW, O_FPU_TAG, O_FPU_TOP, O_FPU_MMX_EXACT, O_FPU_FOP, O_FPU_FIP, O_FPU_FDP,
+  O_FPU_MM, O_FPU_CW, O_FPU_SW, O_FPU_TAG, O_FPU_TOP, O_FPU_MMX_EXACT, O_FPU_FOP, O_FPU_FIP, O_FPU_FDP,
   O_FPU_SEXP, O_FPU_FCS, O_FPU_FDS,
   O_CR0, O_FLAGS, CR0_EM, CR0_TS, CR0_MP, CR0_NE, F_VM, F_CF, F_PF, F_ZF, F_OF, F_SF, F_AF,
   st64, setRegN, rip, protectedMode, segSel, SEG_CS,
@@ -22,15 +21,18 @@ import { read8, read16, read32, read64, write16, write32, write64, write8, probe
 import { fault, NM, MF, UD } from './fault';
 import { getCF, getZF, getPF, setFlagBits } from './flags';
 import {
-  IE, DE, ZE, OE, UE, PE, SF, ES, C0, C1, C2, C3, BUSY, RC_NEAREST, RC_DOWN, RC_UP, RC_CHOP,
-  INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, roundedUp, convExc, intInvalid,
-  indef, isSNaN, quietF64, pickNaN, roundShift, packFloat, f64Of80, extend, uintTo80, intTo80, toInt, exponentOf, unsupported80,
+  IE, DE, ZE, OE, UE, SF, ES, C0, C1, C2, C3, BUSY, RC_DOWN, RC_UP, RC_CHOP, PE,
+  INT_BIT, QNAN_BIT, INDEF_MANT, INDEF_SEXP, INDEF_F64, INDEF_F32, xMant, xSexp, inexact, roundedUp, convExc, convTiny, intInvalid,
+  roundShift, packFloat, extend, uintTo80, intTo80, toInt, BIAS,
 } from './fpu-conv';
+import {
+  rM, rS, fExc, fUp, K_ZERO, K_FINITE, K_INF, K_NAN, K_UNSUPPORTED, classOf, isDenormal, isSignaling,
+  begin, setIndefinite, setResult, screen1, screen2, clearDE, add80, mul80, div80, sqrt80, roundPack, remainder80, remQuotient, remPartial,
+} from './f80';
+import { TRANS_LOG2, TRANS_LOG2P1, TRANS_ATAN, sinCos80, tan80, atan80, yLog2x80, exp2m1_80 } from './f80-trans';
 
-const ST_BASE: usize = STATE + O_FPU_ST;
 const MM_BASE: usize = STATE + O_FPU_MM;
 const SEXP_BASE: usize = STATE + O_FPU_SEXP;
-const TWO63: f64 = 9223372036854775808.0;
 
 /** Scratch for FRSTOR/FXRSTOR: eight 80-bit registers read before anything is committed. */
 const SCRATCH: usize = memory.data(128);
@@ -100,35 +102,14 @@ function checkMF(): void {
 }
 
 // ---- registers ----
-/** Value of physical register p as f64 (an MMX value reads as its 80-bit NaN/infinity form). */
-function getP(p: i32): f64 {
-  if (((exactMask() >> p) & 1) != 0) return f64Of80(load<i64>(MM_BASE + (<usize>p << 3)), 0xffff);
-  return load<f64>(ST_BASE + (<usize>p << 3));
-}
-
-/** The exact 80-bit value of physical register p into xMant/xSexp. */
+/** The exact 80-bit value of physical register p into xMant/xSexp (an MMX value reads as (mm, 0xFFFF)). */
 function get80(p: i32): void {
   xMant = load<i64>(MM_BASE + (<usize>p << 3));
   xSexp = ((exactMask() >> p) & 1) != 0 ? 0xffff : <i32>load<u16>(SEXP_BASE + (<usize>p << 1));
 }
 
-function markValid(p: i32): void {
-  setTagMask(tagMask() | (1 << p));
-  store<u8>(STATE + O_FPU_MMX_EXACT, <u8>(exactMask() & ~(1 << p)));
-}
-
-/** Write an f64 result to physical register p (tag valid, MMX view updated). */
-function writeP(p: i32, v: f64): void {
-  extend(v);
-  store<f64>(ST_BASE + (<usize>p << 3), v);
-  store<i64>(MM_BASE + (<usize>p << 3), xMant);
-  store<u16>(SEXP_BASE + (<usize>p << 1), <u16>xSexp);
-  markValid(p);
-}
-
 /** Write an exact 80-bit value to physical register p without touching its tag. */
 function rawWrite80(p: i32, m: i64, s: i32): void {
-  store<f64>(ST_BASE + (<usize>p << 3), f64Of80(m, s));
   store<i64>(MM_BASE + (<usize>p << 3), m);
   store<u16>(SEXP_BASE + (<usize>p << 1), <u16>s);
   store<u8>(STATE + O_FPU_MMX_EXACT, <u8>(exactMask() & ~(1 << p)));
@@ -139,29 +120,34 @@ function write80P(p: i32, m: i64, s: i32): void {
   setTagMask(tagMask() | (1 << p));
 }
 
-/** ST(i), or the indefinite NaN with a stack underflow if it is empty. */
-function fetch(i: i32): f64 {
-  const p = physOf(i);
-  if (!validP(p)) { underflow(); return indef(); }
-  const v = getP(p);
-  if (isNaN<f64>(v) || v == 0) {
-    get80(p);
-    if (unsupported80(xMant, xSexp)) exc |= IE;                    // its f64 copy is the indefinite NaN
-    else if ((xSexp & 0x7fff) == 0 && xMant != 0) exc |= DE;       // an extended denormal (f64 copy 0)
-  }
-  return v;
-}
+function writeIndef(p: i32): void { write80P(p, INDEF_MANT, INDEF_SEXP); }
 
-function pushF(v: f64): void {
-  const p = (top() - 1) & 7;
-  if (validP(p)) { overflowExc(); if (blocked()) return; v = indef(); }
-  setTop(p);
-  writeP(p, v);
+/** Write the last f80 result (rM/rS) to physical register p. */
+function writeResult(p: i32): void { write80P(p, rM, rS); }
+
+// Operands of the current instruction: a (usually ST(0)) and b.
+let aM: i64 = 0, aS = 0, bM: i64 = 0, bS = 0;
+
+/** ST(i) into a (which false) or b; an empty register underflows and reads as the indefinite. */
+function fetch(i: i32, intoB: bool): bool {
+  const p = physOf(i);
+  let ok = true;
+  if (!validP(p)) { underflow(); xMant = INDEF_MANT; xSexp = INDEF_SEXP; ok = false; }
+  else get80(p);
+  if (intoB) { bM = xMant; bS = xSexp; } else { aM = xMant; aS = xSexp; }
+  return ok;
 }
 
 function push80(m: i64, s: i32): void {
   const p = (top() - 1) & 7;
   if (validP(p)) { overflowExc(); if (blocked()) return; m = INDEF_MANT; s = INDEF_SEXP; }
+  setTop(p);
+  write80P(p, m, s);
+}
+
+/** Push without the overflow check (the caller made it). */
+function pushRaw(m: i64, s: i32): void {
+  const p = (top() - 1) & 7;
   setTop(p);
   write80P(p, m, s);
 }
@@ -172,59 +158,49 @@ function pop(): void {
   setTop(t + 1);
 }
 
+/**
+ * Take the exceptions and the round-up indication (C1) of the last f80
+ * operation. An unmasked IE, DE or ZE stops the operation before its result
+ * exists: no OE, UE, PE or C1 then (host).
+ */
+function takeF80(): void {
+  exc |= fExc;
+  if (blocked()) { exc &= ~(OE | UE | PE); return; }
+  if (fUp) setCC(C1, C1);
+}
+
 // ---- arithmetic ----
-function quietOne(x: f64): f64 {
-  if (isSNaN(x)) exc |= IE;
-  return quietF64(x);
-}
-
-function nanPair(a: f64, b: f64): f64 {
-  if (isSNaN(a) || isSNaN(b)) exc |= IE;
-  return pickNaN(a, b);
-}
-
-function divide(a: f64, b: f64): f64 {
-  if (b == 0 && a != 0 && isFinite<f64>(a)) exc |= ZE;
-  return a / b;
-}
-
-/** kind: 0 a+b, 1 a*b, 4 a-b, 5 b-a, 6 a/b, 7 b/a. */
-function arith(kind: i32, a: f64, b: f64): f64 {
-  if ((exc & SF) != 0) return indef();
-  if (isNaN<f64>(a) || isNaN<f64>(b)) return nanPair(a, b);
-  let r: f64;
-  switch (kind) {
-    case 0: r = a + b; break;
-    case 1: r = a * b; break;
-    case 4: r = a - b; break;
-    case 5: r = b - a; break;
-    case 6: r = divide(a, b); break;
-    default: r = divide(b, a); break;
+/** kind: 0 a+b, 1 a*b, 4 a-b, 5 b-a, 6 a/b, 7 b/a into rM/rS; memDE: b came from a denormal in memory. */
+function arith(kind: i32, memDE: bool): void {
+  begin();
+  if ((exc & SF) != 0) setIndefinite();
+  else if (!screen2(aM, aS, bM, bS, memDE)) {
+    const c = cw();
+    switch (kind) {
+      case 0: add80(aM, aS, bM, bS, false, c); break;
+      case 1: mul80(aM, aS, bM, bS, c); break;
+      case 4: add80(aM, aS, bM, bS, true, c); break;
+      case 5: add80(bM, bS, aM, aS, true, c); break;
+      case 6: div80(aM, aS, bM, bS, c); break;
+      default: div80(bM, bS, aM, aS, c); break;
+    }
   }
-  if (isNaN<f64>(r)) { exc |= IE; return indef(); }
-  if (isFinite<f64>(a) && isFinite<f64>(b)) {
-    // Results beyond the f64 range: report what storing the exact result would.
-    if (!isFinite<f64>(r)) { if ((exc & ZE) == 0) exc |= OE | PE; }
-    else if (r == 0 && a != 0 && b != 0 && kind != 0 && kind != 4 && kind != 5) exc |= UE | PE;
-  }
-  return r;
+  takeF80();
 }
 
 /**
- * Order of ST(0) (value a) and an operand (value b; the register pb, or b
- * itself when pb < 0): 0 greater, 1 less, 2 equal, 3 unordered. The 80-bit
- * forms decide, so extended values that round to the same double still
- * compare as they should. FUCOM-style (quiet) compares only fault on SNaNs.
+ * Order of a and b: 0 greater, 1 less, 2 equal, 3 unordered. FUCOM-style
+ * (quiet) compares raise IE only for SNaNs; unsupported encodings always.
  */
-function relation(a: f64, b: f64, pb: i32, quiet: bool): i32 {
-  if (isNaN<f64>(a) || isNaN<f64>(b)) {
-    if (!quiet || isSNaN(a) || isSNaN(b)) exc |= IE;
+function relation(quiet: bool, memDE: bool): i32 {
+  const ka = classOf(aM, aS), kb = classOf(bM, bS);
+  if (ka == K_UNSUPPORTED || kb == K_UNSUPPORTED) { exc |= IE; return 3; }
+  if (ka == K_NAN || kb == K_NAN) {
+    if (!quiet || isSignaling(aM, aS) || isSignaling(bM, bS)) exc |= IE;
     return 3;
   }
-  get80(physOf(0));
-  const am = xMant, as = xSexp;
-  if (pb >= 0) get80(pb); else extend(b);
-  return order80(am, as, xMant, xSexp);
+  if (memDE || isDenormal(aM, aS) || isDenormal(bM, bS)) exc |= DE;
+  return order80(aM, aS, bM, bS);
 }
 
 /** Order of two ordered 80-bit values (no NaNs, no unsupported encodings). */
@@ -246,33 +222,38 @@ function order80(am: i64, as: i32, bm: i64, bs: i32): i32 {
   return c > 0 ? 0 : c < 0 ? 1 : 2;
 }
 
-function compareCC(a: f64, b: f64, pb: i32, quiet: bool): bool {
-  const rel = relation(a, b, pb, quiet);
-  if (blocked()) return false;
+/** FCOM-style compare into C3/C2/C0; false (no pop) when an unmasked exception blocks it, which still sets them (host). */
+function compareCC(quiet: bool, memDE: bool): bool {
+  const rel = relation(quiet, memDE);
   setCC(C0 | C2 | C3, rel == 0 ? 0 : rel == 1 ? C0 : rel == 2 ? C3 : C0 | C2 | C3);
-  return true;
+  return !blocked();
 }
 
 // ---- memory operands ----
-function loadM32(la: i64): f64 {
+/** Set by the m32/m64 loaders: the operand was a denormal (its extended form is normal). */
+let memDenormal = false;
+
+/** An m32 float into b, exactly (SNaNs stay signaling for the consumer to report). */
+function loadM32(la: i64): void {
   const b = read32(la);
   const e = (b >>> 23) & 0xff, f = b & 0x7fffff;
-  if (e == 0xff && f != 0) {
-    let r: i64 = (<i64>(b >>> 31) << 63) | 0x7ff0000000000000 | (<i64>f << 29);
-    if ((f & 0x400000) == 0) { exc |= IE; r |= <i64>1 << 51; }
-    return reinterpret<f64>(r);
-  }
-  if (e == 0 && f != 0) exc |= DE;
-  return <f64>reinterpret<f32>(b);
+  memDenormal = e == 0 && f != 0;
+  if (e == 0xff) { bM = INT_BIT | (<i64>f << 40); bS = ((b >>> 16) & 0x8000) | 0x7fff; return; }
+  extend(<f64>reinterpret<f32>(b));
+  bM = xMant; bS = xSexp;
 }
 
-function loadM64(la: i64): f64 {
+function loadM64(la: i64): void {
   const b = read64(la);
-  const e = <i32>(b >>> 52) & 0x7ff;
-  const f = b & 0xfffffffffffff;
-  if (e == 0x7ff && f != 0 && (f & (<i64>1 << 51)) == 0) { exc |= IE; return reinterpret<f64>(b | (<i64>1 << 51)); }
-  if (e == 0 && f != 0) exc |= DE;
-  return reinterpret<f64>(b);
+  memDenormal = (b & 0x7ff0000000000000) == 0 && (b & 0xfffffffffffff) != 0;
+  extend(reinterpret<f64>(b));
+  bM = xMant; bS = xSexp;
+}
+
+function loadInt(v: i64): void {
+  memDenormal = false;
+  intTo80(v);
+  bM = xMant; bS = xSexp;
 }
 
 function writeInt(la: i64, size: i32, v: i64): void {
@@ -281,20 +262,24 @@ function writeInt(la: i64, size: i32, v: i64): void {
   else write64(la, v);
 }
 
-function arithMem(r: i32, b: f64): void {
-  const a = fetch(0);
+/** D8/DA/DC/DE with a memory operand (already in b): ST(0) op b, or a compare. */
+function arithMem(r: i32): void {
+  fetch(0, false);
   if (r == 2 || r == 3) {
-    if (compareCC(a, b, -1, false) && r == 3) pop();
+    if (compareCC(false, memDenormal) && r == 3) pop();
     return;
   }
-  const v = arith(r, a, b);
+  arith(r, memDenormal);
   if (blocked()) return;
-  writeP(physOf(0), v);
+  writeResult(physOf(0));
 }
 
-function fldMem(v: f64): void {
+/** FLD m32/m64 (value in b): SNaNs are quieted with IE, denormals raise DE. */
+function fldFloat(): void {
+  if (memDenormal) exc |= DE;
+  if (isSignaling(bM, bS)) { exc |= IE; bM |= QNAN_BIT; }
   if (blocked()) return;
-  pushF(v);
+  push80(bM, bS);
 }
 
 /** FST/FSTP m32fp or m64fp. */
@@ -306,9 +291,12 @@ function storeFloat(la: i64, single: bool, popAfter: bool): void {
     bits = single ? INDEF_F32 : INDEF_F64;
   } else {
     get80(p);
-    bits = packFloat(xMant, xSexp, single, rc(), true);
+    bits = packFloat(xMant, xSexp, single, rc());
     exc |= convExc;
-    if (roundedUp) setCC(C1, C1);
+    if (convTiny && (cw() & UE) == 0) exc |= UE;
+    // An unmasked overflow or underflow stops the store: no PE or C1 with it (host).
+    if (storeBlocked()) exc &= ~PE;
+    else if (roundedUp) setCC(C1, C1);
   }
   if (storeBlocked()) return;
   if (single) write32(la, <i32>bits);
@@ -401,7 +389,7 @@ function fbstp(la: i64): void {
 }
 
 function memD9(r: i32, la: i64): void {
-  if (r == 0) fldMem(loadM32(la));
+  if (r == 0) { loadM32(la); fldFloat(); }
   else if (r == 2) storeFloat(la, true, false);
   else if (r == 3) storeFloat(la, true, true);
   else fault(UD, -1);
@@ -409,7 +397,7 @@ function memD9(r: i32, la: i64): void {
 
 function memDB(r: i32, la: i64): void {
   switch (r) {
-    case 0: fldMem(<f64>read32(la)); return;
+    case 0: { intTo80(<i64>read32(la)); push80(xMant, xSexp); return; }
     case 1: storeInt(la, 4, true, true); return;
     case 2: storeInt(la, 4, false, false); return;
     case 3: storeInt(la, 4, false, true); return;
@@ -421,7 +409,7 @@ function memDB(r: i32, la: i64): void {
 
 function memDD(r: i32, la: i64): void {
   switch (r) {
-    case 0: fldMem(loadM64(la)); return;
+    case 0: loadM64(la); fldFloat(); return;
     case 1: storeInt(la, 8, true, true); return;
     case 2: storeFloat(la, false, false); return;
     case 3: storeFloat(la, false, true); return;
@@ -431,7 +419,7 @@ function memDD(r: i32, la: i64): void {
 
 function memDF(r: i32, la: i64): void {
   switch (r) {
-    case 0: fldMem(<f64><i16>read16(la)); return;
+    case 0: { intTo80(<i64><i16>read16(la)); push80(xMant, xSexp); return; }
     case 1: storeInt(la, 2, true, true); return;
     case 2: storeInt(la, 2, false, false); return;
     case 3: storeInt(la, 2, false, true); return;
@@ -444,10 +432,10 @@ function memDF(r: i32, la: i64): void {
 
 function memOp(op: i32, r: i32, la: i64): void {
   switch (op) {
-    case 0xd8: arithMem(r, loadM32(la)); return;
-    case 0xdc: arithMem(r, loadM64(la)); return;
-    case 0xda: arithMem(r, <f64>read32(la)); return;
-    case 0xde: arithMem(r, <f64><i16>read16(la)); return;
+    case 0xd8: loadM32(la); arithMem(r); return;
+    case 0xdc: loadM64(la); arithMem(r); return;
+    case 0xda: loadInt(<i64>read32(la)); arithMem(r); return;
+    case 0xde: loadInt(<i64><i16>read16(la)); arithMem(r); return;
     case 0xd9: memD9(r, la); return;
     case 0xdb: memDB(r, la); return;
     case 0xdd: memDD(r, la); return;
@@ -456,12 +444,13 @@ function memOp(op: i32, r: i32, la: i64): void {
 }
 
 // ---- register forms ----
-/** dst = kind(ST(d), ST(s)), optionally popping. */
+/** ST(d) = kind(ST(d), ST(s)), optionally popping. */
 function arithReg(kind: i32, d: i32, s: i32, popAfter: bool): void {
-  const a = fetch(d), b = fetch(s);
-  const v = arith(kind, a, b);
+  fetch(d, false);
+  fetch(s, true);
+  arith(kind, false);
   if (blocked()) return;
-  writeP(physOf(d), v);
+  writeResult(physOf(d));
   if (popAfter) pop();
 }
 
@@ -470,26 +459,32 @@ function arithReg(kind: i32, d: i32, s: i32, popAfter: bool): void {
 @inline function reversed(r: i32): i32 { return r >= 4 ? r ^ 1 : r; }
 
 function compareRegs(i: i32, pops: i32, quiet: bool): void {
-  const a = fetch(0), b = fetch(i);
-  if (!compareCC(a, b, physOf(i), quiet)) return;
+  fetch(0, false);
+  fetch(i, true);
+  if (!compareCC(quiet, false)) return;
   for (let k = 0; k < pops; k++) pop();
 }
 
+/** FCOMI/FUCOMI and their popping forms: EFLAGS; C1 keeps its value unless the stack underflows (as the host does). */
 function comi(i: i32, quiet: bool, popAfter: bool): void {
-  const a = fetch(0), b = fetch(i);
-  const rel = relation(a, b, physOf(i), quiet);
-  if (blocked()) return;
+  ccMask = 0;
+  fetch(0, false);
+  fetch(i, true);
+  const rel = relation(quiet, false);
+  // EFLAGS are written even when an unmasked exception blocks the pop (host).
   const f = rel == 0 ? 0 : rel == 1 ? F_CF : rel == 2 ? F_ZF : F_ZF | F_PF | F_CF;
   setFlagBits(F_ZF | F_PF | F_CF | F_OF | F_SF | F_AF, f);
+  if (blocked()) return;
   if (popAfter) pop();
 }
 
 function fldReg(i: i32): void {
   const p = physOf(i);
   if (!validP(p)) {
+    // An empty source: the underflow is what is reported, even when the push overwrites a full register.
     underflow();
     if (blocked()) return;
-    push80(INDEF_MANT, INDEF_SEXP);
+    pushRaw(INDEF_MANT, INDEF_SEXP);
     return;
   }
   get80(p);
@@ -497,9 +492,7 @@ function fldReg(i: i32): void {
 }
 
 function swapRaw(a: i32, b: i32): void {
-  const fa = ST_BASE + (<usize>a << 3), fb = ST_BASE + (<usize>b << 3);
   const ma = MM_BASE + (<usize>a << 3), mb = MM_BASE + (<usize>b << 3);
-  const tf = load<i64>(fa); store<i64>(fa, load<i64>(fb)); store<i64>(fb, tf);
   const tm = load<i64>(ma); store<i64>(ma, load<i64>(mb)); store<i64>(mb, tm);
   const sa = SEXP_BASE + (<usize>a << 1), sb = SEXP_BASE + (<usize>b << 1);
   const ts = load<u16>(sa); store<u16>(sa, load<u16>(sb)); store<u16>(sb, ts);
@@ -513,8 +506,8 @@ function fxch(i: i32): void {
   if (!validP(p0) || !validP(pi)) {
     underflow();
     if (blocked()) return;
-    if (!validP(p0)) writeP(p0, indef());
-    if (!validP(pi)) writeP(pi, indef());
+    if (!validP(p0)) writeIndef(p0);
+    if (!validP(pi)) writeIndef(pi);
   }
   swapRaw(p0, pi);
 }
@@ -524,7 +517,7 @@ function fstReg(i: i32, popAfter: bool): void {
   if (!validP(p0)) {
     underflow();
     if (blocked()) return;
-    writeP(pi, indef());
+    writeIndef(pi);
   } else if (pi != p0) {
     get80(p0);
     write80P(pi, xMant, xSexp);
@@ -534,7 +527,6 @@ function fstReg(i: i32, popAfter: bool): void {
 
 function ffree(i: i32, popAfter: bool): void {
   setTagMask(tagMask() & ~(1 << physOf(i)));
-  ccMask = 0;
   if (popAfter) pop();
 }
 
@@ -543,7 +535,7 @@ function fcmov(i: i32, cond: bool): void {
   if (!validP(p0) || !validP(pi)) {
     underflow();
     if (blocked()) return;
-    writeP(p0, indef());
+    writeIndef(p0);
     return;
   }
   if (!cond) return;
@@ -566,7 +558,7 @@ function signOp(abs: bool): void {
   if (!validP(p)) {
     underflow();
     if (blocked()) return;
-    writeP(p, indef());
+    writeIndef(p);
     return;
   }
   get80(p);
@@ -576,12 +568,10 @@ function signOp(abs: bool): void {
 function fxam(): void {
   const p = physOf(0);
   let cls: i32, neg: bool;
-  if (!validP(p)) {
-    neg = reinterpret<i64>(load<f64>(ST_BASE + (<usize>p << 3))) < 0;
-    cls = C3 | C0; // empty
-  } else {
-    get80(p);
-    neg = (xSexp & 0x8000) != 0;
+  get80(p);
+  neg = (xSexp & 0x8000) != 0;
+  if (!validP(p)) cls = C3 | C0; // empty
+  else {
     const e = xSexp & 0x7fff;
     if (e != 0 && xMant >= 0) cls = 0;                           // unsupported
     else if (e == 0x7fff) cls = (xMant & ~INT_BIT) == 0 ? C2 | C0 : C0; // infinity, NaN
@@ -589,6 +579,12 @@ function fxam(): void {
     else cls = C2;                                                // normal
   }
   setCC(C0 | C1 | C2 | C3, cls | (neg ? C1 : 0));
+}
+
+function ftst(): void {
+  fetch(0, false);
+  bM = 0; bS = 0;
+  compareCC(false, false);
 }
 
 function loadConst(i: i32): void {
@@ -608,51 +604,17 @@ function loadConst(i: i32): void {
   push80(m, s);
 }
 
-// ---- transcendental and other one-register operations ----
-/** F2XM1 (0), FSQRT (1), FSIN (2), FCOS (3) on ST(0). */
-function unary(kind: i32): void {
-  const x = fetch(0);
-  if (kind >= 2) {
-    if (isFinite<f64>(x) && Math.abs(x) >= TWO63) { setCC(C2, C2); return; }
-    setCC(C2, 0);
-  }
-  let r: f64;
-  if ((exc & SF) != 0) r = indef();
-  else if (isNaN<f64>(x)) r = quietOne(x);
-  else {
-    if (kind == 0) r = Math.expm1(x * Math.LN2);
-    else if (kind == 1) {
-      r = Math.sqrt(x);
-      if (x == 0 && (exc & DE) != 0 && reinterpret<i64>(x) < 0) { exc &= ~DE; r = NaN; } // a negative extended denormal
-    }
-    else if (kind == 2) r = Math.sin(x);
-    else r = Math.cos(x);
-    if (isNaN<f64>(r)) { exc |= IE; r = indef(); }
-  }
+// ---- one-register operations ----
+function fsqrt(): void {
+  fetch(0, false);
+  begin();
+  const k = classOf(aM, aS);
+  if ((exc & SF) != 0) setIndefinite();
+  else if ((k == K_FINITE || k == K_INF) && (aS & 0x8000) != 0) { exc |= IE; setIndefinite(); } // before DE
+  else if (!screen1(aM, aS)) sqrt80(aM, aS, cw());
+  takeF80();
   if (blocked()) return;
-  writeP(physOf(0), r);
-}
-
-/** FYL2X (0), FYL2XP1 (1), FPATAN (2): ST(1) = f(ST(1), ST(0)), pop. */
-function binaryPop(kind: i32): void {
-  const x = fetch(0), y = fetch(1);
-  let r: f64;
-  if ((exc & SF) != 0) r = indef();
-  else if (isNaN<f64>(x) || isNaN<f64>(y)) r = nanPair(y, x);
-  else {
-    if (kind == 0) {
-      if (x == 0 && y != 0 && isFinite<f64>(y)) exc |= ZE;
-      r = y * Math.log2(x);
-    } else if (kind == 1) {
-      r = y * (Math.log1p(x) / Math.LN2);
-    } else {
-      r = Math.atan2(y, x);
-    }
-    if (isNaN<f64>(r)) { exc |= IE; r = indef(); }
-  }
-  if (blocked()) return;
-  writeP(physOf(1), r);
-  pop();
+  writeResult(physOf(0));
 }
 
 /**
@@ -664,215 +626,140 @@ function pairCheck(): bool {
   if (validP(p0) && !validP(pm)) return true;
   if (!validP(p0)) underflow(); else overflowExc();
   if (blocked()) return false;
-  writeP(p0, indef());
+  writeIndef(p0);
   setTop(pm);
-  writeP(pm, indef());
+  writeIndef(pm);
   return false;
-}
-
-function pushRaw(v: f64): void {
-  const p = (top() - 1) & 7;
-  setTop(p);
-  writeP(p, v);
-}
-
-/** FPTAN (tan, push 1) and FSINCOS (sin, push cos). */
-function trigPair(sincos: bool): void {
-  if (!pairCheck()) return;
-  const p0 = physOf(0);
-  const x = fetch(0); // valid: pairCheck saw to that
-  if (isFinite<f64>(x) && Math.abs(x) >= TWO63) { setCC(C2, C2); return; }
-  setCC(C2, 0);
-  if (!isFinite<f64>(x)) {
-    let n: f64;
-    if (isNaN<f64>(x)) n = quietOne(x);
-    else { exc |= IE; n = indef(); }
-    if (blocked()) return;
-    writeP(p0, n);
-    pushRaw(n);
-    return;
-  }
-  if (blocked()) return; // an unmasked denormal operand
-  if (sincos) {
-    writeP(p0, Math.sin(x));
-    pushRaw(Math.cos(x));
-  } else {
-    writeP(p0, Math.tan(x));
-    pushRaw(1.0);
-  }
-}
-
-const K_ZERO = 0, K_FINITE = 1, K_INF = 2, K_NAN = 3, K_UNSUPPORTED = 4;
-/** Class of the 80-bit value in xMant/xSexp. */
-function class80(): i32 {
-  const e = xSexp & 0x7fff;
-  if (e != 0 && xMant >= 0) return K_UNSUPPORTED;
-  if (e == 0x7fff) return (xMant & ~INT_BIT) == 0 ? K_INF : K_NAN;
-  return xMant == 0 ? K_ZERO : K_FINITE;
 }
 
 function fxtract(): void {
   if (!pairCheck()) return;
   const p0 = physOf(0);
-  const x = getP(p0);
   get80(p0);
-  const k = class80();
-  if (k == K_NAN || k == K_UNSUPPORTED) {
-    let n: f64;
-    if (k == K_NAN) n = quietOne(x);
-    else { exc |= IE; n = indef(); }
+  const m = xMant, s = xSexp;
+  begin();
+  if (screen1(m, s)) {
+    takeF80();
     if (blocked()) return;
-    writeP(p0, n);
-    pushRaw(n);
+    writeResult(p0);
+    pushRaw(rM, rS);
     return;
   }
+  takeF80();
+  const k = classOf(m, s);
   if (k != K_FINITE) {
     if (k == K_ZERO) exc |= ZE;
     if (blocked()) return;
-    writeP(p0, k == K_ZERO ? -Infinity : Infinity);
-    pushRaw(x);
+    write80P(p0, INT_BIT, k == K_ZERO ? 0xffff : 0x7fff); // exponent -inf for zero, +inf for infinity
+    pushRaw(m, s);
     return;
   }
-  let m = xMant, e = xSexp & 0x7fff;
-  const sign = xSexp & 0x8000;
-  if (e == 0) { e = 1; exc |= DE; }
   if (blocked()) return;
+  let e = s & 0x7fff;
+  if (e == 0) e = 1;
   const lz = <i32>clz<i64>(m);
-  m <<= <i64>lz;
-  e -= lz;
-  writeP(p0, <f64>(e - 16383));
-  const p = (top() - 1) & 7;
-  setTop(p);
-  write80P(p, m, sign | 0x3fff);
+  intTo80(<i64>(e - lz - BIAS));
+  write80P(p0, xMant, xSexp);
+  pushRaw(m << <i64>lz, (s & 0x8000) | BIAS);
+}
+
+/** ST(1) as an integer scale factor for FSCALE, truncated and clamped (the exponent range is far smaller). */
+function scaleFactor(m: i64, s: i32): i32 {
+  const e = s & 0x7fff;
+  const neg = (s & 0x8000) != 0;
+  if (e >= BIAS + 30) return neg ? -0x10000 * 4 : 0x10000 * 4;
+  const n = <i32>toInt(m, s, RC_CHOP, 0x7fffffff);
+  return n;
 }
 
 function fscale(): void {
-  const a = fetch(0), b = fetch(1);
+  fetch(0, false);
+  fetch(1, true);
   const p0 = physOf(0);
-  let r: f64;
-  if ((exc & SF) != 0) r = indef();
-  else if (isNaN<f64>(a) || isNaN<f64>(b)) r = nanPair(a, b);
-  else {
-    get80(p0);
-    const k = class80();
-    if (!isFinite<f64>(b)) {
-      if (b > 0 ? k == K_ZERO : k == K_INF) { exc |= IE; r = indef(); }
-      else r = copysign<f64>(b > 0 ? Infinity : 0.0, a);
-    } else if (k != K_FINITE) {
-      r = a;
-    } else {
-      if (blocked()) return;
-      scaleExact(p0, b);
-      return;
+  begin();
+  if ((exc & SF) != 0) setIndefinite();
+  else if (!screen2(aM, aS, bM, bS, false)) {
+    const ka = classOf(aM, aS), kb = classOf(bM, bS);
+    const bneg = (bS & 0x8000) != 0;
+    if (kb == K_INF) {
+      // Scaling by an infinity: 0 * 2^+inf and inf * 2^-inf are invalid.
+      if (bneg ? ka == K_INF : ka == K_ZERO) { exc |= IE; setIndefinite(); }
+      else if (ka == K_FINITE || ka == K_INF) setResult(bneg ? 0 : INT_BIT, (aS & 0x8000) | (bneg ? 0 : 0x7fff));
+      else setResult(aM, aS);
+    } else if (ka != K_FINITE) setResult(aM, aS);
+    else {
+      let e = aS & 0x7fff;
+      if (e == 0) e = 1;
+      roundPack((aS & 0x8000) != 0, e + scaleFactor(bM, bS), aM, 0, 64, cw());
     }
   }
+  takeF80();
   if (blocked()) return;
-  writeP(p0, r);
-}
-
-/** ST(0) * 2^trunc(b) for finite nonzero ST(0) (in xMant/xSexp), exact unless it leaves the 80-bit range. */
-function scaleExact(p0: i32, b: f64): void {
-  const t = Math.trunc(b);
-  const n: i32 = t > 100000 ? 100000 : t < -100000 ? -100000 : <i32>t;
-  let m = xMant, e = xSexp & 0x7fff;
-  const sign = xSexp & 0x8000;
-  if (e == 0) e = 1;
-  const lz = <i32>clz<i64>(m);
-  m <<= <i64>lz;
-  e = e - lz + n;
-  if (e >= 1 && e <= 0x7ffe) { write80P(p0, m, sign | e); return; }
-  if (e > 0x7ffe) {
-    exc |= OE | PE;
-    const mode = rc();
-    const toInf = mode == RC_NEAREST || (mode == RC_DOWN && sign != 0) || (mode == RC_UP && sign == 0);
-    if (toInf) write80P(p0, INT_BIT, sign | 0x7fff);
-    else write80P(p0, -1, sign | 0x7ffe);
-    return;
-  }
-  // Below the normal range: an extended denormal.
-  const q = roundShift(m, 1 - e, rc(), sign != 0);
-  if (inexact) exc |= UE | PE;
-  write80P(p0, q, q < 0 ? sign | 1 : sign);
+  writeResult(p0);
 }
 
 /** FPREM (ieee false, truncating quotient) and FPREM1 (round to nearest). */
 function fprem(ieee: bool): void {
-  const x = fetch(0), y = fetch(1);
-  setCC(C0 | C1 | C2 | C3, 0);
-  let r: f64;
-  if ((exc & SF) != 0) r = indef();
-  else if (isNaN<f64>(x) || isNaN<f64>(y)) r = nanPair(x, y);
-  else if (!isFinite<f64>(x) || y == 0) { exc |= IE; r = indef(); }
-  else if (x == 0 || !isFinite<f64>(y)) r = x;
-  else r = remainder(x, y, ieee);
+  fetch(0, false);
+  fetch(1, true);
+  // C2 (and C1) clear; C0 and C3 keep their values unless a quotient is developed.
+  setCC(C2, 0);
+  begin();
+  if ((exc & SF) != 0) setIndefinite();
+  else if (!screen2(aM, aS, bM, bS, false)) {
+    const ka = classOf(aM, aS), kb = classOf(bM, bS);
+    // Invalid: no denormal operand reported as well (host).
+    if (kb == K_ZERO || ka == K_INF) { clearDE(); exc |= IE; setIndefinite(); }
+    else if (ka == K_ZERO || kb == K_INF) { setResult(aM, aS); setCC(C0 | C3, 0); } // a quotient of 0
+    else {
+      remainder80(aM, aS, bM, bS, ieee, cw());
+      takeF80();
+      if (blocked()) return;
+      // A partial remainder reports C2 and no quotient bits.
+      if (remPartial) setCC(C0 | C2 | C3, C2);
+      else setCC(C0 | C1 | C3, (remQuotient & 4 ? C0 : 0) | (remQuotient & 1 ? C1 : 0) | (remQuotient & 2 ? C3 : 0));
+      writeResult(physOf(0));
+      return;
+    }
+  }
+  takeF80();
   if (blocked()) return;
-  writeP(physOf(0), r);
-}
-
-function remainder(x: f64, y: f64, ieee: bool): f64 {
-  const ax = Math.abs(x), ay = Math.abs(y);
-  const d = exponentOf(ax) - exponentOf(ay);
-  if (d >= 64) {
-    // Partial remainder: reduce the exponent difference by 32..63 and report C2.
-    const n = (d & 31) | 32;
-    setCC(C2, C2);
-    return NativeMath.mod(x, NativeMath.scalbn(ay, d - n));
-  }
-  let r = NativeMath.mod(x, y); // exact, sign of x
-  const ar = Math.abs(r);
-  let q: i32;
-  if (ay <= 8.98846567431158e307) q = <i32>Math.round((NativeMath.mod(ax, ay * 8) - ar) / ay);
-  else q = <i32>Math.round((ax - ar) / ay);
-  if (ieee) {
-    const dd = ay - ar;
-    if (ar > dd || (ar == dd && (q & 1) != 0)) { r = x < 0 ? dd : -dd; q++; }
-  }
-  setCC(C0 | C1 | C3, ((q & 4) != 0 ? C0 : 0) | ((q & 1) != 0 ? C1 : 0) | ((q & 2) != 0 ? C3 : 0));
-  return r;
+  writeResult(physOf(0));
 }
 
 function frndint(): void {
+  fetch(0, false);
   const p0 = physOf(0);
-  if (!validP(p0)) {
-    underflow();
-    if (blocked()) return;
-    writeP(p0, indef());
-    return;
+  begin();
+  if ((exc & SF) != 0) setIndefinite();
+  else if (!screen1(aM, aS)) {
+    const k = classOf(aM, aS);
+    setResult(aM, aS);
+    if (k == K_FINITE) {
+      const e = aS & 0x7fff;
+      const shift = BIAS + 63 - (e == 0 ? 1 : e);
+      if (shift > 0) {
+        const neg = (aS & 0x8000) != 0;
+        const q = roundShift(aM, shift, rc(), neg);
+        if (inexact) {
+          exc |= PE;
+          if (roundedUp) setCC(C1, C1);
+          uintTo80(q, neg);
+          setResult(xMant, xSexp);
+        }
+      }
+    }
   }
-  get80(p0);
-  const m = xMant, s = xSexp;
-  const e = s & 0x7fff;
-  if (unsupported80(m, s)) {
-    exc |= IE;
-    if (blocked()) return;
-    writeP(p0, indef());
-    return;
-  }
-  if (e == 0 && m != 0) { exc |= DE; if (blocked()) return; }
-  if (e == 0x7fff) {
-    if ((m & ~INT_BIT) == 0) return; // infinity
-    if ((m & QNAN_BIT) == 0) exc |= IE;
-    if (blocked()) return;
-    write80P(p0, m | QNAN_BIT, s);
-    return;
-  }
-  if (m == 0) return;
-  const shift = 16383 + 63 - (e == 0 ? 1 : e);
-  if (shift <= 0) return;
-  const neg = (s & 0x8000) != 0;
-  const q = roundShift(m, shift, rc(), neg);
-  if (!inexact) return;
-  exc |= PE;
-  if (roundedUp) setCC(C1, C1);
-  uintTo80(q, neg);
-  write80P(p0, xMant, xSexp);
+  takeF80();
+  if (blocked()) return;
+  writeResult(p0);
 }
 
 function groupE0(i: i32): void {
   switch (i) {
     case 0: signOp(false); return;                      // FCHS
     case 1: signOp(true); return;                       // FABS
-    case 4: compareCC(fetch(0), 0.0, -1, false); return; // FTST
+    case 4: ftst(); return;                             // FTST
     case 5: fxam(); return;                             // FXAM
     default: fault(UD, -1);
   }
@@ -880,10 +767,10 @@ function groupE0(i: i32): void {
 
 function groupF0(i: i32): void {
   switch (i) {
-    case 0: unary(0); return;           // F2XM1
-    case 1: binaryPop(0); return;       // FYL2X
+    case 0: f2xm1(); return;            // F2XM1
+    case 1: fyl2x(false); return;       // FYL2X
     case 2: trigPair(false); return;    // FPTAN
-    case 3: binaryPop(2); return;       // FPATAN
+    case 3: fpatan(); return;           // FPATAN
     case 4: fxtract(); return;          // FXTRACT
     case 5: fprem(true); return;        // FPREM1
     case 6: setTop(top() - 1); return;  // FDECSTP
@@ -894,14 +781,89 @@ function groupF0(i: i32): void {
 function groupF8(i: i32): void {
   switch (i) {
     case 0: fprem(false); return;       // FPREM
-    case 1: binaryPop(1); return;       // FYL2XP1
-    case 2: unary(1); return;           // FSQRT
+    case 1: fyl2x(true); return;        // FYL2XP1
+    case 2: fsqrt(); return;            // FSQRT
     case 3: trigPair(true); return;     // FSINCOS
     case 4: frndint(); return;          // FRNDINT
     case 5: fscale(); return;           // FSCALE
-    case 6: unary(2); return;           // FSIN
-    default: unary(3); return;          // FCOS
+    case 6: trigOne(false); return;     // FSIN
+    default: trigOne(true); return;     // FCOS
   }
+}
+
+// ---- transcendental instructions (results from src/cpu/f80-trans.ts) ----
+/** |ST(0)| >= 2^63: FSIN/FCOS/FPTAN/FSINCOS leave the stack alone and set C2. */
+function outOfTrigRange(m: i64, s: i32): bool {
+  return classOf(m, s) == K_FINITE && (s & 0x7fff) >= BIAS + 63;
+}
+
+/** FSIN (cos false) and FCOS on ST(0). */
+function trigOne(cos: bool): void {
+  const ok = fetch(0, false);
+  if (ok && outOfTrigRange(aM, aS)) { setCC(C2, C2); return; }
+  setCC(C2, 0);
+  begin();
+  if (!ok) setIndefinite();
+  else if (!screen1(aM, aS)) {
+    if (classOf(aM, aS) == K_INF) { exc |= IE; setIndefinite(); }
+    else sinCos80(aM, aS, cos, cw());
+  }
+  takeF80();
+  if (blocked()) return;
+  writeResult(physOf(0));
+}
+
+/** FPTAN (tan, push 1) and FSINCOS (sin, push cos). */
+function trigPair(sincos: bool): void {
+  if (!pairCheck()) return;
+  fetch(0, false);
+  if (outOfTrigRange(aM, aS)) { setCC(C2, C2); return; }
+  setCC(C2, 0);
+  begin();
+  let m2: i64, s2: i32;
+  if (screen1(aM, aS)) { m2 = rM; s2 = rS; }
+  else if (classOf(aM, aS) == K_INF) { exc |= IE; setIndefinite(); m2 = rM; s2 = rS; }
+  else if (sincos) {
+    sinCos80(aM, aS, true, cw());
+    m2 = rM; s2 = rS;
+    sinCos80(aM, aS, false, cw()); // C1 tells of the sine's rounding only (as the host does)
+  } else {
+    tan80(aM, aS, cw());
+    m2 = INT_BIT; s2 = BIAS;
+  }
+  takeF80();
+  if (blocked()) return;
+  writeResult(physOf(0));
+  pushRaw(m2, s2);
+}
+
+/** ST(1) = f(ST(1), ST(0)) and pop: FYL2X, FYL2XP1 (`plus1`), FPATAN. */
+function binaryPop(kind: i32): void {
+  fetch(0, false);
+  fetch(1, true);
+  begin();
+  if ((exc & SF) != 0) setIndefinite();
+  else if (!screen2(bM, bS, aM, aS, false)) {
+    if (kind == TRANS_ATAN) atan80(bM, bS, aM, aS, cw());
+    else yLog2x80(bM, bS, aM, aS, kind == TRANS_LOG2P1, cw());
+  }
+  takeF80();
+  if (blocked()) return;
+  writeResult(physOf(1));
+  pop();
+}
+
+function fyl2x(plus1: bool): void { binaryPop(plus1 ? TRANS_LOG2P1 : TRANS_LOG2); }
+function fpatan(): void { binaryPop(TRANS_ATAN); }
+
+function f2xm1(): void {
+  const ok = fetch(0, false);
+  begin();
+  if (!ok) setIndefinite();
+  else if (!screen1(aM, aS)) exp2m1_80(aM, aS, cw());
+  takeF80();
+  if (blocked()) return;
+  writeResult(physOf(0));
 }
 
 function regD9(r: i32, i: i32): void {
@@ -1203,7 +1165,6 @@ export function fwait(): void {
 /** FNINIT state, registers zeroed (power-on). */
 export function fpuReset(): void {
   fninit();
-  memory.fill(ST_BASE, 0, 64);
   memory.fill(MM_BASE, 0, 64);
   memory.fill(SEXP_BASE, 0, 16);
   store<u8>(STATE + O_FPU_MMX_EXACT, 0);

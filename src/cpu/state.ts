@@ -39,7 +39,7 @@ export const O_MTRR_VAR: usize = 712;    // 16 x i64 (8 base/mask pairs)
 export const O_AMD_MSRS: usize = 840;    // 5 x i64: SYSCFG, HWCR, NB_CFG, DE_CFG, TOP_MEM (plain storage)
 export const O_MCG: usize = 936;              // i64 MCG_STATUS/misc storage
 export const O_TSC_ADJUST: usize = 944;       // i64 IA32_TSC_ADJUST
-export const O_FPU_ST: usize = 1024;    // 8 x f64, physical register order
+// 1024..1087: free (the x87 kept an f64 copy of each register there; they are exact 80-bit values now)
 export const O_FPU_MM: usize = 1088;    // 8 x i64: exact 64-bit MMX view of each register
 export const O_FPU_CW: usize = 1152;    // u16
 export const O_FPU_SW: usize = 1154;    // u16 (TOP kept separately in O_FPU_TOP)

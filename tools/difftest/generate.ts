@@ -8,12 +8,13 @@ import { dataCategories } from './gen-data.js';
 import { faultCategories } from './gen-fault.js';
 import { integerCategories } from './gen-integer.js';
 import { sseCategories } from './gen-sse.js';
+import { x87Categories } from './gen-x87.js';
 import { CODE_BASE, type TestCase } from './layout.js';
 import { Rng } from './prng.js';
 import { makePattern } from './random-values.js';
 
 export const CATEGORIES: Record<string, (b: CaseBuilder) => void> = {
-  ...integerCategories, ...dataCategories, ...controlCategories, ...sseCategories, ...faultCategories,
+  ...integerCategories, ...dataCategories, ...controlCategories, ...sseCategories, ...faultCategories, ...x87Categories,
 };
 
 export interface Batch {
