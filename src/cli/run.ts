@@ -90,7 +90,6 @@ class RunSession {
   private ended = false;
   /** The status decided before the VM's result arrives (a signal, a stuck VM). */
   private forced: number | undefined;
-  private started = false;
   /** The --exec command's status, once the guest reported it. */
   private status: number | undefined;
   /** With --exec, only what the command prints (the lines between the markers) reaches standard output. */
@@ -128,7 +127,6 @@ class RunSession {
       case 'stderr': process.stderr.write(m.text); return;
       case 'hypapps': this.hypappNames = m.names; return;
       case 'running':
-        this.started = true;
         if (this.o.timeoutMs !== undefined) {
           // The VM times itself out between instructions; this is for a VM that cannot (stuck in a hypapp callback).
           this.after(this.o.timeoutMs + STOP_GRACE_MS, () => this.kill(ExitStatus.TIMEOUT, `xmhf: timed out${this.inCallbackText()}\n`));
@@ -161,14 +159,14 @@ class RunSession {
     if (end.kind === 'triple-fault') { this.end(ExitStatus.TRIPLE_FAULT, `xmhf: the guest triple-faulted ${end.detail}\n`); return; }
     if (this.watch.panic !== undefined) {
       if (!this.quiet) process.stderr.write('\n');
-      this.end(ExitStatus.PANIC, `${this.bootLog()}xmhf: the guest kernel panicked: ${this.watch.panic}\n`);
+      this.end(ExitStatus.PANIC, `xmhf: the guest kernel panicked: ${this.watch.panic}\n`);
       return;
     }
-    if (end.kind === 'guest-halted') { this.end(ExitStatus.GUEST_HALTED, `${this.bootLog()}xmhf: ${end.detail}\n`); return; }
+    if (end.kind === 'guest-halted') { this.end(ExitStatus.GUEST_HALTED, `xmhf: ${end.detail}\n`); return; }
     if (end.kind === 'halted-by-core') { this.end(ExitStatus.HALTED_BY_CORE, `xmhf: ${end.detail}\n`); return; }
     if (end.kind === 'timeout') { this.end(ExitStatus.TIMEOUT, 'xmhf: timed out\n'); return; }
     if (this.quiet && this.status === undefined) {
-      this.end(ExitStatus.NO_COMMAND_STATUS, `${this.bootLog()}xmhf: the guest stopped before the command ${this.watch.markerSeen ? 'finished' : 'started'}\n`);
+      this.end(ExitStatus.NO_COMMAND_STATUS, `xmhf: the guest stopped before the command ${this.watch.markerSeen ? 'finished' : 'started'}\n`);
       return;
     }
     this.end(this.status ?? 0, '');
@@ -176,7 +174,7 @@ class RunSession {
 
   /** Under --exec, the console's last lines when the guest died before its command started (nothing else showed them). */
   private bootLog(): string {
-    if (!this.quiet || this.watch.markerSeen) return '';
+    if (!this.quiet || this.watch.markerSeen || this.watch.tail().length === 0) return '';
     return `xmhf: the guest's last console lines:\n${this.watch.tail().map((l) => `  | ${l}\n`).join('')}`;
   }
 
@@ -233,7 +231,8 @@ class RunSession {
     restoreTerminal();
     for (const s of SIGNALS) process.off(s, this.onSignal);
     process.off('uncaughtException', this.onCrash);
-    if (!this.started && status === ExitStatus.INTERNAL && this.quiet) message = this.bootLog() + message;
+    // Whatever ended the run, if it ended before the --exec command started, nothing else showed the console.
+    if (status !== 0 && status !== ExitStatus.USAGE) message = this.bootLog() + message;
     process.stderr.write(message);
     // Let the thread end by itself so its last output arrives; end it if it lingers.
     const kill = setTimeout(() => void this.worker.terminate(), WORKER_EXIT_MS);
