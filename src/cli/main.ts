@@ -1,10 +1,12 @@
 // xmhf command line.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { constants } from 'node:os';
 import { runCommand, parseSize } from './run.js';
+import { CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { defaultGuest, cacheDir, guestInitramfs } from '../guest/debian.js';
 import { prepareI386Guest } from '../guest/i386.js';
 import { UsageError, USAGE_STATUS } from './usage-error.js';
+import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
+import { restoreTerminal } from './terminal.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
 
@@ -16,6 +18,9 @@ boot a Linux guest on the x86-64 CPU with the serial console here
   --exec CMD       run CMD in the default guest's shell, print its output,
                    exit with its status (141 if the reader of the output goes away)
   --timeout SECS   give up after SECS seconds of host time
+  --callback-timeout SECS
+                   end the run when a hypapp callback has not returned (or its
+                   init not settled) after SECS seconds (default ${CALLBACK_TIMEOUT_MS / 1000})
   --hypapp REF     load a hypapp (repeatable, in order): a shipped one
                    (hello, syscalls, kguard), a .ts/.js file or a package
   --hypapp-opt NAME.KEY=VALUE
@@ -28,7 +33,8 @@ boot a Linux guest on the x86-64 CPU with the serial console here
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
-`;
+
+${EXIT_STATUS_HELP}`;
 
 const USAGE = `usage: xmhf <command> [options]
 
@@ -42,13 +48,15 @@ commands:
                                the --kernel and --initrd files (needs the i386
                                architecture: dpkg --add-architecture i386)
   --help    this text
-`;
+
+${EXIT_STATUS_HELP}`;
 
 const RUN_OPTIONS = {
   kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
   mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
-  'hypapp-config': { type: 'string' }, events: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+  'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** A one-line error about `xmhf CMD`'s flags, with where to read about them. */
@@ -86,16 +94,18 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === 'run') {
     const values = flagHelp(parseFlags(cmd, rest, RUN_OPTIONS), RUN_USAGE);
     if (values === undefined) return 0;
-    const timeout = flagValue(cmd, () => {
-      if (values.timeout === undefined) return undefined;
-      const seconds = Number(values.timeout);
-      if (!(seconds > 0 && seconds < 2 ** 31 / 1000)) throw new Error(`--timeout ${values.timeout}: not a number of seconds`);
-      return seconds;
+    const millis = (flag: string, text: string | undefined) => flagValue(cmd, () => {
+      if (text === undefined) return undefined;
+      const seconds = Number(text);
+      if (!(seconds > 0 && seconds < 2 ** 31 / 1000)) throw new Error(`--${flag} ${text}: not a number of seconds`);
+      return seconds * 1000;
     });
+    const timeoutMs = millis('timeout', values.timeout);
+    const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
     return runCommand({
       kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem,
-      timeoutMs: timeout === undefined ? undefined : timeout * 1000,
+      timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
     });
   }
@@ -123,15 +133,26 @@ function flagHelp<V extends { help?: boolean | string | (boolean | string)[] | u
 }
 
 /** When the reader of the output goes away (xmhf run ... | head -1): end quietly, with the status a shell gives a command SIGPIPE ended. */
-const STDOUT_CLOSED_STATUS = 128 + constants.signals.SIGPIPE;
+const STDOUT_CLOSED_STATUS = ExitStatus.STDOUT_CLOSED;
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(STDOUT_CLOSED_STATUS);
   throw e;
 });
 
+// Every way out ends with a status and a message: a promise left pending with
+// nothing else to wait for would otherwise end the process with status 0.
+let settled = false;
+process.on('beforeExit', () => {
+  if (settled) return;
+  settled = true;
+  restoreTerminal();
+  process.stderr.write('xmhf: internal error: the command ended without a result\n');
+  process.exitCode = ExitStatus.INTERNAL;
+});
 main(process.argv.slice(2)).then(
-  (status) => { process.exitCode = status; },
+  (status) => { settled = true; process.exitCode = status; },
   (e: Error) => {
+    settled = true;
     process.stderr.write(`${e.message.startsWith('xmhf') ? '' : 'xmhf: '}${e.message}\n`);
     process.exitCode = USAGE_STATUS;
   },

@@ -15,8 +15,8 @@ import { readCacheRecord, writeCacheRecord } from './cache-record.js';
 
 export const READY_MARKER = 'XMHF-READY';
 export const EXIT_MARKER = 'XMHF-EXIT';
-/** The default guest's kernel command line (`xmhf run --exec` adds quiet). */
-export const GUEST_CMDLINE = 'console=ttyS0 cryptomgr.notests';
+/** The default guest's kernel command line (`xmhf run --exec` adds quiet); panic=-1 reboots at once on a panic, which ends the run. */
+export const GUEST_CMDLINE = 'console=ttyS0 cryptomgr.notests panic=-1';
 
 export class GuestBuildError extends Error {}
 

@@ -248,7 +248,8 @@ export interface StepEvent {
   rip: bigint;
 }
 
-export type ShutdownReason = 'poweroff' | 'reboot' | 'triple-fault' | 'stopped' | 'timeout' | 'error';
+/** `signal`: the host process got SIGINT, SIGTERM or SIGHUP (detail names it); shutdown then has a few seconds. */
+export type ShutdownReason = 'poweroff' | 'reboot' | 'triple-fault' | 'stopped' | 'timeout' | 'error' | 'signal';
 export interface ShutdownEvent {
   reason: ShutdownReason;
   /** Human-readable detail (the error or the hypapp's stop message). */
@@ -309,7 +310,7 @@ export interface HypappContext {
 
   /** Run `fn` with every other vCPU stopped at an instruction boundary (XMHF's quiesce). */
   quiesce<T>(fn: () => T): T;
-  /** Call `fn` every `ms` milliseconds of guest time (between guest instructions, like any handler). */
+  /** Call `fn` every `ms` milliseconds of guest time (between guest instructions, like any handler; up to 1 ms late, so many timers cost the guest little). */
   every(ms: number, fn: () => void): TimerHandle;
   /** Stop the VM; shutdown callbacks see reason 'stopped' with this detail. */
   stopVm(detail: string): void;

@@ -1,6 +1,7 @@
 // What PC devices are made of: port and MMIO register models, interrupt
 // lines, and a guest clock with timers. Devices depend only on this file
 // (never on the CPU); the machine wires them to the backend's PlatformBus.
+import { TimerQueue, type QueuedTimer } from './timer-queue.js';
 
 /**
  * `size` bytes with every bit set: what a read nobody answers returns (the
@@ -48,59 +49,64 @@ export interface TimerHandle {
  */
 export interface GuestClock {
   nowNs(): number;
-  /** Call `fire` once guest time reaches `deadlineNs` (immediately due if already past). */
-  at(deadlineNs: number, fire: () => void): TimerHandle;
+  /**
+   * Call `fire` once guest time reaches `deadlineNs` (immediately due if
+   * already past). A `lax` timer may run up to LAX_TIMER_SLACK_NS late (it
+   * still sees nowNs() = its deadline): the machine need not cut a slice of
+   * guest instructions short for it, so thousands of them cost little.
+   */
+  at(deadlineNs: number, fire: () => void, lax?: boolean): TimerHandle;
 }
+
+/** How late a lax timer may run: about one full slice of guest instructions. */
+export const LAX_TIMER_SLACK_NS = 1_000_000;
 
 /** A clock for tests and for the machine: time moves only when advance() is called. */
 export class ManualClock implements GuestClock {
   private now = 0;
-  private timers: Array<{ deadline: number; fire: () => void; seq: number; live: boolean }> = [];
+  private readonly precise = new TimerQueue();
+  private readonly lax = new TimerQueue();
+  /** Arming order across both queues: timers due at the same time fire in it. */
   private seq = 0;
-  /**
-   * No live timer is due before this (cancelled timers may leave it early),
-   * so the machine can advance time on every device access at little cost.
-   */
-  private earliest = Infinity;
-  /** Told of each newly armed deadline (the machine ends a running slice early for a near one). */
+  /** Told of each newly armed deadline, slack included (the machine ends a running slice early for a near one). */
   onArm: ((deadlineNs: number) => void) | undefined;
 
   nowNs(): number { return this.now; }
 
-  at(deadlineNs: number, fire: () => void): TimerHandle {
-    const t = { deadline: deadlineNs, fire, seq: this.seq++, live: true };
-    this.timers.push(t);
-    if (deadlineNs < this.earliest) this.earliest = deadlineNs;
-    this.onArm?.(deadlineNs);
-    return { cancel: () => { t.live = false; } };
+  at(deadlineNs: number, fire: () => void, lax = false): TimerHandle {
+    const queue = lax ? this.lax : this.precise;
+    const t = queue.push(deadlineNs, this.seq++, fire);
+    this.onArm?.(lax ? deadlineNs + LAX_TIMER_SLACK_NS : deadlineNs);
+    return { cancel: () => queue.cancel(t) };
   }
 
-  /** Guest time of the earliest live timer, or undefined. */
+  /** The latest guest time the machine may run to before firing a timer (a lax timer's slack included), or undefined. */
   nextDeadline(): number | undefined {
-    let best: number | undefined;
-    for (const t of this.timers) if (t.live && (best === undefined || t.deadline < best)) best = t.deadline;
-    this.earliest = best ?? Infinity;
-    return best;
+    const p = this.precise.peek()?.deadline, l = this.lax.peek()?.deadline;
+    if (l === undefined) return p;
+    return p === undefined ? l + LAX_TIMER_SLACK_NS : Math.min(p, l + LAX_TIMER_SLACK_NS);
   }
+
+  /** Timers held, cancelled ones not yet dropped included. */
+  get queuedTimers(): number { return this.precise.size + this.lax.size; }
 
   /** Move time forward to `toNs`, firing due timers in deadline order (each sees nowNs() = its deadline). */
   advanceTo(toNs: number): void {
     if (toNs < this.now) throw new RangeError(`guest time cannot go backwards (${toNs} < ${this.now})`);
-    if (toNs < this.earliest) { this.now = toNs; return; }
-    for (;;) {
-      this.timers = this.timers.filter((t) => t.live);
-      let next: (typeof this.timers)[number] | undefined;
-      for (const t of this.timers) {
-        if (t.deadline <= toNs && (!next || t.deadline < next.deadline || (t.deadline === next.deadline && t.seq < next.seq))) next = t;
-      }
-      if (!next) break;
-      next.live = false;
-      this.now = Math.max(this.now, next.deadline);
-      next.fire();
+    for (let next = this.earliest(); next && next.t.deadline <= toNs; next = this.earliest()) {
+      next.queue.pop();
+      this.now = Math.max(this.now, next.t.deadline);
+      next.t.fire();
     }
     this.now = toNs;
-    this.nextDeadline();
   }
 
   advance(deltaNs: number): void { this.advanceTo(this.now + deltaNs); }
+
+  private earliest(): { t: QueuedTimer; queue: TimerQueue } | undefined {
+    const p = this.precise.peek(), l = this.lax.peek();
+    if (!l) return p && { t: p, queue: this.precise };
+    if (!p || l.deadline < p.deadline || (l.deadline === p.deadline && l.seq < p.seq)) return { t: l, queue: this.lax };
+    return { t: p, queue: this.precise };
+  }
 }

@@ -48,6 +48,13 @@ const MAX_IDLE_MS = 1000;
 const SPIN_BELOW_MS = 0.05;
 /** Host time between yields to the event loop, which writes console output and reads input. */
 const YIELD_EVERY_MS = 10;
+/**
+ * A CPU halted with interrupts off must stay so this long (guest time, the
+ * machine's timers running) before the run ends: only an NMI could wake it,
+ * and none arrived.
+ */
+const DEAD_HALT_NS = 1e9;
+const RFLAGS_IF = 0x200n;
 /** The guest TSC counts guest nanoseconds: a 1 GHz invariant TSC. */
 export const TSC_HZ = 1_000_000_000;
 /** Where the ACPI tables go: the BIOS area the kernel also scans for the RSDP. */
@@ -212,6 +219,8 @@ export class PcMachine implements Platform {
   async run(timeoutMs = Infinity): Promise<RunStop> {
     const endMs = performance.now() + timeoutMs;
     let lastYield = performance.now();
+    /** Guest time the CPU was first seen halted with interrupts off (and has not run since). */
+    let deadHaltSince: number | undefined;
     this.stopReason = undefined;
     this.timebase.resume();
     try {
@@ -222,9 +231,17 @@ export class PcMachine implements Platform {
         if (this.stopReason) return this.stopReason;
         if (exit === Exit.TRIPLE_FAULT) return { kind: 'triple-fault', rip: this.vcpu.getReg(Reg.RIP) };
         if (exit === Exit.HALTED) {
-          await this.idle(endMs);
+          if ((this.vcpu.getReg(Reg.RFLAGS) & RFLAGS_IF) === 0n) {
+            const now = this.timebase.nowNs();
+            deadHaltSince ??= now;
+            if (now - deadHaltSince >= DEAD_HALT_NS) return { kind: 'guest-halted', rip: this.vcpu.getReg(Reg.RIP) };
+          } else deadHaltSince = undefined;
+          await this.idle(endMs, deadHaltSince === undefined ? undefined : deadHaltSince + DEAD_HALT_NS);
           lastYield = performance.now();
-        } else if (exit !== Exit.BUDGET && exit !== Exit.STOPPED) {
+        } else {
+          deadHaltSince = undefined;
+        }
+        if (exit !== Exit.HALTED && exit !== Exit.BUDGET && exit !== Exit.STOPPED) {
           // The hypervisor core sees every other exit first, and hands the platform's back (servePlatformExit).
           if (this.exitHandler) {
             const stop = this.exitHandler(this.vcpu, exit);
@@ -317,8 +334,9 @@ export class PcMachine implements Platform {
   }
 
   /** Sleep while the guest is halted: until the next timer deadline, an interrupt, stop(), or the run's end. */
-  private async idle(endMs: number): Promise<void> {
-    const next = this.clock.nextDeadline();
+  private async idle(endMs: number, wakeAtNs?: number): Promise<void> {
+    let next = this.clock.nextDeadline();
+    if (wakeAtNs !== undefined && (next === undefined || wakeAtNs < next)) next = wakeAtNs;
     let waitMs = Math.min(MAX_IDLE_MS, endMs - performance.now());
     if (next !== undefined) waitMs = Math.min(waitMs, (next - this.timebase.nowNs()) / 1e6);
     // A timer that fired after the guest's HLT has an interrupt waiting; a deadline this close is cheaper to poll for.

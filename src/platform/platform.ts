@@ -13,6 +13,10 @@ export type RunStop =
   | { kind: 'timeout' }
   /** The host ended the run (its user, a host program, the CLI). */
   | { kind: 'stopped'; detail?: string }
+  /** The host process got a signal (SIGINT, SIGTERM, SIGHUP). */
+  | { kind: 'signal'; signal: string }
+  /** The CPU halted with interrupts off and nothing that can wake it. */
+  | { kind: 'guest-halted'; rip: bigint }
   /** The hypervisor core ended the run (a hypapp's verdict, an unhandled event). */
   | { kind: 'halted-by-core'; message: string };
 

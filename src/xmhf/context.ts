@@ -7,6 +7,7 @@ import type { Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
+import type { CallbackMonitor } from './watchdog.js';
 import { errorMessage } from '../error-message.js';
 
 /** The parts of the core every context shares. */
@@ -23,6 +24,8 @@ export interface CoreServices {
   log(line: string): void;
   emit(app: string, record: Record<string, unknown>): void;
   stop(message: string): void;
+  /** Told which hypapp callback runs (the watchdog). */
+  monitor?: CallbackMonitor;
 }
 
 export function createContext(core: CoreServices, index: number, name: string, options: Record<string, string>): HypappContext {
@@ -66,11 +69,13 @@ export function createContext(core: CoreServices, index: number, name: string, o
       if (!(ms > 0)) throw new RangeError(`every: ${ms} is not a positive number of milliseconds`);
       let handle: TimerHandle | undefined, live = true;
       const arm = () => {
+        // Lax: a hypapp's timer may run a slice late rather than cut the guest's slices short.
         handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
           if (!live) return;
-          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${errorMessage(e)}`); return; }
+          core.monitor?.enter(index, 'timer');
+          try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${errorMessage(e)}`); return; } finally { core.monitor?.leave(); }
           if (live) arm();
-        });
+        }, true);
       };
       arm();
       return { cancel: () => { live = false; handle?.cancel(); } };

@@ -13,6 +13,7 @@ import { MemprotError, type Memprot } from './memprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import { instructionBytesText } from './guest-cpu.js';
+import type { CallbackMonitor } from './watchdog.js';
 import { checkAnswer, AnswerError } from './answers.js';
 import { Vector, PAGE_SIZE } from '../backend/abi.js';
 import { allOnes } from '../platform/device.js';
@@ -42,6 +43,8 @@ export interface HubDeps {
   count(kind: string): void;
   /** End the run at the next instruction boundary with this message (from outside an exit). */
   stop(message: string): void;
+  /** Told which hypapp callback runs (the watchdog). */
+  monitor?: CallbackMonitor;
 }
 
 export class EventHub {
@@ -66,14 +69,19 @@ export class EventHub {
   /**
    * The one place hypapps are called: `fn` is hypapp `a`'s callback `what`,
    * `check` its answer's type. A throw or a wrong answer becomes a
-   * HypappError naming the hypapp and the callback, which stops the VM.
+   * HypappError naming the hypapp and the callback, which stops the VM. The
+   * watchdog's monitor is told which callback runs.
    */
   private call<T>(a: LoadedHypapp, what: string, fn: () => unknown, check: (r: unknown) => T): T {
+    const monitor = this.d.monitor;
+    monitor?.enter(this.d.apps.indexOf(a), what);
     try {
       return check(fn());
     } catch (e) {
       if (e instanceof AnswerError) throw new HypappError(`hypapp ${a.app.name}: ${what} ${e.message}`);
       throw new HypappError(`hypapp ${a.app.name} failed in ${what}: ${errorMessage(e)}`);
+    } finally {
+      monitor?.leave();
     }
   }
 

@@ -15,6 +15,7 @@ import { Intercepts } from './intercepts.js';
 import { MeasurementLog } from './measure.js';
 import { EventHub, type LoadedHypapp } from './hub.js';
 import { createContext, type CoreServices } from './context.js';
+import { CALLBACK_TIMEOUT_MS, type CallbackMonitor } from './watchdog.js';
 import { Dmaprot } from './dmaprot.js';
 import { errorMessage } from '../error-message.js';
 
@@ -34,6 +35,10 @@ export interface CoreVmOptions {
   log?: (line: string) => void;
   /** Records hypapps emit (default: JSON lines on standard error). */
   onEvent?: (app: string, record: Record<string, unknown>) => void;
+  /** Told around every hypapp callback (the CLI's watchdog reads it from another thread). */
+  callbackMonitor?: CallbackMonitor;
+  /** How long a hypapp's init may take to settle before the start fails (default CALLBACK_TIMEOUT_MS). */
+  initTimeoutMs?: number;
 }
 
 /** How a run ended, with the reason hypapps were told. */
@@ -46,48 +51,91 @@ export interface VmStop {
 /** A hypapp's init failed: the VM did not start. */
 export class HypappInitError extends Error {}
 
+/** A Vm method called in a state where it makes no sense (run twice, input to an ended VM). */
+export class VmStateError extends Error {}
+
+/**
+ * created: built, hypapps initialised, no guest instruction run. running:
+ * inside run(). ended: the run is over and hypapps were shut down (a VM runs
+ * once: its hypapps' shutdown has said goodbye, so a second run would run a
+ * guest nobody watches).
+ */
+export type VmState = 'created' | 'running' | 'ended';
+
 export class Vm {
+  private current: VmState = 'created';
+  /** A stop() that came before run(): the run ends before the guest's first instruction. */
+  private stopBeforeRun: RunStop | undefined;
+  private endedWith: VmStop | undefined;
+
   constructor(
     private readonly platform: Platform,
     private readonly apps: LoadedHypapp[],
     readonly measurements: MeasurementLog,
     private readonly counts: Map<string, number>,
     private readonly cpus: readonly GuestCpu[],
+    private readonly monitor?: CallbackMonitor,
   ) {}
+
+  get state(): VmState { return this.current; }
 
   /** VM exits seen by the core, by kind. */
   exitCounts(): Record<string, number> { return Object.fromEntries(this.counts); }
 
   /** Run the guest until it powers off, resets, faults, is stopped or `timeoutMs` pass; then shut hypapps down. */
   async run(timeoutMs?: number): Promise<VmStop> {
+    if (this.current === 'running') throw new VmStateError('run(): the VM is already running');
+    if (this.current === 'ended') {
+      throw new VmStateError(`run(): the VM has ended (${this.endedWith?.reason ?? 'error'}); create a new one`);
+    }
+    this.current = 'running';
     let stop: RunStop;
     try {
-      stop = await this.platform.run(timeoutMs);
+      stop = this.stopBeforeRun ?? await this.platform.run(timeoutMs);
     } catch (e) {
       const detail = errorMessage(e);
-      this.shutdown({ reason: 'error', detail });
+      this.end({ reason: 'error', detail, stop: { kind: 'halted-by-core', message: detail } });
       throw e;
     }
     const event = shutdownEvent(stop);
     // Where a triple fault happened: the boot CPU's instruction bytes at RIP.
     if (stop.kind === 'triple-fault') event.detail += instructionBytesText(this.cpus[0]);
-    this.shutdown(event);
-    return { ...event, stop };
+    const result = { ...event, stop };
+    this.end(result);
+    return result;
   }
 
-  /** End the run at the next instruction boundary. */
-  /** End the run at the next instruction boundary, on the host's behalf; hypapps' shutdown sees `detail`. */
-  stop(detail = 'stopped by the host'): void { this.platform.stop({ kind: 'stopped', detail }); }
+  /**
+   * End the run at the next instruction boundary, on the host's behalf;
+   * hypapps' shutdown sees `detail` (with reason 'signal', the signal's name).
+   * Before run(), the run ends before the guest's first instruction.
+   */
+  stop(detail = 'stopped by the host', reason: 'stopped' | 'signal' = 'stopped'): void {
+    if (this.current === 'ended') throw new VmStateError('stop(): the VM has already ended');
+    const stop: RunStop = reason === 'signal' ? { kind: 'signal', signal: detail } : { kind: 'stopped', detail };
+    if (this.current === 'created') this.stopBeforeRun ??= stop;
+    else this.platform.stop(stop);
+  }
 
-  /** Bytes typed at the guest's console. */
-  consoleInput(bytes: Uint8Array): void { this.platform.consoleInput(bytes); }
+  /** Bytes typed at the guest's console (before run(), the guest reads them once it runs). */
+  consoleInput(bytes: Uint8Array): void {
+    if (this.current === 'ended') throw new VmStateError('consoleInput(): the VM has ended');
+    this.platform.consoleInput(bytes);
+  }
 
-  private shutdown(e: ShutdownEvent): void {
-    for (const a of this.apps) {
+  /** The run is over: hypapps' shutdown, exactly once. */
+  private end(result: VmStop): void {
+    this.current = 'ended';
+    this.endedWith = result;
+    const e: ShutdownEvent = { reason: result.reason, ...(result.detail === undefined ? {} : { detail: result.detail }) };
+    this.apps.forEach((a, i) => {
+      this.monitor?.enter(i, 'shutdown');
       try { a.app.shutdown?.(a.ctx, e); } catch (err) {
         process.stderr.write(`xmhf: hypapp ${a.app.name} failed in shutdown: ${errorMessage(err)}\n`);
+      } finally {
+        this.monitor?.leave();
       }
-    }
+    });
   }
 }
 
@@ -98,6 +146,8 @@ function shutdownEvent(stop: RunStop): ShutdownEvent {
     case 'timeout': return { reason: 'timeout' };
     case 'halted-by-core': return { reason: 'stopped', detail: stop.message };
     case 'stopped': return { reason: 'stopped', detail: stop.detail };
+    case 'signal': return { reason: 'signal', detail: stop.signal };
+    case 'guest-halted': return { reason: 'stopped', detail: `the guest halted with interrupts off at RIP 0x${stop.rip.toString(16)}; nothing can wake it` };
     case 'poweroff': return { reason: 'poweroff' };
   }
 }
@@ -141,7 +191,7 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
   const core: CoreServices = {
     cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
-    log, emit: onEvent, stop,
+    log, emit: onEvent, stop, monitor: o.callbackMonitor,
   };
   const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));
   hub = new EventHub({
@@ -150,6 +200,7 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
     portOut: (p, size, v) => pc.portOut(p, size, v),
     platformMsr: (vcpu, exit) => { pc.servePlatformExit(exit, vcpu); },
     count: (kind) => counts.set(kind, (counts.get(kind) ?? 0) + 1),
+    monitor: o.callbackMonitor,
   });
 
   // The measured launch: what is about to run, before any of it runs.
@@ -158,18 +209,32 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
   measurements.extend('core', 'cmdline', o.cmdline);
   for (const s of specs) measurements.extend('core', `hypapp ${s.app.name}`, s.source ?? s.app.name);
 
-  for (const a of apps) {
+  const initTimeoutMs = o.initTimeoutMs ?? CALLBACK_TIMEOUT_MS;
+  for (const [i, a] of apps.entries()) {
     try {
-      await a.app.init?.(a.ctx);
+      await settleWithin(initTimeoutMs, () => {
+        o.callbackMonitor?.enter(i, 'init');
+        try { return a.app.init?.(a.ctx); } finally { o.callbackMonitor?.leave(); }
+      }, `init did not settle within ${initTimeoutMs / 1000} s`);
     } catch (e) {
       const message = errorMessage(e);
-      for (const b of apps.slice(0, apps.indexOf(a))) {
+      for (const b of apps.slice(0, i)) {
         try { b.app.shutdown?.(b.ctx, { reason: 'error', detail: `hypapp ${a.app.name} failed to start` }); } catch { /* already failing */ }
       }
       throw new HypappInitError(`hypapp ${a.app.name} failed to start: ${message}`);
     }
   }
-  return new Vm(pc, apps, measurements, counts, cpus);
+  return new Vm(pc, apps, measurements, counts, cpus, o.callbackMonitor);
+}
+
+/** Await what `fn` returns, failing with `message` if it has not settled after `ms` (an init that never settles would hang the start). */
+async function settleWithin(ms: number, fn: () => unknown, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([fn(), new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function bigintJson(_key: string, v: unknown): unknown {
