@@ -168,6 +168,18 @@ test('on a raw terminal, Ctrl-] ends the session even while a hypapp callback lo
   assert.match(out, /(^|\s)echo(\s|$)/m, 'echo is back');
 });
 
+test('on a raw terminal, Ctrl-C reaches the guest, but ends the run (status 130) while a hypapp callback has held the guest', { skip: !hasScript && 'needs script(1) (util-linux) for a pseudo-terminal' }, async () => {
+  const out = await inScript(`${node} --kernel ${STI_HLT} --hypapp ${STUCK} --hypapp-opt stuck-hypapp.mode=timer-loop --callback-timeout 1000; echo "status=$?"; stty -a`,
+    async (write, output) => {
+      await until(() => /press Ctrl-\] to quit/.test(output()));
+      await new Promise((r) => setTimeout(r, 1500));
+      write('\x03');
+    });
+  assert.match(out, /status=130/, out);
+  assert.match(out, /Ctrl-C while the guest is held \(hypapp stuck has been in timer for/);
+  assert.match(out, /(^|\s)icanon(\s|$)/m, 'canonical mode is back');
+});
+
 test('SIGHUP on a raw terminal: the terminal is put back and the status is 129', { skip: !hasScript && 'needs script(1) (util-linux) for a pseudo-terminal' }, async () => {
   const err = join(dir, 'hup.err');
   const out = await inScript(`${node} --kernel ${STI_HLT} </dev/tty 2>${err} & p=$!; ` +

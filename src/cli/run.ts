@@ -44,6 +44,10 @@ const STOP_GRACE_MS = 3_000;
 const PANIC_GRACE_MS = 2_000;
 /** After the result, how long the VM's thread gets to end by itself (its last log lines are on the way). */
 const WORKER_EXIT_MS = 2_000;
+/** Ctrl-C, which a raw terminal passes to the guest. */
+const CTRL_C = 0x03;
+/** How long a hypapp callback must have held the guest before Ctrl-C ends the run instead of reaching the guest. */
+const CTRL_C_STUCK_MS = 1_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
@@ -132,7 +136,7 @@ class RunSession {
           this.after(this.o.timeoutMs + STOP_GRACE_MS, () => this.kill(ExitStatus.TIMEOUT, `xmhf: timed out${this.inCallbackText()}\n`));
         }
         if (this.o.exec === undefined) {
-          this.input = attachConsoleInput((bytes) => this.send({ type: 'input', bytes }), () => this.requestStop('left the console'));
+          this.input = attachConsoleInput((bytes) => this.consoleInput(bytes), () => this.requestStop('left the console'));
         }
         return;
       case 'error':
@@ -141,6 +145,19 @@ class RunSession {
         return;
       case 'result': this.result(m.end); return;
     }
+  }
+
+  /**
+   * Typed bytes go to the guest; Ctrl-C (which a raw terminal hands the guest, to interrupt its command)
+   * ends the run instead while a hypapp callback has held the guest for a while, as nothing else would answer it.
+   */
+  private consoleInput(bytes: Uint8Array): void {
+    const c = this.slot.current();
+    if (bytes.includes(CTRL_C) && c && epochMs() - c.sinceMs >= CTRL_C_STUCK_MS) {
+      this.kill(ExitStatus.SIGNAL_BASE + constants.signals.SIGINT, `xmhf: Ctrl-C while the guest is held${this.inCallbackText()}; ending the run\n`);
+      return;
+    }
+    this.send({ type: 'input', bytes });
   }
 
   private output(bytes: Uint8Array): void {
