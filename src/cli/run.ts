@@ -62,15 +62,22 @@ export function parseSize(text: string): number {
 export async function runCommand(o: RunOptions): Promise<number> {
   // Checked here, before the guest boots; the VM's thread opens it when the guest starts.
   if (o.events !== undefined) new EventsSink(o.events, cacheDir());
+  if (o.initrd && !o.kernel) throw new UsageError('--initrd needs --kernel (the default guest builds its own initramfs)');
+  // The VM's thread loads its modules (most of a second of compiling and linking) while this one reads the guest.
+  const worker = new Worker(new URL('./vm-worker-boot.mjs', import.meta.url), { execArgv: [] });
   let kernel: Uint8Array, initrd: Uint8Array | undefined;
-  if (o.kernel) {
-    kernel = readInputFile('--kernel', o.kernel, o.mem, 'the guest RAM (--mem)');
-    initrd = o.initrd ? readInputFile('--initrd', o.initrd, o.mem, 'the guest RAM (--mem)') : undefined;
-  } else {
-    if (o.initrd) throw new UsageError('--initrd needs --kernel (the default guest builds its own initramfs)');
-    const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
-    kernel = g.kernel;
-    initrd = guestInitramfs(g, o.exec);
+  try {
+    if (o.kernel) {
+      kernel = readInputFile('--kernel', o.kernel, o.mem, 'the guest RAM (--mem)');
+      initrd = o.initrd ? readInputFile('--initrd', o.initrd, o.mem, 'the guest RAM (--mem)') : undefined;
+    } else {
+      const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`));
+      kernel = g.kernel;
+      initrd = guestInitramfs(g, o.exec);
+    }
+  } catch (e) {
+    void worker.terminate();
+    throw e;
   }
   const quiet = o.exec !== undefined && !o.kernel;
   const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
@@ -79,12 +86,11 @@ export async function runCommand(o: RunOptions): Promise<number> {
     kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
   };
-  return new RunSession(o, quiet, slot).run(job);
+  return new RunSession(o, quiet, slot, worker).run(job);
 }
 
 /** One run seen from the main thread: the VM's thread, the console both ways, and every way the run can end. */
 class RunSession {
-  private readonly worker = new Worker(new URL('./vm-worker-boot.mjs', import.meta.url), { execArgv: [] });
   private readonly watch = new ConsoleWatch(READY_MARKER);
   private readonly callbackTimeoutMs: number;
   private hypappNames: string[] = [];
@@ -105,7 +111,13 @@ class RunSession {
     });
   });
 
-  constructor(private readonly o: RunOptions, private readonly quiet: boolean, private readonly slot: CallbackSlot) {
+  constructor(
+    private readonly o: RunOptions,
+    private readonly quiet: boolean,
+    private readonly slot: CallbackSlot,
+    /** The VM's thread, started before the guest was read; it waits for the job. */
+    private readonly worker: Worker,
+  ) {
     this.callbackTimeoutMs = o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS;
   }
 
@@ -248,8 +260,9 @@ class RunSession {
     restoreTerminal();
     for (const s of SIGNALS) process.off(s, this.onSignal);
     process.off('uncaughtException', this.onCrash);
-    // Whatever ended the run, if it ended before the --exec command started, nothing else showed the console.
-    if (status !== 0 && status !== ExitStatus.USAGE) message = this.bootLog() + message;
+    // Whatever ended the run, if it ended before the --exec command started, nothing else showed the console:
+    // the reason first, then the console lines behind it.
+    if (status !== 0 && status !== ExitStatus.USAGE) message += this.bootLog();
     process.stderr.write(message);
     // Let the thread end by itself so its last output arrives; end it if it lingers.
     const kill = setTimeout(() => void this.worker.terminate(), WORKER_EXIT_MS);
