@@ -101,10 +101,10 @@ export class EventHub {
       } catch (e) {
         if (!(e instanceof HypappError)) throw e;
         this.d.stop(e.message);
-        return direction === 'read' ? 0xffffffff : 0;
+        return direction === 'read' ? allOnes(size) : 0;
       }
       if (r === undefined) continue;
-      if (direction === 'read') return r === 'skip' ? 0xffffffff : r.value >>> 0;
+      if (direction === 'read') return r === 'skip' ? allOnes(size) : (r.value & allOnes(size)) >>> 0;
       return 0;
     }
     return undefined;
