@@ -6,7 +6,7 @@
 // to f80's rM/rS with its exceptions.
 import { IE, ZE, PE, INT_BIT, BIAS } from './fpu-conv';
 import { roundPack, setResult, setIndefinite, raise, clearDE, classOf, K_ZERO, K_INF } from './f80';
-import { ltU, lt128 } from './u128';
+import { ltU, lt128, sub128, wHi, wLo } from './u128';
 import {
   hiOf, loOf, expOf, isNeg, isZero, wSet, wCopy, wSetInt, wSetF80, wNegate, wAbs, wScale, wMul, wDiv, wAdd, wConst, magLess,
 } from './wide';
@@ -85,18 +85,16 @@ function reduce(m: i64, s: i32): void {
     rl = (rl << 1) | bit;
     q <<= 1;
     if (!lt128(rh, rl, PI66_HI, PI66_LO)) {
-      const borrow: i64 = ltU(rl, PI66_LO) ? 1 : 0;
-      rl -= PI66_LO;
-      rh = rh - PI66_HI - borrow;
+      sub128(rh, rl, PI66_HI, PI66_LO);
+      rh = wHi; rl = wLo;
       q |= 1;
     }
   }
   // Round the quotient to nearest: a remainder above half of pi66/2 becomes negative.
   let neg = false;
   if (lt128(PI66_HI, PI66_LO, (rh << 1) | (rl >>> 63), rl << 1)) {
-    const borrow: i64 = ltU(PI66_LO, rl) ? 1 : 0;
-    rl = PI66_LO - rl;
-    rh = PI66_HI - rh - borrow;
+    sub128(PI66_HI, PI66_LO, rh, rl);
+    rh = wHi; rl = wLo;
     neg = true;
     q++;
   }

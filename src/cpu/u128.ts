@@ -14,6 +14,13 @@ export let wLo: i64 = 0;
 // @ts-ignore: decorator
 @inline export function lt128(ah: i64, al: i64, bh: i64, bl: i64): bool { return ltU(ah, bh) || (ah == bh && ltU(al, bl)); }
 
+/** (ah:al) - (bh:bl) modulo 2^128, into wHi/wLo. */
+// @ts-ignore: decorator
+@inline export function sub128(ah: i64, al: i64, bh: i64, bl: i64): void {
+  wLo = al - bl;
+  wHi = ah - bh - (ltU(al, bl) ? 1 : 0);
+}
+
 /** The full 128-bit product of two unsigned 64-bit numbers. */
 export function mul64(a: i64, b: i64): void {
   const M: i64 = 0xffffffff;
@@ -91,9 +98,8 @@ export function sqrtJam(m: i64, shift: i32): void {
     qh = (qh << 1) | (ql >>> 63);
     ql <<= 1;
     if (!lt128(rh, rl, th, tl)) {
-      const borrow: i64 = ltU(rl, tl) ? 1 : 0;
-      rl -= tl;
-      rh = rh - th - borrow;
+      sub128(rh, rl, th, tl);
+      rh = wHi; rl = wLo;
       ql |= 1;
     }
   }
@@ -144,9 +150,8 @@ export function div128(ah: i64, al: i64, bh: i64, bl: i64): void {
     qh = (qh << 1) | (ql >>> 63);
     ql <<= 1;
     if (ge) {
-      const borrow: i64 = ltU(rl, bl) ? 1 : 0;
-      rl -= bl;
-      rh = rh - bh - borrow;
+      sub128(rh, rl, bh, bl);
+      rh = wHi; rl = wLo;
       ql |= 1;
     }
   }

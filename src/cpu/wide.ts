@@ -3,7 +3,7 @@
 // is correctly rounded but in rare near-halfway cases. Values live in a small
 // pool of slots in linear memory (no allocation): slot i holds the
 // significand (bit 127 set unless zero), the exponent of bit 127 and the sign.
-import { wHi, wLo, ltU, lt128, clz128, shl128, shrJam128, mulHi128, div128 } from './u128';
+import { wHi, wLo, ltU, lt128, sub128, clz128, shl128, shrJam128, mulHi128, div128 } from './u128';
 
 const SLOT = 24;
 const SLOTS = 16;
@@ -91,8 +91,8 @@ export function wAdd(d: i32, a: i32, b: i32, subtract: bool): void {
     if (carry) wSet(d, (hi >>> 1) | (<i64>1 << 63), (lo >>> 1) | (hi << 63), xe + 1, xn);
     else wSet(d, hi, lo, xe, xn);
   } else {
-    const borrow: i64 = ltU(xl, yl) ? 1 : 0;
-    wSet(d, xh - yh - borrow, xl - yl, xe, xn);
+    sub128(xh, xl, yh, yl);
+    wSet(d, wHi, wLo, xe, xn);
   }
 }
 
