@@ -183,13 +183,13 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
   const mem = new GuestMemory(pc.machine);
   const intercepts = new Intercepts(pc.machine.vcpus, { controls: pc.controls, msrs: pc.msrIntercepts });
   const memprot = new Memprot(pc.machine, (on) => intercepts.setNestedPaging(on));
-  dmaprot = new Dmaprot(pc.machine, memprot);
+  dmaprot = new Dmaprot(pc.machine, memprot, (v) => hub!.dmaViolation(v));
   const cpus: GuestCpu[] = pc.machine.vcpus.map((v) => new GuestCpuImpl(v, mem));
   const measurements = new MeasurementLog();
   const counts = new Map<string, number>();
   const stop = (message: string) => pc.stop({ kind: 'halted-by-core', message });
   const core: CoreServices = {
-    cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
+    cpus, mem, memprot, dmaprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
     log, emit: onEvent, stop, monitor: o.callbackMonitor,
   };
