@@ -102,10 +102,12 @@ export class P9Server {
       if (w.overflow()) throw new P9Error(Errno.EMSGSIZE, 'the reply does not fit the guest\'s buffer');
       return w.finish();
     } catch (e) {
-      const errno = e instanceof DecodeError ? Errno.EINVAL : errnoOf(e);
-      return new Writer(this.reply, Msg.Rlerror, tag).u32(errno).finish();
+      return this.rlerror(tag, e instanceof DecodeError ? Errno.EINVAL : errnoOf(e));
     }
   }
+
+  /** Rlerror for `tag` (for a request the device could not hand over whole). Valid until the next call. */
+  rlerror(tag: number, errno: number): Uint8Array { return new Writer(this.reply, Msg.Rlerror, tag).u32(errno).finish(); }
 
   private dispatch(type: number, r: Reader, w: Writer): void {
     switch (type) {
