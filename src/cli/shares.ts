@@ -27,7 +27,7 @@ export function parseShare(spec: string): VmShare {
   }
   let tag: string | undefined;
   const colon = rest.lastIndexOf(':');
-  if (colon > 0 && !rest.slice(colon + 1).includes('/')) {
+  if (colon >= 0 && !rest.slice(colon + 1).includes('/')) {
     tag = rest.slice(colon + 1);
     rest = rest.slice(0, colon);
     if (!TAG.test(tag) || tag === '.' || tag === '..') throw new UsageError(`--share ${spec}: the tag "${tag}" is not ${TAG_HELP}`);
