@@ -2,6 +2,7 @@
 import { benchCpu } from './cpu.js';
 import { benchBoot, benchIdle } from './boot.js';
 import { benchHypapps } from './hypapps.js';
+import { benchShare } from './share.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
@@ -14,3 +15,6 @@ await benchIdle();
 
 console.log('\n## Hypapps: cost per event and slowdown (against no hypapps)\n');
 await benchHypapps();
+
+console.log('\n## Host folder: tar of 2,000 files through virtio-9p\n');
+await benchShare();

@@ -7,6 +7,7 @@ import { prepareI386Guest } from '../guest/i386.js';
 import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
+import { parseShares } from './shares.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
 
@@ -30,6 +31,10 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    {"hypapps":[{"hypapp":"hello","options":{}}]}
   --events FILE    write hypapps' JSON records to FILE, opened when the guest starts
                    (- for standard output; default: standard error)
+  --share HOSTDIR[:TAG][,ro]
+                   share a host directory over virtio-9p (repeatable); the default
+                   guest mounts it at /mnt/TAG (TAG: the directory's name by default);
+                   ro refuses the guest's writes; the guest never reaches outside it
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
@@ -56,6 +61,7 @@ const RUN_OPTIONS = {
   mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
+  share: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -103,10 +109,12 @@ async function main(argv: string[]): Promise<number> {
     const timeoutMs = millis('timeout', values.timeout);
     const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
+    const shares = parseShares(values.share ?? []);
     return runCommand({
       kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
+      shares,
     });
   }
   if (cmd === 'guest') {
