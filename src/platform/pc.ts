@@ -6,7 +6,7 @@
 // and sleeps while the guest idles in HLT.
 import { Control, EventType, Exit, Msr, Reg, Vector } from '../backend/abi.js';
 import type { Machine, MachineFactory, PlatformBus, Vcpu } from '../backend/interface.js';
-import { directDma, type DmaPort, type Platform, type PlatformHooks, type RunStop } from './platform.js';
+import { directDma, type DmaPort, type Platform, type PlatformHooks, type Release, type RunStop } from './platform.js';
 import { ManualClock, allOnes } from './device.js';
 import { DeviceBus } from './bus.js';
 import { Pit8254 } from './pit8254.js';
@@ -84,6 +84,12 @@ export class PcMachine implements Platform {
   private readonly msrDevices: MsrDevices[];
   readonly controls = PLATFORM_CONTROLS;
   readonly msrIntercepts = PLATFORM_MSR_INTERCEPTS;
+  // ---- holds and time freezes (hold(), freezeTime()) ----
+  private holds = 0;
+  private frozen = 0;
+  private running = false;
+  /** Wakes the run loop waiting while held (a release or stop()). */
+  private wakeHeld: (() => void) | undefined;
 
   private constructor(
     readonly machine: Machine,
@@ -208,6 +214,37 @@ export class PcMachine implements Platform {
     this.stopReason ??= reason;
     this.vcpu.requestStop();
     this.wakeIdle?.();
+    this.wakeHeld?.();
+  }
+
+  hold(): Release {
+    this.holds++;
+    this.vcpu.requestStop();
+    this.wakeIdle?.();
+    return once(() => {
+      if (--this.holds === 0) this.wakeHeld?.();
+    });
+  }
+
+  freezeTime(): Release {
+    this.frozen++;
+    this.timebase.pause();
+    return once(() => {
+      if (--this.frozen === 0 && this.running && this.holds === 0) this.timebase.resume();
+    });
+  }
+
+  /** Wait while held, guest time standing still, until released, stopped or the run's end. */
+  private async whileHeld(endMs: number): Promise<void> {
+    this.timebase.pause();
+    while (this.holds > 0 && !this.stopReason && performance.now() < endMs) {
+      await new Promise<void>((resolve) => {
+        const timer = endMs === Infinity ? undefined : setTimeout(resolve, Math.max(0, Math.ceil(endMs - performance.now())));
+        this.wakeHeld = () => { clearTimeout(timer); resolve(); };
+      });
+      this.wakeHeld = undefined;
+    }
+    if (this.frozen === 0) this.timebase.resume();
   }
 
   /**
@@ -222,9 +259,16 @@ export class PcMachine implements Platform {
     /** Guest time the CPU was first seen halted with interrupts off (and has not run since). */
     let deadHaltSince: number | undefined;
     this.stopReason = undefined;
-    this.timebase.resume();
+    this.running = true;
+    if (this.frozen === 0) this.timebase.resume();
     try {
       for (;;) {
+        if (this.holds > 0) {
+          await this.whileHeld(endMs);
+          lastYield = performance.now();
+          if (this.stopReason) return this.stopReason;
+          if (performance.now() > endMs) return { kind: 'timeout' };
+        }
         this.syncClock();
         const exit = this.runSlice();
         this.syncClock();
@@ -259,6 +303,7 @@ export class PcMachine implements Platform {
         }
       }
     } finally {
+      this.running = false;
       this.timebase.pause();
     }
   }
@@ -348,4 +393,10 @@ export class PcMachine implements Platform {
     });
     this.wakeIdle = undefined;
   }
+}
+
+/** A Release whose second call does nothing. */
+function once(fn: () => void): Release {
+  let done = false;
+  return { release: () => { if (!done) { done = true; fn(); } } };
 }
