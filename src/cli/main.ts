@@ -7,6 +7,7 @@ import { prepareI386Guest } from '../guest/i386.js';
 import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
+import { parseListen } from '../gdb/server.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
 
@@ -30,6 +31,11 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    {"hypapps":[{"hypapp":"hello","options":{}}]}
   --events FILE    write hypapps' JSON records to FILE, opened when the guest starts
                    (- for standard output; default: standard error)
+  --gdb PORT|unix:PATH
+                   serve the GDB remote protocol on 127.0.0.1:PORT or a Unix socket
+                   (gdb: target remote :PORT; docs/gdb.md)
+  --gdb-wait       with --gdb: hold the guest before its first instruction until
+                   gdb attaches and continues it
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
@@ -56,6 +62,7 @@ const RUN_OPTIONS = {
   mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
+  gdb: { type: 'string' }, 'gdb-wait': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -103,7 +110,10 @@ async function main(argv: string[]): Promise<number> {
     const timeoutMs = millis('timeout', values.timeout);
     const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
+    if (values['gdb-wait'] && values.gdb === undefined) throw flagError(cmd, '--gdb-wait needs --gdb');
+    if (values.gdb !== undefined) flagValue(cmd, () => parseListen(values.gdb!));
     return runCommand({
+      gdb: values.gdb === undefined ? undefined : { listen: values.gdb, wait: values['gdb-wait'] ?? false },
       kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,

@@ -15,6 +15,7 @@ import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
 import type { FromWorker, RunEnd, ToWorker, VmJob } from './worker-protocol.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 export interface RunOptions {
   kernel?: string;
@@ -32,6 +33,8 @@ export interface RunOptions {
   events?: string;
   /** A hypapp callback running longer than this ends the run (default CALLBACK_TIMEOUT_MS). */
   callbackTimeoutMs?: number;
+  /** --gdb and --gdb-wait: the gdb stub's listen address. */
+  gdb?: GdbStubOptions;
 }
 
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
@@ -85,6 +88,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const job: VmJob = {
     kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
+    gdb: o.gdb,
   };
   return new RunSession(o, quiet, slot, worker).run(job);
 }

@@ -1,6 +1,7 @@
 // Messages between the CLI's main thread (terminal, signals, timeout,
 // watchdog) and the worker thread that runs the VM.
 import type { ShutdownReason } from '../hypapp/api.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 /** What the worker needs to build and run the VM. */
 export interface VmJob {
@@ -17,6 +18,8 @@ export interface VmJob {
   events?: string;
   /** The watchdog's CallbackSlot buffer. */
   slot: SharedArrayBuffer;
+  /** The gdb stub (--gdb), a built-in hypapp after the others. */
+  gdb?: GdbStubOptions;
 }
 
 /** Why the main thread asks the VM to stop. */
