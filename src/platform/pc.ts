@@ -219,10 +219,13 @@ export class PcMachine implements Platform {
 
   hold(): Release {
     this.holds++;
+    this.timebase.pause();
     this.vcpu.requestStop();
     this.wakeIdle?.();
     return once(() => {
-      if (--this.holds === 0) this.wakeHeld?.();
+      if (--this.holds > 0) return;
+      this.wakeHeld?.();
+      this.resumeTime();
     });
   }
 
@@ -230,13 +233,17 @@ export class PcMachine implements Platform {
     this.frozen++;
     this.timebase.pause();
     return once(() => {
-      if (--this.frozen === 0 && this.running && this.holds === 0) this.timebase.resume();
+      if (--this.frozen === 0) this.resumeTime();
     });
   }
 
-  /** Wait while held, guest time standing still, until released, stopped or the run's end. */
+  /** Guest time follows the host again, unless the run is over or something holds or freezes it. */
+  private resumeTime(): void {
+    if (this.running && this.holds === 0 && this.frozen === 0) this.timebase.resume();
+  }
+
+  /** Wait while held (guest time stands still from hold() on) until released, stopped or the run's end. */
   private async whileHeld(endMs: number): Promise<void> {
-    this.timebase.pause();
     while (this.holds > 0 && !this.stopReason && performance.now() < endMs) {
       await new Promise<void>((resolve) => {
         const timer = endMs === Infinity ? undefined : setTimeout(resolve, Math.max(0, Math.ceil(endMs - performance.now())));
@@ -244,7 +251,6 @@ export class PcMachine implements Platform {
       });
       this.wakeHeld = undefined;
     }
-    if (this.frozen === 0) this.timebase.resume();
   }
 
   /**
@@ -260,7 +266,7 @@ export class PcMachine implements Platform {
     let deadHaltSince: number | undefined;
     this.stopReason = undefined;
     this.running = true;
-    if (this.frozen === 0) this.timebase.resume();
+    this.resumeTime();
     try {
       for (;;) {
         if (this.holds > 0) {

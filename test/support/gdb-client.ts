@@ -50,9 +50,10 @@ export class GdbClient {
     }
   }
 
-  /** Bytes that arrived and are not a packet yet (acks). */
-  async pendingAcks(): Promise<string> {
-    await new Promise((r) => setTimeout(r, 50));
+  /** Acknowledgements that arrived and are not part of a reply: waits up to 10 s for one, or `quietMs` when none is expected. */
+  async pendingAcks(quietMs?: number): Promise<string> {
+    const deadline = Date.now() + (quietMs ?? 10_000);
+    while (Date.now() < deadline && (quietMs !== undefined || !/^[+-]/.test(this.buffer))) await new Promise((r) => setTimeout(r, 10));
     const m = /^[+-]*/.exec(this.buffer)![0];
     this.buffer = this.buffer.slice(m.length);
     return m;
