@@ -144,7 +144,8 @@ async function download(packages: readonly ImagePackage[], log: (line: string) =
         const lines = (partial + text).split('\n');
         partial = lines.pop()!;
         for (const line of lines) {
-          const m = /^Get:\d+ \S+ \S+ \S+ \S+ (\S+) \S+ \[([^\]]+)\]/.exec(line);
+          // Get:N URI SUITE/COMPONENT ARCH PACKAGE ARCH VERSION [SIZE]
+          const m = /^Get:\d+ .* (\S+) \S+ \S+ \[([^\]]+)\]$/.exec(line);
           if (m) log(`  [${++got}/${missing.length}] ${m[1]} (${m[2]})`);
         }
       });

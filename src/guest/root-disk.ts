@@ -4,6 +4,8 @@
 // disk, brings busybox, xmhf-hypercall and the command script along on a
 // tmpfs at /run/xmhf, and switch_roots into it; the command script then runs
 // there under the root's own /bin/sh, as it runs in the initramfs otherwise.
+import { closeSync, openSync, readSync } from 'node:fs';
+import { Ext4Image, Ext4FormatError, isDirectory, isExecutableFile } from './ext4-reader.js';
 
 /** What mounting an ext4 root on virtio-blk needs beyond the virtio modules: ext4's checksums use crc32c, which the kernel asks modprobe for (a softdep). */
 export const ROOT_MODULES = ['virtio_blk', 'crc32c_generic', 'ext4'] as const;
@@ -49,4 +51,47 @@ ${insmod}  [ -b "$root" ] || fail "no such block device (is a --disk attached?)"
   exec switch_root /newroot /${ROOT_SHELL} ${ROOT_TOOLS_DIR}/command
 fi
 `;
+}
+
+export class RootDiskError extends Error {}
+
+/** Directories the switch above mounts on or moves to. */
+const ROOT_MOUNT_POINTS = ['dev', 'proc', 'sys', 'run'] as const;
+
+/**
+ * Check before boot that `path` holds a Linux root the initramfs can switch
+ * to: an ext4 file system (not a partitioned disk) with an executable
+ * /bin/sh and the directories it mounts on. Throws RootDiskError naming what is wrong.
+ */
+export function checkLinuxRoot(path: string, what = path): void {
+  let fs: Ext4Image;
+  try {
+    fs = new Ext4Image(path);
+  } catch (e) {
+    if (!(e instanceof Ext4FormatError)) throw new RootDiskError(`${what}: cannot read it (${(e as Error).message})`);
+    const mbr = hasBootSignature(path) ? '; it has a partition table or boot sector, and the root must be a whole-disk ext4 image' : '';
+    throw new RootDiskError(`${what} is not an ext4 disk image: ${e.message}${mbr}`);
+  }
+  try {
+    const shell = fs.lookup(`/${ROOT_SHELL}`);
+    if (!shell || !isExecutableFile(shell)) throw new RootDiskError(`${what} has no Linux root: no executable /${ROOT_SHELL} in its ext4 file system`);
+    const missing = ROOT_MOUNT_POINTS.filter((d) => { const ino = fs.lookup(`/${d}`); return !ino || !isDirectory(ino); });
+    if (missing.length > 0) throw new RootDiskError(`${what} has no Linux root: no ${missing.map((d) => `/${d}`).join(', ')} director${missing.length > 1 ? 'ies' : 'y'}`);
+  } catch (e) {
+    if (e instanceof Ext4FormatError) throw new RootDiskError(`${what}: its ext4 file system is damaged (${e.message})`);
+    throw e;
+  } finally {
+    fs.close();
+  }
+}
+
+/** An MBR's (or a boot sector's) 0x55 0xAA at bytes 510-511. */
+function hasBootSignature(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const b = Buffer.alloc(2);
+    return readSync(fd, b, 0, 2, 510) === 2 && b[0] === 0x55 && b[1] === 0xaa;
+  } finally {
+    closeSync(fd);
+  }
 }
