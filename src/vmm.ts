@@ -4,6 +4,8 @@
 import { createSoftwareMachine } from './backend/software.js';
 import { PcMachine } from './platform/pc.js';
 import { createCoreVm, type CoreVmOptions, type Vm } from './xmhf/vm.js';
+import type { VirtioDevice } from './platform/virtio/device.js';
+import { VirtioRng } from './platform/virtio/rng.js';
 
 export type { Vm, VmStop, HypappSpec } from './xmhf/vm.js';
 export { HypappInitError } from './xmhf/vm.js';
@@ -13,6 +15,15 @@ export interface VmOptions extends CoreVmOptions {
   mem?: number;
   /** Bytes the guest writes to its serial console (default: standard output). */
   serialOutput?: (bytes: Uint8Array) => void;
+  /** Attach a virtio-rng fed from the host's CSPRNG (default true). */
+  rng?: boolean;
+}
+
+/** The virtio devices `o` asks for, in PCI slot order. */
+function virtioDevices(o: VmOptions): VirtioDevice[] {
+  const devices: VirtioDevice[] = [];
+  if (o.rng ?? true) devices.push(new VirtioRng());
+  return devices;
 }
 
 /** A PC with a Linux guest under the XMHF core and its hypapps. */
@@ -22,5 +33,7 @@ export function createVm(o: VmOptions): Promise<Vm> {
     backend: createSoftwareMachine,
     serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
     hooks,
+    virtio: virtioDevices(o),
+    log: o.log,
   }), o);
 }

@@ -13,6 +13,10 @@ import { Msr } from '../backend/abi.js';
 const APIC_BASE_ENABLE = 0x800n;
 /** IOAPIC delivery modes (redirection entry bits 10:8) that carry a vector. */
 const DM_FIXED = 0, DM_LOWEST = 1, DM_NMI = 4;
+/** Message-signalled interrupts are writes to 0xFEExxxxx (SDM 10.11.1), whatever the APIC base. */
+const MSI_ADDRESS_MASK = 0xfff00000, MSI_ADDRESS = 0xfee00000;
+const MSI_DEST_SHIFT = 12, MSI_DEST_LOGICAL = 0x4;
+const MSI_DATA_TRIGGER_LEVEL = 0x8000;
 
 export interface PcInterruptsOptions {
   clock: GuestClock;
@@ -71,6 +75,19 @@ export class PcInterrupts {
     return line;
   }
 
+  /**
+   * A message-signalled interrupt (MSI or MSI-X): a device wrote `data` to
+   * `address`. Address: destination ID (bits 19:12) and destination mode;
+   * data: vector, delivery mode and trigger mode (SDM 10.11.2). Anything
+   * outside the interrupt window is not an interrupt and is dropped.
+   */
+  msi(address: number, data: number): void {
+    if (((address & MSI_ADDRESS_MASK) >>> 0) !== MSI_ADDRESS) return;
+    const dest = (address >>> MSI_DEST_SHIFT) & 0xff;
+    const destMode = address & MSI_DEST_LOGICAL ? 'logical' : 'physical';
+    this.ioapicMessage(dest, destMode, data & 0xff, (data >>> 8) & 7, (data & MSI_DATA_TRIGGER_LEVEL) !== 0);
+  }
+
   /** The CPU's interrupt acknowledge: a LAPIC vector, the PIC's through ExtINT, or -1. */
   acknowledge(): number {
     return this.apicEnabled ? this.lapic.acknowledge() : this.pic.acknowledge();
@@ -108,6 +125,7 @@ export class PcInterrupts {
     this.opts.setCpuIntr(intr);
   }
 
+  /** An interrupt message from the IOAPIC or a device's MSI. */
   private ioapicMessage(dest: number, destMode: 'physical' | 'logical', vector: number, mode: number, level: boolean): void {
     if (!this.apicEnabled || !this.lapic.acceptsDestination(dest, destMode)) return;
     if (mode === DM_FIXED || mode === DM_LOWEST) this.lapic.deliver(vector, level);

@@ -21,6 +21,8 @@ import { buildAcpiTables, SCI_IRQ } from './acpi.js';
 import { HostTimebase } from './timebase.js';
 import { serveMsrExit, type MsrDevices } from './msr-exits.js';
 import { KvmClock, KVM_CPUID } from './kvmclock.js';
+import type { VirtioDevice } from './virtio/device.js';
+import { VirtioPci } from './virtio/pci.js';
 
 export interface PcOptions {
   ramSize: number;
@@ -30,7 +32,14 @@ export interface PcOptions {
   serialOutput: (bytes: Uint8Array) => void;
   /** The hypervisor core's hooks (none: a bare PC, whose devices reach all of RAM). */
   hooks?: PlatformHooks;
+  /** Virtio devices, each a virtio-pci function at 00:01.0, 00:02.0, ... in this order. */
+  virtio?: readonly VirtioDevice[];
+  /** Host log lines of the devices (a driver that broke the virtio rules); default standard error. */
+  log?: (line: string) => void;
 }
+
+/** PCI slot of the first virtio device (00:00.0 is the host bridge). */
+const FIRST_VIRTIO_SLOT = 1;
 
 /** Longest stretch of guest instructions between looks at device timers. */
 const SLICE = 200_000;
@@ -131,17 +140,19 @@ export class PcMachine implements Platform {
     const uart = new Uart16550({ base: 0x3f8, irq: irqs.isaIrq(4), output: opts.serialOutput });
     const rtc = new CmosRtc({ clock, irq: irqs.isaIrq(8) });
     const devices = new DeviceBus();
+    const pci = new PciHost();
     for (const d of [
       irqs.pic,
       new Pit8254({ clock, irq0: irqs.isaIrq(0) }),
       uart,
       rtc,
       new I8042({ onReset: () => pc?.stop({ kind: 'reset' }), irq1: irqs.isaIrq(1), irq12: irqs.isaIrq(12) }),
-      new PciHost(),
+      pci,
       new AcpiPm(() => pc?.stop({ kind: 'poweroff' }), irqs.isaIrq(SCI_IRQ)),
       new AcpiPmTimer(clock),
     ]) devices.addPortDevice(d);
     for (const d of irqs.mmioDevices) devices.addMmioDevice(d);
+    devices.addMmioDevice(pci.mmio);
     const bus: PlatformBus = {
       ioIn: (port, size) => pc?.portIn(port, size) ?? allOnes(size),
       ioOut: (port, size, value) => pc?.portOut(port, size, value),
@@ -171,6 +182,12 @@ export class PcMachine implements Platform {
     machine.ram.set(acpi.image, ACPI_TABLES_BASE);
     machine.notifyRamWritten(ACPI_TABLES_BASE, acpi.image.length);
     const dma = opts.hooks?.dma ?? directDma(machine);
+    const log = opts.log ?? ((line: string) => process.stderr.write(`xmhf: ${line}\n`));
+    (opts.virtio ?? []).forEach((device, i) => {
+      const transport = new VirtioPci({ device, dma, msi: (address, data) => irqs.msi(address, data), log });
+      pci.add(FIRST_VIRTIO_SLOT + i, 0, transport.pci);
+      pci.assignBars(transport.pci);
+    });
     pc = new PcMachine(machine, vcpu, clock, uart, devices, opts.hooks?.exit, timebase, irqs, acpi.rsdpAddr, dma);
     return pc;
   }
