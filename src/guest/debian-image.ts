@@ -100,7 +100,9 @@ export async function debianImage(o: DebianImageOptions = {}): Promise<DebianIma
     log(`${packages.length} packages, the same versions as the cached image ${path}: reused`);
     return { path, packages, built: false };
   }
-  for (const [tool, pkg] of [['dpkg-deb', 'dpkg'], ['tar', 'tar'], ['mke2fs', 'e2fsprogs']] as const) need(tool, pkg);
+  for (const [tool, pkg] of [['dpkg-deb', 'dpkg'], ['tar', 'tar']] as const) need(tool, pkg);
+  const mke2fs = sbinTool('mke2fs');
+  need(mke2fs, 'e2fsprogs');
   const root = process.getuid?.() === 0;
   if (!root) need('fakeroot', 'fakeroot');
   const started = Date.now();
@@ -115,7 +117,7 @@ export async function debianImage(o: DebianImageOptions = {}): Promise<DebianIma
     const used = treeBytes(tree);
     const size = o.size ?? Math.ceil((used * 1.15 + AUTO_FREE_BYTES) / MIB) * MIB;
     log(`writing ${(size / MIB).toFixed(0)} MiB ext4 image (${(used / MIB).toFixed(0)} MiB of files) ...`);
-    makeExt4(tree, building, size, root);
+    makeExt4(mke2fs, tree, building, size, root);
     renameSync(building, path);
   } finally {
     rmSync(tree, { recursive: true, force: true });
@@ -247,12 +249,18 @@ const MKE2FS_CONF = `[defaults]
 	}
 `;
 
+/** `tool` from PATH, else from /usr/sbin or /sbin (a user's PATH often lacks them). */
+export function sbinTool(tool: string): string {
+  if (!spawnSync(tool, ['-V'], { stdio: 'ignore' }).error) return tool;
+  return ['/usr/sbin', '/sbin'].map((d) => join(d, tool)).find((p) => existsSync(p)) ?? tool;
+}
+
 /** Write `tree` as an ext4 image of `size` bytes at `image`. */
-function makeExt4(tree: string, image: string, size: number, root: boolean): void {
+function makeExt4(mke2fs: string, tree: string, image: string, size: number, root: boolean): void {
   const conf = `${image}.mke2fs.conf`;
   writeFileSync(conf, MKE2FS_CONF);
   try {
-    const args = ['mke2fs', '-q', '-F', '-t', 'ext4', '-L', 'debian', '-E', 'root_owner=0:0', '-d', tree, image, `${size / 1024}k`];
+    const args = [mke2fs, '-q', '-F', '-t', 'ext4', '-L', 'debian', '-E', 'root_owner=0:0', '-d', tree, image, `${size / 1024}k`];
     const env = `MKE2FS_CONFIG=${conf}`;
     run(['env', env, ...args], root, fakerootState(tree));
   } catch (e) {

@@ -45,6 +45,10 @@ ${insmod}  [ -b "$root" ] || fail "no such block device (is a --disk attached?)"
   cp /bin/busybox /newroot${ROOT_TOOLS_DIR}/bin/
   [ -x /bin/xmhf-hypercall ] && cp /bin/xmhf-hypercall /newroot${ROOT_TOOLS_DIR}/bin/
   cp ${COMMAND_SCRIPT} /newroot${ROOT_TOOLS_DIR}/command
+  # Shares the initramfs mounted at /mnt/TAG stay there in the new root.
+  for m in /mnt/*; do
+    grep -q " $m " /proc/mounts && mkdir -p /newroot$m && mount --move $m /newroot$m
+  done
   for fs in /dev /proc /sys; do mount --move $fs /newroot$fs; done
   export PATH=${ROOT_PATH} HOME=/root
   [ -x /newroot/bin/bash ] && export XMHF_SHELL=/bin/bash
