@@ -9,6 +9,7 @@ import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
 import type { CallbackMonitor } from './watchdog.js';
 import { errorMessage } from '../error-message.js';
+import { PhysicalView } from './address-space.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
@@ -41,6 +42,7 @@ export function createContext(core: CoreServices, index: number, name: string, o
 
     readPhysical: (gpa, length) => mem.read(gpa, length),
     writePhysical: (gpa, bytes) => mem.write(gpa, bytes),
+    physical: new PhysicalView(mem),
     setprot: (gpa, length, prot) => memprot.setprot(gpa, length, prot),
     getprot: (gpa) => memprot.getprot(gpa),
 
