@@ -49,6 +49,8 @@ export interface SyscallEvent {
   name: string;
   /** Its arguments, typed per the kernel's metadata where it has them (else six raw registers). */
   readonly args: readonly SyscallArg[];
+  /** The six argument registers as the caller passed them (RDI, RSI, RDX, R10, R8, R9). */
+  readonly rawArgs: readonly bigint[];
   /** The calling task (pid, tgid, comm), when the kernel view can tell. */
   readonly task: SyscallTask | undefined;
   /** Argument `i` read as a NUL-terminated string in the caller's memory; null if unreadable. */
@@ -219,7 +221,7 @@ export class SyscallHooks {
       restore ??= [];
       for (const [key, value] of Object.entries(v.args)) {
         const i = this.argIndex(call, key);
-        restore.push([i, call.args[i]?.value ?? this.readArg(cpu, regs, i)]);
+        restore.push([i, call.rawArgs[i]]);
         cpu.writeVirtual(regs + BigInt(this.argOffsets[i]), u64(BigInt(value)));
       }
     }
@@ -272,17 +274,16 @@ export class SyscallHooks {
     return i;
   }
 
-  private readArg(cpu: GuestCpu, regs: bigint, i: number): bigint { return cpu.readU64(regs + BigInt(this.argOffsets[i])); }
-
   /** The entry event; arguments and task are read when first asked for. */
   private event(cpu: GuestCpu, nr: number, regs: bigint): SyscallEvent {
     const hooks = this;
     const name = this.nameOf(nr);
-    let args: SyscallArg[] | undefined;
+    let raw: bigint[] | undefined, args: SyscallArg[] | undefined;
     let task: SyscallTask | undefined | null = null;
     return {
       cpu, nr, name,
-      get args() { return (args ??= hooks.readArgs(cpu, name, regs)); },
+      get rawArgs() { return (raw ??= hooks.readArgs(cpu, regs)); },
+      get args() { return (args ??= hooks.typedArgs(name, this.rawArgs)); },
       get task() {
         if (task === null) task = hooks.kernel.currentTask?.(cpu);
         return task;
@@ -295,10 +296,13 @@ export class SyscallHooks {
     };
   }
 
-  private readArgs(cpu: GuestCpu, name: string, regs: bigint): SyscallArg[] {
+  private readArgs(cpu: GuestCpu, regs: bigint): bigint[] {
     const lo = Math.min(...this.argOffsets), hi = Math.max(...this.argOffsets) + 8;
     const view = new DataView(cpu.readVirtual(regs + BigInt(lo), hi - lo).buffer);
-    const values = this.argOffsets.map((o) => view.getBigUint64(o - lo, true));
+    return this.argOffsets.map((o) => view.getBigUint64(o - lo, true));
+  }
+
+  private typedArgs(name: string, values: readonly bigint[]): SyscallArg[] {
     const sig = this.signatures.get(name);
     if (!sig) return values.map((value, i) => ({ name: `arg${i}`, type: 'unsigned long', value }));
     return sig.argNames.map((n, i) => ({ name: n, type: sig.types[i], value: values[i] }));
