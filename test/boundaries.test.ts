@@ -57,6 +57,9 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
         broke('the core does not know which backend it runs on');
       }
       if (under(file, 'src/cli') && under(target, 'src/platform')) broke('the CLI does not reach into the platform');
+      if (under(file, 'src/gdb') && spec.startsWith('.') && !under(target, 'src/gdb') && target !== 'src/hypapp/api.ts') {
+        broke('the gdb stub is a client of the hypapp API: it imports only src/hypapp/api.ts and its own files');
+      }
       if (under(file, 'src/platform') && (under(target, 'src/cpu') || target === 'src/backend/software.ts')) {
         broke('devices never see the CPU\'s implementation, only the backend interface');
       }
@@ -100,6 +103,7 @@ test('each rule catches an import that breaks it (and lets the allowed ones thro
     ['src/linux/tasks.ts', `import type { GuestCpu } from 'xmhf-ts/hypapp';\nimport { Memprot } from '../xmhf/memprot.js';\nimport { Btf } from './btf.js';\nimport type { Vm } from 'xmhf-ts/vm';`],
     ['hypapps/ps.ts', `import { linuxOf } from 'xmhf-ts/linux';`],
     ['test/x.test.ts', `import { runGuest } from './support/guest-run.js';\nimport { PcMachine } from '../src/platform/pc.js';`],
+    ['src/gdb/stub.ts', `import type { Hypapp } from '../hypapp/api.js';\nimport { GdbSession } from './session.js';\nimport { EventHub } from '../xmhf/hub.js';\nimport { createServer } from 'node:net';`],
   ]);
   assert.deepEqual(violations(files), [
     'hypapps/bad.ts imports ../src/xmhf/hub.js: hypapps import only xmhf-ts/hypapp and their own files',
@@ -114,6 +118,7 @@ test('each rule catches an import that breaks it (and lets the allowed ones thro
     'src/xmhf/loader.ts imports ../../test/support/guest-run.js: test/support is for tests',
     'src/linux/tasks.ts imports ../xmhf/memprot.js: src/linux is built only on xmhf-ts/hypapp (and its own files)',
     'src/linux/tasks.ts imports xmhf-ts/vm: src/linux is built only on xmhf-ts/hypapp (and its own files)',
+    'src/gdb/stub.ts imports ../xmhf/hub.js: the gdb stub is a client of the hypapp API: it imports only src/hypapp/api.ts and its own files',
   ]);
 });
 
