@@ -10,6 +10,7 @@ import { Virtio9p } from './platform/virtio/9p.js';
 
 export type { Vm, VmStop, HypappSpec } from './xmhf/vm.js';
 export { HypappInitError } from './xmhf/vm.js';
+export { MAX_CPUS } from './platform/pc.js';
 
 export interface VmOptions extends CoreVmOptions {
   /** Guest RAM in bytes (default 256 MiB). */
@@ -18,6 +19,10 @@ export interface VmOptions extends CoreVmOptions {
   serialOutput?: (bytes: Uint8Array) => void;
   /** Attach a virtio-rng fed from the host's CSPRNG (default true). */
   rng?: boolean;
+  /** Processors, 1 to 8 (default 1): run in turn on the VM's thread. */
+  cpus?: number;
+  /** Guest time from retired instructions, fixed slices: the same inputs run the same instructions in the same order. */
+  deterministic?: boolean;
   /** Host directories shared with the guest over virtio-9p, each under its mount tag. */
   shares?: readonly VmShare[];
 }
@@ -46,5 +51,7 @@ export function createVm(o: VmOptions): Promise<Vm> {
     hooks,
     virtio: virtioDevices(o),
     log: o.log,
+    cpus: o.cpus,
+    deterministic: o.deterministic,
   }), o);
 }

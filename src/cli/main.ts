@@ -1,6 +1,6 @@
 // xmhf command line.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { runCommand, parseSize } from './run.js';
+import { runCommand, parseSize, parseCpus } from './run.js';
 import { CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { defaultGuest, cacheDir, guestInitramfs } from '../guest/debian.js';
 import { prepareI386Guest } from '../guest/i386.js';
@@ -16,6 +16,10 @@ boot a Linux guest on the x86-64 CPU with the serial console here
   --initrd FILE    an initramfs for --kernel
   --append ARGS    more kernel command-line arguments
   --mem SIZE       guest RAM, e.g. 256M (default) or 2G
+  --cpus N         processors, 1 to 8 (default 1)
+  --deterministic  guest time counts retired instructions and the processors take
+                   turns in fixed slices: the same command runs the same instructions
+                   in the same order (the wall clock starts at 2026-01-01)
   --exec CMD       run CMD in the default guest's shell, print its output,
                    exit with its status (141 if the reader of the output goes away)
   --timeout SECS   give up after SECS seconds of host time
@@ -58,7 +62,7 @@ ${EXIT_STATUS_HELP}`;
 
 const RUN_OPTIONS = {
   kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
-  mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
+  mem: { type: 'string' }, cpus: { type: 'string' }, deterministic: { type: 'boolean' }, exec: { type: 'string' }, timeout: { type: 'string' },
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
   share: { type: 'string', multiple: true },
@@ -110,8 +114,10 @@ async function main(argv: string[]): Promise<number> {
     const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
     const shares = parseShares(values.share ?? []);
+    const cpus = flagValue(cmd, () => parseCpus(values.cpus ?? '1'));
     return runCommand({
-      kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem,
+      kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem, cpus,
+      deterministic: values.deterministic,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
       shares,

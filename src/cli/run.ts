@@ -11,6 +11,7 @@ import { readInputFile } from './input-file.js';
 import { ExecOutputFilter } from './exec-output.js';
 import { EventsSink } from './events-sink.js';
 import { UsageError } from './usage-error.js';
+import { MAX_CPUS } from '../vmm.js';
 import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
@@ -22,6 +23,9 @@ export interface RunOptions {
   initrd?: string;
   append?: string;
   mem: number;
+  /** Processors (default 1). */
+  cpus?: number;
+  deterministic?: boolean;
   exec?: string;
   timeoutMs?: number;
   /** --hypapp references, in load order. */
@@ -52,6 +56,13 @@ const CTRL_C = 0x03;
 /** How long a hypapp callback must have held the guest before Ctrl-C ends the run instead of reaching the guest. */
 const CTRL_C_STUCK_MS = 1_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Parse --cpus: a whole number of processors, 1 to MAX_CPUS. */
+export function parseCpus(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < 1 || n > MAX_CPUS) throw new UsageError(`--cpus ${text}: not a number of processors from 1 to ${MAX_CPUS}`);
+  return n;
+}
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
 export function parseSize(text: string): number {
@@ -86,7 +97,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
   const slot = new CallbackSlot();
   const job: VmJob = {
-    kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
+    kernel, initrd, cmdline, mem: o.mem, cpus: o.cpus, deterministic: o.deterministic, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
     shares: o.shares,
   };

@@ -9,6 +9,8 @@ export interface VmJob {
   initrd?: Uint8Array;
   cmdline: string;
   mem: number;
+  cpus?: number;
+  deterministic?: boolean;
   timeoutMs?: number;
   /** How long a hypapp's init may take to settle (the watchdog's limit for callbacks). */
   callbackTimeoutMs: number;

@@ -243,6 +243,20 @@ export interface WatchpointEvent {
   size: number;
 }
 
+/**
+ * A device's access to guest RAM that dmaprot refused (XMHF's DMA
+ * protection): nothing was touched and the device reported an I/O error to
+ * the guest. `direction` is the device's: 'read' took bytes from RAM, 'write'
+ * put bytes there.
+ */
+export interface DmaViolationEvent {
+  /** The device, e.g. "virtio-rng0". */
+  device: string;
+  gpa: bigint;
+  length: number;
+  direction: 'read' | 'write';
+}
+
 export interface StepEvent {
   cpu: GuestCpu;
   rip: bigint;
@@ -289,6 +303,12 @@ export interface HypappContext {
   /** Set the protection of every page overlapping [gpa, gpa + length). */
   setprot(gpa: bigint | number, length: number, prot: number): void;
   getprot(gpa: bigint | number): number;
+
+  // dmaprot (XMHF's xmhf_dmaprot_protect): devices also obey setprot's policy
+  /** Forbid devices every page overlapping [gpa, gpa + length), whatever its setprot rights (the guest keeps them). */
+  protectFromDma(gpa: bigint | number, length: number): void;
+  /** Undo one protectFromDma of these pages (protections from several calls or hypapps are counted). */
+  unprotectFromDma(gpa: bigint | number, length: number): void;
 
   // what to intercept (each enables the matching callback's events)
   claimPorts(first: number, last?: number): void;
@@ -340,6 +360,8 @@ export interface Hypapp {
   onBreakpoint?(x: HypappContext, e: BreakpointEvent): void;
   onWatchpoint?(x: HypappContext, e: WatchpointEvent): void;
   onStep?(x: HypappContext, e: StepEvent): void;
+  /** A device's DMA was refused (every hypapp is told; there is no verdict). */
+  onDmaViolation?(x: HypappContext, e: DmaViolationEvent): void;
   /** The guest's init said it has booted (hypercall `ready`, made by the default guest before its command). */
   onGuestReady?(x: HypappContext): void;
 }

@@ -4,6 +4,7 @@ import type { HypappContext, GuestCpu, TimerHandle, Measurement } from '../hypap
 import type { GuestClock } from '../platform/device.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Memprot } from './memprot.js';
+import type { Dmaprot } from './dmaprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
@@ -15,6 +16,7 @@ export interface CoreServices {
   cpus: GuestCpu[];
   mem: GuestMemory;
   memprot: Memprot;
+  dmaprot: Dmaprot;
   debug: DebugPoints;
   intercepts: Intercepts;
   clock: GuestClock;
@@ -43,6 +45,8 @@ export function createContext(core: CoreServices, index: number, name: string, o
     writePhysical: (gpa, bytes) => mem.write(gpa, bytes),
     setprot: (gpa, length, prot) => memprot.setprot(gpa, length, prot),
     getprot: (gpa) => memprot.getprot(gpa),
+    protectFromDma: (gpa, length) => core.dmaprot.protect(Number(gpa), length),
+    unprotectFromDma: (gpa, length) => core.dmaprot.unprotect(Number(gpa), length),
 
     claimPorts: (first, last = first) => intercepts.claimPorts(index, first, last),
     claimMmio: (gpa, length) => {
