@@ -40,6 +40,7 @@ function core(...hypapps: Hypapp[]) {
     cpus, mem, memprot, dmaprot, intercepts, clock, measurements: new MeasurementLog(), counts: new Map(),
     debug: new DebugPoints(memprot, machine),
     log: (line) => logs.push(line), emit: () => {}, stop: (message) => stops.push(message),
+    hold: () => ({ release: () => {} }),
   };
   const apps: LoadedHypapp[] = hypapps.map((app, i) => ({ app, ctx: createContext(services, i, app.name, { key: 'value' }) }));
   const hub = new EventHub({

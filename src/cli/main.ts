@@ -8,6 +8,7 @@ import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
 import { parseShares } from './shares.js';
+import { parseListen } from '../gdb/server.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
 
@@ -39,6 +40,11 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    share a host directory over virtio-9p (repeatable); the default
                    guest mounts it at /mnt/TAG (TAG: the directory's name by default);
                    ro refuses the guest's writes; the guest never reaches outside it
+  --gdb PORT|unix:PATH
+                   serve the GDB remote protocol on 127.0.0.1:PORT or a Unix socket
+                   (gdb: target remote :PORT; docs/gdb.md)
+  --gdb-wait       with --gdb: hold the guest before its first instruction until
+                   gdb attaches and continues it
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
@@ -66,6 +72,7 @@ const RUN_OPTIONS = {
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
   share: { type: 'string', multiple: true },
+  gdb: { type: 'string' }, 'gdb-wait': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -115,7 +122,10 @@ async function main(argv: string[]): Promise<number> {
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
     const shares = parseShares(values.share ?? []);
     const cpus = flagValue(cmd, () => parseCpus(values.cpus ?? '1'));
+    if (values['gdb-wait'] && values.gdb === undefined) throw flagError(cmd, '--gdb-wait needs --gdb');
+    if (values.gdb !== undefined) flagValue(cmd, () => parseListen(values.gdb!));
     return runCommand({
+      gdb: values.gdb === undefined ? undefined : { listen: values.gdb, wait: values['gdb-wait'] ?? false },
       kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem, cpus,
       deterministic: values.deterministic,
       timeoutMs, callbackTimeoutMs,

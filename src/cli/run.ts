@@ -17,6 +17,7 @@ import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
 import type { FromWorker, RunEnd, ToWorker, VmJob } from './worker-protocol.js';
 import type { VmShare } from '../vmm.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 export interface RunOptions {
   kernel?: string;
@@ -39,6 +40,8 @@ export interface RunOptions {
   callbackTimeoutMs?: number;
   /** Host directories shared over virtio-9p (checked by parseShares). */
   shares?: VmShare[];
+  /** --gdb and --gdb-wait: the gdb stub's listen address. */
+  gdb?: GdbStubOptions;
 }
 
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
@@ -100,6 +103,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
     kernel, initrd, cmdline, mem: o.mem, cpus: o.cpus, deterministic: o.deterministic, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
     shares: o.shares,
+    gdb: o.gdb,
   };
   return new RunSession(o, quiet, slot, worker).run(job);
 }

@@ -2,6 +2,7 @@
 // watchdog) and the worker thread that runs the VM.
 import type { ShutdownReason } from '../hypapp/api.js';
 import type { VmShare } from '../vmm.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 /** What the worker needs to build and run the VM. */
 export interface VmJob {
@@ -22,6 +23,8 @@ export interface VmJob {
   slot: SharedArrayBuffer;
   /** Host directories shared over virtio-9p. */
   shares?: VmShare[];
+  /** The gdb stub (--gdb), a built-in hypapp after the others. */
+  gdb?: GdbStubOptions;
 }
 
 /** Why the main thread asks the VM to stop. */

@@ -10,7 +10,7 @@
 // instruction counts, so a run with the same inputs repeats exactly.
 import { Control, EventType, Exit, Msr, Reg, Vector } from '../backend/abi.js';
 import type { Machine, MachineFactory, PlatformBus, Vcpu } from '../backend/interface.js';
-import { directDma, type DmaPort, type Platform, type PlatformHooks, type RunStop } from './platform.js';
+import { directDma, type DmaPort, type Platform, type PlatformHooks, type Release, type RunStop } from './platform.js';
 import { ManualClock, allOnes } from './device.js';
 import { DeviceBus } from './bus.js';
 import { Pit8254 } from './pit8254.js';
@@ -115,6 +115,12 @@ export class PcMachine implements Platform {
   readonly vcpus: readonly Vcpu[];
   readonly controls = PLATFORM_CONTROLS;
   readonly msrIntercepts = PLATFORM_MSR_INTERCEPTS;
+  // ---- holds and time freezes (hold(), freezeTime()) ----
+  private holds = 0;
+  private frozen = 0;
+  private running = false;
+  /** Wakes the run loop waiting while held (a release or stop()). */
+  private wakeHeld: (() => void) | undefined;
 
   private constructor(
     readonly machine: Machine,
@@ -273,6 +279,43 @@ export class PcMachine implements Platform {
     this.stopReason ??= reason;
     if (this.inSlice) this.vcpus[this.current]!.requestStop();
     this.wakeIdle?.();
+    this.wakeHeld?.();
+  }
+
+  hold(): Release {
+    this.holds++;
+    this.timebase.pause();
+    this.vcpu.requestStop();
+    this.wakeIdle?.();
+    return once(() => {
+      if (--this.holds > 0) return;
+      this.wakeHeld?.();
+      this.resumeTime();
+    });
+  }
+
+  freezeTime(): Release {
+    this.frozen++;
+    this.timebase.pause();
+    return once(() => {
+      if (--this.frozen === 0) this.resumeTime();
+    });
+  }
+
+  /** Guest time follows the host again, unless the run is over or something holds or freezes it. */
+  private resumeTime(): void {
+    if (this.running && this.holds === 0 && this.frozen === 0) this.timebase.resume();
+  }
+
+  /** Wait while held (guest time stands still from hold() on) until released, stopped or the run's end. */
+  private async whileHeld(endMs: number): Promise<void> {
+    while (this.holds > 0 && !this.stopReason && performance.now() < endMs) {
+      await new Promise<void>((resolve) => {
+        const timer = endMs === Infinity ? undefined : setTimeout(resolve, Math.max(0, Math.ceil(endMs - performance.now())));
+        this.wakeHeld = () => { clearTimeout(timer); resolve(); };
+      });
+      this.wakeHeld = undefined;
+    }
   }
 
   /**
@@ -287,9 +330,16 @@ export class PcMachine implements Platform {
     /** Guest time every vCPU was first seen halted with interrupts off (and none has run since). */
     let deadHaltSince: number | undefined;
     this.stopReason = undefined;
-    this.timebase.resume();
+    this.running = true;
+    this.resumeTime();
     try {
       for (;;) {
+        if (this.holds > 0) {
+          await this.whileHeld(endMs);
+          lastYield = performance.now();
+          if (this.stopReason) return this.stopReason;
+          if (performance.now() > endMs) return { kind: 'timeout' };
+        }
         this.syncClock();
         const cpu = this.nextRunnable();
         if (cpu === undefined) {
@@ -334,6 +384,7 @@ export class PcMachine implements Platform {
         }
       }
     } finally {
+      this.running = false;
       this.timebase.pause();
     }
   }
@@ -486,4 +537,10 @@ export class PcMachine implements Platform {
     });
     this.wakeIdle = undefined;
   }
+}
+
+/** A Release whose second call does nothing. */
+function once(fn: () => void): Release {
+  let done = false;
+  return { release: () => { if (!done) { done = true; fn(); } } };
 }

@@ -293,10 +293,12 @@ export class EventHub {
 
   // ---- single-step ----
   private step(cpu: GuestCpu): void {
-    for (const i of this.d.intercepts.stepping.get(cpu.index) ?? []) {
+    for (const i of [...this.d.intercepts.stepping.get(cpu.index) ?? []]) {
       const a = this.d.apps[i];
       if (a.app.onStep) this.call(a, 'onStep', () => a.app.onStep!(a.ctx, { cpu, rip: cpu.get('rip') }), checkAnswer.ignored);
     }
+    // Masked steps: no interrupt before the next stepped instruction either.
+    if (this.d.intercepts.steppingMasked(cpu.index)) this.d.intercepts.maskInterrupts(cpu.index);
   }
 
   // ---- nested page faults: breakpoints, watchpoints, protection violations ----
@@ -312,7 +314,7 @@ export class EventHub {
     const memprot = this.d.memprot;
 
     if (access !== 'execute') {
-      for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write')) {
+      for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write', vcpu.getReg(Reg.CR3))) {
         const a = this.d.apps.find((x) => x.app.name === w.owner);
         if (a?.app.onWatchpoint) {
           this.call(a, 'onWatchpoint', () => a.app.onWatchpoint!(a.ctx, { cpu, id: w.id, gpa, gva, access: access as 'read' | 'write', size }), checkAnswer.ignored);
