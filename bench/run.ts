@@ -4,12 +4,16 @@ import { benchBoot, benchIdle } from './boot.js';
 import { benchHypapps } from './hypapps.js';
 import { benchShare } from './share.js';
 import { benchLinux } from './linux.js';
+import { benchDebianDisk } from './debian-disk.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
 
 console.log('\n## Boot: Debian\'s kernel to a busybox command\n');
 await benchBoot();
+
+console.log('\n## Boot: Debian\'s kernel to Python on the Debian root disk\n');
+await benchDebianDisk();
 
 console.log('\n## Idle: host CPU while the guest sleeps\n');
 await benchIdle();

@@ -68,9 +68,9 @@ export function parseCpus(text: string): number {
 }
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
-export function parseSize(text: string): number {
+export function parseSize(text: string, flag = '--mem'): number {
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`--mem ${text}: not a size (examples: 256M, 2G)`);
+  if (!m) throw new UsageError(`${flag} ${text}: not a size (examples: 256M, 2G)`);
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
   return Number(m[1]) * unit;
 }
