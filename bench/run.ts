@@ -2,6 +2,7 @@
 import { benchCpu } from './cpu.js';
 import { benchBoot, benchIdle } from './boot.js';
 import { benchHypapps } from './hypapps.js';
+import { benchSmp } from './smp.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
@@ -14,3 +15,6 @@ await benchIdle();
 
 console.log('\n## Hypapps: cost per event and slowdown (against no hypapps)\n');
 await benchHypapps();
+
+console.log('\n## SMP: several vCPUs against QEMU TCG with the same -smp\n');
+await benchSmp();
