@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
-import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
+import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry, X87Register } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType, PAGE_SIZE, MMIO_HOLE_START } from './abi.js';
 import type { instantiate } from '../../build/cpu-exports.js';
 import { cpuModeText, emulationFailureText } from './emulation-failure.js';
@@ -197,6 +197,12 @@ class SoftwareVcpu implements Vcpu {
   setXmm(r: number, v: bigint): void {
     this.cpu.setXmm(r, 0, BigInt.asIntN(64, v & 0xffff_ffff_ffff_ffffn));
     this.cpu.setXmm(r, 1, BigInt.asIntN(64, v >> 64n));
+  }
+  getSt(i: number): X87Register {
+    return { significand: BigInt.asUintN(64, this.cpu.getSt(i & 7, 0)), signExponent: Number(this.cpu.getSt(i & 7, 1)) & 0xffff };
+  }
+  setSt(i: number, v: X87Register): void {
+    this.cpu.setSt(i & 7, BigInt.asIntN(64, v.significand), v.signExponent & 0xffff);
   }
   getMsr(index: number): bigint | undefined {
     const v = this.cpu.getMsr(index >>> 0);

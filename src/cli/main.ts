@@ -7,6 +7,9 @@ import { prepareI386Guest } from '../guest/i386.js';
 import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
+import { parseShares } from './shares.js';
+import { parseListen } from '../gdb/server.js';
+import { imageCommand, IMAGE_USAGE } from './image.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
 
@@ -34,6 +37,15 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    {"hypapps":[{"hypapp":"hello","options":{}}]}
   --events FILE    write hypapps' JSON records to FILE, opened when the guest starts
                    (- for standard output; default: standard error)
+  --share HOSTDIR[:TAG][,ro]
+                   share a host directory over virtio-9p (repeatable); the default
+                   guest mounts it at /mnt/TAG (TAG: the directory's name by default);
+                   ro refuses the guest's writes; the guest never reaches outside it
+  --gdb PORT|unix:PATH
+                   serve the GDB remote protocol on 127.0.0.1:PORT or a Unix socket
+                   (gdb: target remote :PORT; docs/gdb.md)
+  --gdb-wait       with --gdb: hold the guest before its first instruction until
+                   gdb attaches and continues it
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
@@ -51,6 +63,8 @@ commands:
                                busybox-static:i386 with an initramfs for them; prints
                                the --kernel and --initrd files (needs the i386
                                architecture: dpkg --add-architecture i386)
+  image     build the Debian root disk \`xmhf run --disk debian\` boots
+              (xmhf image --help lists its options)
   --help    this text
 
 ${EXIT_STATUS_HELP}`;
@@ -60,6 +74,8 @@ const RUN_OPTIONS = {
   mem: { type: 'string' }, cpus: { type: 'string' }, deterministic: { type: 'boolean' }, exec: { type: 'string' }, timeout: { type: 'string' },
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
+  share: { type: 'string', multiple: true },
+  gdb: { type: 'string' }, 'gdb-wait': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -107,12 +123,17 @@ async function main(argv: string[]): Promise<number> {
     const timeoutMs = millis('timeout', values.timeout);
     const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
+    const shares = parseShares(values.share ?? []);
     const cpus = flagValue(cmd, () => parseCpus(values.cpus ?? '1'));
+    if (values['gdb-wait'] && values.gdb === undefined) throw flagError(cmd, '--gdb-wait needs --gdb');
+    if (values.gdb !== undefined) flagValue(cmd, () => parseListen(values.gdb!));
     return runCommand({
+      gdb: values.gdb === undefined ? undefined : { listen: values.gdb, wait: values['gdb-wait'] ?? false },
       kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem, cpus,
       deterministic: values.deterministic,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
+      shares,
     });
   }
   if (cmd === 'guest') {
@@ -127,6 +148,16 @@ async function main(argv: string[]): Promise<number> {
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;
+  }
+  if (cmd === 'image') {
+    // xmhf image KIND [options]
+    const kind = rest[0]?.startsWith('-') ? undefined : rest[0];
+    const values = flagHelp(parseFlags(cmd, rest.slice(kind === undefined ? 0 : 1), {
+      help: { type: 'boolean', short: 'h' }, packages: { type: 'string' }, size: { type: 'string' },
+    }), IMAGE_USAGE);
+    if (values === undefined) return 0;
+    const size = values.size === undefined ? undefined : flagValue(cmd, () => parseSize(values.size!, '--size'));
+    return imageCommand(kind, { packages: values.packages, size });
   }
   throw new UsageError(`xmhf: unknown command "${cmd}" (xmhf --help lists the commands)`);
 }

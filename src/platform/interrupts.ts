@@ -14,6 +14,10 @@ import { Msr } from '../backend/abi.js';
 const APIC_BASE_ENABLE = 0x800n;
 /** IOAPIC delivery modes (redirection entry bits 10:8) that carry a vector. */
 const DM_FIXED = 0, DM_LOWEST = 1, DM_NMI = 4;
+/** Message-signalled interrupts are writes to 0xFEExxxxx (SDM 10.11.1), whatever the APIC base. */
+const MSI_ADDRESS_MASK = 0xfff00000, MSI_ADDRESS = 0xfee00000;
+const MSI_DEST_SHIFT = 12, MSI_DEST_LOGICAL = 0x4;
+const MSI_DATA_TRIGGER_LEVEL = 0x8000;
 
 export interface PcInterruptsOptions {
   clock: GuestClock;
@@ -103,6 +107,19 @@ export class PcInterrupts {
     return line;
   }
 
+  /**
+   * A message-signalled interrupt (MSI or MSI-X): a device wrote `data` to
+   * `address`. Address: destination ID (bits 19:12) and destination mode;
+   * data: vector, delivery mode and trigger mode (SDM 10.11.2). Anything
+   * outside the interrupt window is not an interrupt and is dropped.
+   */
+  msi(address: number, data: number): void {
+    if (((address & MSI_ADDRESS_MASK) >>> 0) !== MSI_ADDRESS) return;
+    const dest = (address >>> MSI_DEST_SHIFT) & 0xff;
+    const destMode = address & MSI_DEST_LOGICAL ? 'logical' : 'physical';
+    this.ioapicMessage(dest, destMode, data & 0xff, (data >>> 8) & 7, (data & MSI_DATA_TRIGGER_LEVEL) !== 0);
+  }
+
   /** CPU `cpu`'s interrupt acknowledge: a LAPIC vector, the PIC's through ExtINT, or -1. */
   acknowledge(cpu = 0): number {
     const c = this.cpus[cpu];
@@ -165,6 +182,7 @@ export class PcInterrupts {
     return best === undefined ? [] : [best];
   }
 
+  /** An interrupt message from the IOAPIC or a device's MSI. */
   private ioapicMessage(dest: number, destMode: 'physical' | 'logical', vector: number, mode: number, level: boolean): void {
     let targets = this.destinations(dest, destMode);
     if (mode === DM_LOWEST) targets = this.lowestPriority(targets);

@@ -10,7 +10,7 @@
 // instruction counts, so a run with the same inputs repeats exactly.
 import { Control, EventType, Exit, Msr, Reg, Vector } from '../backend/abi.js';
 import type { Machine, MachineFactory, PlatformBus, Vcpu } from '../backend/interface.js';
-import { directDma, type DmaPort, type Platform, type PlatformHooks, type RunStop } from './platform.js';
+import { directDma, type DmaPort, type Platform, type PlatformHooks, type Release, type RunStop } from './platform.js';
 import { ManualClock, allOnes } from './device.js';
 import { DeviceBus } from './bus.js';
 import { Pit8254 } from './pit8254.js';
@@ -25,6 +25,8 @@ import { buildAcpiTables, SCI_IRQ } from './acpi.js';
 import { HostTimebase, InstructionTimebase, NS_PER_INSTRUCTION, type Timebase } from './timebase.js';
 import { serveMsrExit, type MsrDevices } from './msr-exits.js';
 import { KvmClock, KVM_CPUID } from './kvmclock.js';
+import type { VirtioDevice } from './virtio/device.js';
+import { VirtioPci } from './virtio/pci.js';
 
 export interface PcOptions {
   ramSize: number;
@@ -34,11 +36,18 @@ export interface PcOptions {
   serialOutput: (bytes: Uint8Array) => void;
   /** The hypervisor core's hooks (none: a bare PC, whose devices reach all of RAM). */
   hooks?: PlatformHooks;
+  /** Virtio devices, each a virtio-pci function at 00:01.0, 00:02.0, ... in this order. */
+  virtio?: readonly VirtioDevice[];
+  /** Host log lines of the devices (a driver that broke the virtio rules); default standard error. */
+  log?: (line: string) => void;
   /** Processors (default 1, at most MAX_CPUS): the MADT lists them, vCPU 0 boots, the others wait for INIT/SIPI. */
   cpus?: number;
   /** Guest time from retired instructions and fixed slices: the same inputs give the same run. */
   deterministic?: boolean;
 }
+
+/** PCI slot of the first virtio device (00:00.0 is the host bridge). */
+const FIRST_VIRTIO_SLOT = 1;
 
 /** Most processors a PC has (the CPU keeps this many save slots; xAPIC logical flat mode addresses 8). */
 export const MAX_CPUS = 8;
@@ -106,6 +115,12 @@ export class PcMachine implements Platform {
   readonly vcpus: readonly Vcpu[];
   readonly controls = PLATFORM_CONTROLS;
   readonly msrIntercepts = PLATFORM_MSR_INTERCEPTS;
+  // ---- holds and time freezes (hold(), freezeTime()) ----
+  private holds = 0;
+  private frozen = 0;
+  private running = false;
+  /** Wakes the run loop waiting while held (a release or stop()). */
+  private wakeHeld: (() => void) | undefined;
 
   private constructor(
     readonly machine: Machine,
@@ -183,17 +198,19 @@ export class PcMachine implements Platform {
     const uart = new Uart16550({ base: 0x3f8, irq: irqs.isaIrq(4), output: opts.serialOutput });
     const rtc = new CmosRtc({ clock, irq: irqs.isaIrq(8), ...(opts.deterministic ? { startTime: new Date(DETERMINISTIC_EPOCH_MS) } : {}) });
     const devices = new DeviceBus();
+    const pci = new PciHost();
     for (const d of [
       irqs.pic,
       new Pit8254({ clock, irq0: irqs.isaIrq(0) }),
       uart,
       rtc,
       new I8042({ onReset: () => pc?.stop({ kind: 'reset' }), irq1: irqs.isaIrq(1), irq12: irqs.isaIrq(12) }),
-      new PciHost(),
+      pci,
       new AcpiPm(() => pc?.stop({ kind: 'poweroff' }), irqs.isaIrq(SCI_IRQ)),
       new AcpiPmTimer(clock),
     ]) devices.addPortDevice(d);
     for (const d of irqs.mmioDevices) devices.addMmioDevice(d);
+    devices.addMmioDevice(pci.mmio);
     const bus: PlatformBus = {
       ioIn: (port, size) => pc?.portIn(port, size) ?? allOnes(size),
       ioOut: (port, size, value) => pc?.portOut(port, size, value),
@@ -225,6 +242,12 @@ export class PcMachine implements Platform {
     machine.ram.set(acpi.image, ACPI_TABLES_BASE);
     machine.notifyRamWritten(ACPI_TABLES_BASE, acpi.image.length);
     const dma = opts.hooks?.dma ?? directDma(machine);
+    const log = opts.log ?? ((line: string) => process.stderr.write(`xmhf: ${line}\n`));
+    (opts.virtio ?? []).forEach((device, i) => {
+      const transport = new VirtioPci({ device, dma, msi: (address, data) => irqs.msi(address, data), log });
+      pci.add(FIRST_VIRTIO_SLOT + i, 0, transport.pci);
+      pci.assignBars(transport.pci);
+    });
     const wallClockNs = opts.deterministic ? () => BigInt(DETERMINISTIC_EPOCH_MS) * 1_000_000n + BigInt(Math.floor(timebase.nowNs())) : undefined;
     pc = new PcMachine(machine, clock, uart, devices, opts.hooks?.exit, timebase, irqs, acpi.rsdpAddr, dma, wallClockNs);
     return pc;
@@ -264,6 +287,43 @@ export class PcMachine implements Platform {
     this.stopReason ??= reason;
     if (this.inSlice) this.vcpus[this.current]!.requestStop();
     this.wakeIdle?.();
+    this.wakeHeld?.();
+  }
+
+  hold(): Release {
+    this.holds++;
+    this.timebase.pause();
+    if (this.inSlice) this.vcpus[this.current]!.requestStop();
+    this.wakeIdle?.();
+    return once(() => {
+      if (--this.holds > 0) return;
+      this.wakeHeld?.();
+      this.resumeTime();
+    });
+  }
+
+  freezeTime(): Release {
+    this.frozen++;
+    this.timebase.pause();
+    return once(() => {
+      if (--this.frozen === 0) this.resumeTime();
+    });
+  }
+
+  /** Guest time follows the host again, unless the run is over or something holds or freezes it. */
+  private resumeTime(): void {
+    if (this.running && this.holds === 0 && this.frozen === 0) this.timebase.resume();
+  }
+
+  /** Wait while held (guest time stands still from hold() on) until released, stopped or the run's end. */
+  private async whileHeld(endMs: number): Promise<void> {
+    while (this.holds > 0 && !this.stopReason && performance.now() < endMs) {
+      await new Promise<void>((resolve) => {
+        const timer = endMs === Infinity ? undefined : setTimeout(resolve, Math.max(0, Math.ceil(endMs - performance.now())));
+        this.wakeHeld = () => { clearTimeout(timer); resolve(); };
+      });
+      this.wakeHeld = undefined;
+    }
   }
 
   /**
@@ -278,9 +338,16 @@ export class PcMachine implements Platform {
     /** Guest time every vCPU was first seen halted with interrupts off (and none has run since). */
     let deadHaltSince: number | undefined;
     this.stopReason = undefined;
-    this.timebase.resume();
+    this.running = true;
+    this.resumeTime();
     try {
       for (;;) {
+        if (this.holds > 0) {
+          await this.whileHeld(endMs);
+          lastYield = performance.now();
+          if (this.stopReason) return this.stopReason;
+          if (performance.now() > endMs) return { kind: 'timeout' };
+        }
         this.syncClock();
         const cpu = this.nextRunnable();
         if (cpu === undefined) {
@@ -326,6 +393,7 @@ export class PcMachine implements Platform {
         }
       }
     } finally {
+      this.running = false;
       this.timebase.pause();
     }
   }
@@ -478,4 +546,10 @@ export class PcMachine implements Platform {
     });
     this.wakeIdle = undefined;
   }
+}
+
+/** A Release whose second call does nothing. */
+function once(fn: () => void): Release {
+  let done = false;
+  return { release: () => { if (!done) { done = true; fn(); } } };
 }

@@ -4,7 +4,7 @@
 // guest's first instruction, then the event loop; shutdown callbacks see how
 // it ended. Which platform and backend is the caller's choice (src/vmm.ts
 // composes the PC on the WebAssembly CPU).
-import type { Platform, PlatformFactory, RunStop } from '../platform/platform.js';
+import type { Platform, PlatformFactory, Release, RunStop } from '../platform/platform.js';
 import { loadLinux } from '../boot/linux.js';
 import type { Hypapp, ShutdownEvent, ShutdownReason, GuestCpu } from '../hypapp/api.js';
 import { GuestMemory } from './guest-memory.js';
@@ -189,15 +189,22 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
   const mem = new GuestMemory(pc.machine);
   const intercepts = new Intercepts(pc.machine.vcpus, { controls: pc.controls, msrs: pc.msrIntercepts });
   const memprot = new Memprot(pc.machine, (on) => intercepts.setNestedPaging(on));
-  dmaprot = new Dmaprot(pc.machine, memprot);
+  dmaprot = new Dmaprot(pc.machine, memprot, (v) => hub!.dmaViolation(v));
   const cpus: GuestCpu[] = pc.machine.vcpus.map((v) => new GuestCpuImpl(v, mem));
   const measurements = new MeasurementLog();
   const counts = new Map<string, number>();
   const stop = (message: string) => pc.stop({ kind: 'halted-by-core', message });
+  // Guest time stands still while any vCPU single-steps masked.
+  let frozen: Release | undefined;
+  intercepts.onMaskedStepping = (any) => {
+    if (any) frozen ??= pc.freezeTime();
+    else { frozen?.release(); frozen = undefined; }
+  };
   const core: CoreServices = {
-    cpus, mem, memprot, intercepts, clock: pc.clock, measurements, counts,
+    cpus, mem, memprot, dmaprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
     log, emit: onEvent, stop, monitor: o.callbackMonitor, outsideGuest: (fn) => pc.outsideGuest(fn),
+    hold: () => pc.hold(),
   };
   const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));
   hub = new EventHub({

@@ -32,6 +32,8 @@ export async function runGuest(opts: {
   /** Processors (default 1). */
   cpus?: number;
   deterministic?: boolean;
+  /** Another kernel image than the default guest's vmlinux (its bzImage, say). */
+  kernel?: Uint8Array;
 }): Promise<GuestRun> {
   const g = defaultGuest();
   const initrd = guestInitramfs({ ...g, ...opts.guest }, opts.command, opts.files);
@@ -39,7 +41,7 @@ export async function runGuest(opts: {
   const events: Array<Record<string, unknown>> = [];
   const logs: string[] = [];
   const vm = await createVm({
-    kernel: g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
+    kernel: opts.kernel ?? g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
     cpus: opts.cpus, deterministic: opts.deterministic,
     serialOutput: (b) => {
       const text = Buffer.from(b).toString('latin1');
