@@ -2,6 +2,8 @@
 import { benchCpu } from './cpu.js';
 import { benchBoot, benchIdle } from './boot.js';
 import { benchHypapps } from './hypapps.js';
+import { benchShare } from './share.js';
+import { benchLinux } from './linux.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
@@ -14,3 +16,9 @@ await benchIdle();
 
 console.log('\n## Hypapps: cost per event and slowdown (against no hypapps)\n');
 await benchHypapps();
+
+console.log('\n## Host folder: tar of 2,000 files through virtio-9p\n');
+await benchShare();
+
+console.log('\n## xmhf-ts/linux: finding the kernel and reading it\n');
+await benchLinux();

@@ -63,7 +63,7 @@ export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promi
   if (!Number.isInteger(vcpuCount) || vcpuCount < 1 || vcpuCount > 64) throw new RangeError(`vCPU count must be 1 to 64 (got ${vcpuCount})`);
 
   const module = await cpuModule();
-  const active = { index: 0 };
+  const active: ActiveVcpu = { index: 0, running: false };
   const instance = await WebAssembly.instantiate(module, {
     env: {
       ioIn: (port: number, size: number) => bus.ioIn(port, size) | 0,
@@ -108,16 +108,24 @@ class SoftwareMachine implements Machine {
   removeExecBreakpoint(gpa: number): void { this.cpu.removeExecBreakpoint(gpa); }
 }
 
+/** Which vCPU the CPU holds, and whether it is inside run() (then no other may be switched in). */
+interface ActiveVcpu { index: number; running: boolean }
+
 class SoftwareVcpu implements Vcpu {
   private readonly cpu: CpuExports;
   /**
    * `raw` is the WebAssembly CPU; every access goes through `this.cpu`, which
    * first makes this vCPU the active one (the CPU holds one vCPU at a time).
    */
-  constructor(raw: CpuExports, readonly index: number, active: { index: number }) {
+  constructor(raw: CpuExports, readonly index: number, private readonly active: ActiveVcpu) {
     this.cpu = new Proxy(raw, {
       get(target, key: keyof CpuExports) {
-        if (active.index !== index) { target.selectVcpu(index); active.index = index; }
+        if (active.index !== index) {
+          // Switching would swap out the vCPU whose instruction is half done (a device or MMIO callback inside its run()).
+          if (active.running) throw new Error(`vCPU ${index} cannot be reached while vCPU ${active.index} runs (from a device or MMIO callback)`);
+          target.selectVcpu(index);
+          active.index = index;
+        }
         return target[key];
       },
     });
@@ -129,11 +137,14 @@ class SoftwareVcpu implements Vcpu {
     // trace, which costs more than the exit itself.
     const traceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
+    const run = this.cpu.run; // selects this vCPU before `running` is set
+    this.active.running = true;
     try {
-      r = this.cpu.run(BigInt(Math.max(0, Math.floor(budget))));
+      r = run(BigInt(Math.max(0, Math.floor(budget))));
     } catch (e) {
       r = this.afterTrap(e);
     } finally {
+      this.active.running = false;
       Error.stackTraceLimit = traceLimit;
     }
     return r as Exit;

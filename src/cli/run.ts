@@ -11,17 +11,22 @@ import { readInputFile } from './input-file.js';
 import { ExecOutputFilter } from './exec-output.js';
 import { EventsSink } from './events-sink.js';
 import { UsageError } from './usage-error.js';
+import { MAX_CPUS } from '../vmm.js';
 import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
 import type { FromWorker, RunEnd, ToWorker, VmJob } from './worker-protocol.js';
 import type { GdbStubOptions } from '../gdb/server.js';
+import type { VmShare } from '../vmm.js';
 
 export interface RunOptions {
   kernel?: string;
   initrd?: string;
   append?: string;
   mem: number;
+  /** Processors (default 1). */
+  cpus?: number;
+  deterministic?: boolean;
   exec?: string;
   timeoutMs?: number;
   /** --hypapp references, in load order. */
@@ -35,6 +40,8 @@ export interface RunOptions {
   callbackTimeoutMs?: number;
   /** --gdb and --gdb-wait: the gdb stub's listen address. */
   gdb?: GdbStubOptions;
+  /** Host directories shared over virtio-9p (checked by parseShares). */
+  shares?: VmShare[];
 }
 
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
@@ -52,6 +59,13 @@ const CTRL_C = 0x03;
 /** How long a hypapp callback must have held the guest before Ctrl-C ends the run instead of reaching the guest. */
 const CTRL_C_STUCK_MS = 1_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** Parse --cpus: a whole number of processors, 1 to MAX_CPUS. */
+export function parseCpus(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < 1 || n > MAX_CPUS) throw new UsageError(`--cpus ${text}: not a number of processors from 1 to ${MAX_CPUS}`);
+  return n;
+}
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
 export function parseSize(text: string): number {
@@ -86,9 +100,10 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
   const slot = new CallbackSlot();
   const job: VmJob = {
-    kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
+    kernel, initrd, cmdline, mem: o.mem, cpus: o.cpus, deterministic: o.deterministic, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
     gdb: o.gdb,
+    shares: o.shares,
   };
   return new RunSession(o, quiet, slot, worker).run(job);
 }

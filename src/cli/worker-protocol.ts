@@ -2,6 +2,7 @@
 // watchdog) and the worker thread that runs the VM.
 import type { ShutdownReason } from '../hypapp/api.js';
 import type { GdbStubOptions } from '../gdb/server.js';
+import type { VmShare } from '../vmm.js';
 
 /** What the worker needs to build and run the VM. */
 export interface VmJob {
@@ -9,6 +10,8 @@ export interface VmJob {
   initrd?: Uint8Array;
   cmdline: string;
   mem: number;
+  cpus?: number;
+  deterministic?: boolean;
   timeoutMs?: number;
   /** How long a hypapp's init may take to settle (the watchdog's limit for callbacks). */
   callbackTimeoutMs: number;
@@ -20,6 +23,8 @@ export interface VmJob {
   slot: SharedArrayBuffer;
   /** The gdb stub (--gdb), a built-in hypapp after the others. */
   gdb?: GdbStubOptions;
+  /** Host directories shared over virtio-9p. */
+  shares?: VmShare[];
 }
 
 /** Why the main thread asks the VM to stop. */

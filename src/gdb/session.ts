@@ -2,6 +2,7 @@
 // from a Target (stub.ts). Every request gets an answer ('' for what the
 // stub does not support, "E.." for what fails), and no request, however
 // malformed, throws out of here.
+import { writeFileSync } from 'node:fs';
 import { GuestPageFault, type GuestCpu } from '../hypapp/api.js';
 import {
   PacketReader, framePacket, toHex, fromHex, hexNumber, ProtocolError, MAX_PACKET,
@@ -298,7 +299,19 @@ export class GdbSession {
       out(`single-steps ${this.target.maskedSteps ? 'hold interrupts off and guest time still' : 'take interrupts, guest time runs'}`);
       return 'OK';
     }
-    out('monitor commands:\n  phys on|off          m/M/X address guest-physical (on) or guest-virtual memory\n' +
+    if (word === 'symbols' && arg) {
+      const path = cmd.slice(cmd.indexOf(arg));
+      try {
+        const f = this.target.kernelSymbolFile();
+        writeFileSync(path, f.bytes);
+        out(`${f.count} kernel symbols written to ${path} (gdb: symbol-file ${path})`);
+        return 'OK';
+      } catch (e) {
+        out(`no symbol file: ${e instanceof Error ? e.message : String(e)}`);
+        return 'E01';
+      }
+    }
+    out('monitor commands:\n  symbols FILE         write the running kernel\'s symbols (from its kallsyms) to FILE, an ELF file for symbol-file\n  phys on|off          m/M/X address guest-physical (on) or guest-virtual memory\n' +
       '  sstep masked|unmasked  single-steps without (default) or with interrupts and guest time');
     return word === 'help' || word === '' ? 'OK' : E_INVAL;
   }

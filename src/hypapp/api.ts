@@ -109,6 +109,33 @@ export interface Mapping extends Translation {
   gva: bigint;
 }
 
+// ---- memory views (sized access; guest-physical, or virtual through any address space) ----
+
+/** Guest memory with sized little-endian access; every method throws GuestPageFault (virtual) or RangeError (outside RAM). */
+export interface MemoryView {
+  read(addr: bigint | number, length: number): Uint8Array;
+  write(addr: bigint | number, bytes: Uint8Array): void;
+  readU8(addr: bigint | number): number;
+  readU16(addr: bigint | number): number;
+  readU32(addr: bigint | number): number;
+  readU64(addr: bigint | number): bigint;
+  writeU8(addr: bigint | number, value: number): void;
+  writeU16(addr: bigint | number, value: number): void;
+  writeU32(addr: bigint | number, value: number): void;
+  writeU64(addr: bigint | number, value: bigint): void;
+  /** A NUL-terminated string (at most `max` bytes, decoded as UTF-8). */
+  readString(addr: bigint | number, max?: number): string;
+}
+
+/** Guest-virtual memory through one set of page tables (a CR3), whichever process the vCPUs run. */
+export interface AddressSpace extends MemoryView {
+  /** The page-table root this view walks. */
+  readonly cr3: bigint;
+  translate(gva: bigint): Translation;
+  /** Every present leaf mapping in [start, end) (4-level paging). */
+  mappings(start?: bigint, end?: bigint): Iterable<Mapping>;
+}
+
 /** One virtual processor of the guest, as a hypapp sees it while the guest is stopped. */
 export interface GuestCpu {
   readonly index: number;
@@ -139,6 +166,19 @@ export interface GuestCpu {
   readU64(gva: bigint): bigint;
   /** A NUL-terminated string at `gva` (at most `max` bytes, decoded as UTF-8). */
   readString(gva: bigint, max?: number): string;
+  /** Sized guest-virtual access through the current address space (throws GuestPageFault). */
+  readU8(gva: bigint): number;
+  readU16(gva: bigint): number;
+  readU32(gva: bigint): number;
+  writeU8(gva: bigint, value: number): void;
+  writeU16(gva: bigint, value: number): void;
+  writeU32(gva: bigint, value: number): void;
+  writeU64(gva: bigint, value: bigint): void;
+  /**
+   * Guest-virtual memory through the page tables at `cr3` (a process's, say), in this vCPU's
+   * paging mode; without `cr3`, the current address space, following later CR3 changes.
+   */
+  addressSpace(cr3?: bigint): AddressSpace;
   /** Deliver an exception (with error code if it has one) before the next guest instruction. */
   injectException(vector: number, errorCode?: number): void;
   /** Deliver an external interrupt vector before the next guest instruction. */
@@ -268,6 +308,20 @@ export interface WatchpointEvent {
   size: number;
 }
 
+/**
+ * A device's access to guest RAM that dmaprot refused (XMHF's DMA
+ * protection): nothing was touched and the device reported an I/O error to
+ * the guest. `direction` is the device's: 'read' took bytes from RAM, 'write'
+ * put bytes there.
+ */
+export interface DmaViolationEvent {
+  /** The device, e.g. "virtio-rng0". */
+  device: string;
+  gpa: bigint;
+  length: number;
+  direction: 'read' | 'write';
+}
+
 export interface StepEvent {
   cpu: GuestCpu;
   rip: bigint;
@@ -320,11 +374,19 @@ export interface HypappContext {
   // guest-physical memory
   readPhysical(gpa: bigint | number, length: number): Uint8Array;
   writePhysical(gpa: bigint | number, bytes: Uint8Array): void;
+  /** Guest-physical memory with sized access (readU8..writeU64, readString). */
+  readonly physical: MemoryView;
 
   // memprot (XMHF's xmhf_memprot_setprot/getprot)
   /** Set the protection of every page overlapping [gpa, gpa + length). */
   setprot(gpa: bigint | number, length: number, prot: number): void;
   getprot(gpa: bigint | number): number;
+
+  // dmaprot (XMHF's xmhf_dmaprot_protect): devices also obey setprot's policy
+  /** Forbid devices every page overlapping [gpa, gpa + length), whatever its setprot rights (the guest keeps them). */
+  protectFromDma(gpa: bigint | number, length: number): void;
+  /** Undo one protectFromDma of these pages (protections from several calls or hypapps are counted). */
+  unprotectFromDma(gpa: bigint | number, length: number): void;
 
   // what to intercept (each enables the matching callback's events)
   claimPorts(first: number, last?: number): void;
@@ -402,6 +464,8 @@ export interface Hypapp {
   onBreakpoint?(x: HypappContext, e: BreakpointEvent): void;
   onWatchpoint?(x: HypappContext, e: WatchpointEvent): void;
   onStep?(x: HypappContext, e: StepEvent): void;
+  /** A device's DMA was refused (every hypapp is told; there is no verdict). */
+  onDmaViolation?(x: HypappContext, e: DmaViolationEvent): void;
   /** The guest's init said it has booted (hypercall `ready`, made by the default guest before its command). */
   onGuestReady?(x: HypappContext): void;
 }

@@ -8,17 +8,20 @@ import { PAGE_SIZE } from '../backend/abi.js';
 import type { GuestClock } from '../platform/device.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Memprot } from './memprot.js';
+import type { Dmaprot } from './dmaprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
 import type { CallbackMonitor } from './watchdog.js';
 import { errorMessage } from '../error-message.js';
+import { PhysicalView } from './address-space.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
   cpus: GuestCpu[];
   mem: GuestMemory;
   memprot: Memprot;
+  dmaprot: Dmaprot;
   debug: DebugPoints;
   intercepts: Intercepts;
   clock: GuestClock;
@@ -47,8 +50,11 @@ export function createContext(core: CoreServices, index: number, name: string, o
 
     readPhysical: (gpa, length) => mem.read(gpa, length),
     writePhysical: (gpa, bytes) => mem.write(gpa, bytes),
+    physical: new PhysicalView(mem),
     setprot: (gpa, length, prot) => memprot.setprot(gpa, length, prot),
     getprot: (gpa) => memprot.getprot(gpa),
+    protectFromDma: (gpa, length) => core.dmaprot.protect(Number(gpa), length),
+    unprotectFromDma: (gpa, length) => core.dmaprot.unprotect(Number(gpa), length),
 
     claimPorts: (first, last = first) => intercepts.claimPorts(index, first, last),
     claimMmio: (gpa, length) => {

@@ -14,6 +14,7 @@ import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import { instructionBytesText } from './guest-cpu.js';
 import type { CallbackMonitor } from './watchdog.js';
+import type { DmaViolation } from './dmaprot.js';
 import { checkAnswer, AnswerError } from './answers.js';
 import { Vector, PAGE_SIZE } from '../backend/abi.js';
 import { allOnes } from '../platform/device.js';
@@ -108,6 +109,27 @@ export class EventHub {
       return 0;
     }
     return undefined;
+  }
+
+  /**
+   * dmaprot refused a device's access: every hypapp with onDmaViolation is
+   * told (devices run between guest instructions or inside an MMIO access,
+   * never inside another callback). A hypapp failing here stops the VM.
+   */
+  dmaViolation(v: DmaViolation): void {
+    // A device's address may be any number a lying driver wrote; the event carries it as an integer.
+    const gpa = Number.isFinite(v.gpa) ? BigInt(Math.trunc(v.gpa)) : -1n;
+    const e = { device: v.device, gpa, length: v.length, direction: v.direction };
+    for (const a of this.d.apps) {
+      if (!a.app.onDmaViolation) continue;
+      try {
+        this.call(a, 'onDmaViolation', () => a.app.onDmaViolation!(a.ctx, { ...e }), checkAnswer.ignored);
+      } catch (err) {
+        if (!(err instanceof HypappError)) throw err;
+        this.d.stop(err.message);
+        return;
+      }
+    }
   }
 
   private dispatch(vcpu: Vcpu, exit: Exit): RunStop | undefined {
