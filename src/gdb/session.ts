@@ -33,6 +33,8 @@ export class GdbSession {
   private physical = false;
   /** A stop reply is owed (gdb resumed the guest and waits). */
   private waiting = false;
+  /** The packet being answered is not acknowledged yet. */
+  private ackPending = false;
 
   constructor(private readonly target: Target, private readonly io: SessionIo) {}
 
@@ -50,9 +52,12 @@ export class GdbSession {
           if (!this.noAck) this.io.write(Uint8Array.of(0x2d));
           break;
         case 'packet': {
-          if (!this.noAck) this.io.write(Uint8Array.of(0x2b));
+          // The acknowledgement goes out with the reply, in one write, when there is one at once.
+          this.ackPending = !this.noAck;
           const reply = this.answer(Buffer.from(m.payload).toString('latin1'), m.payload);
           if (reply !== undefined) this.send(reply);
+          if (this.ackPending) this.io.write(Uint8Array.of(0x2b));
+          this.ackPending = false;
           break;
         }
         case 'ack':
@@ -76,7 +81,10 @@ export class GdbSession {
   private send(payload: string | Uint8Array): void {
     const bytes = framePacket(payload);
     this.lastSent = bytes;
-    this.io.write(bytes);
+    if (this.ackPending) {
+      this.ackPending = false;
+      this.io.write(Buffer.concat([Uint8Array.of(0x2b), bytes]));
+    } else this.io.write(bytes);
   }
 
   /** The reply to one request; undefined when it comes later (a resume) or never (k). */
