@@ -1,20 +1,27 @@
 // The core API as one hypapp sees it: a HypappContext bound to that hypapp's
 // name (for logs, claims and the measurement log) over the shared core.
 import type { HypappContext, GuestCpu, TimerHandle, Measurement } from '../hypapp/api.js';
+import type { Release } from '../platform/platform.js';
+import { translate } from './pagewalk.js';
+import type { PhysicalRange } from './debug-points.js';
+import { PAGE_SIZE } from '../backend/abi.js';
 import type { GuestClock } from '../platform/device.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Memprot } from './memprot.js';
+import type { Dmaprot } from './dmaprot.js';
 import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
 import type { CallbackMonitor } from './watchdog.js';
 import { errorMessage } from '../error-message.js';
+import { PhysicalView } from './address-space.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
   cpus: GuestCpu[];
   mem: GuestMemory;
   memprot: Memprot;
+  dmaprot: Dmaprot;
   debug: DebugPoints;
   intercepts: Intercepts;
   clock: GuestClock;
@@ -26,6 +33,8 @@ export interface CoreServices {
   stop(message: string): void;
   /** Told which hypapp callback runs (the watchdog). */
   monitor?: CallbackMonitor;
+  /** Keep the guest stopped, guest time standing still, until released (the platform's hold). */
+  hold(): Release;
 }
 
 export function createContext(core: CoreServices, index: number, name: string, options: Record<string, string>): HypappContext {
@@ -41,8 +50,11 @@ export function createContext(core: CoreServices, index: number, name: string, o
 
     readPhysical: (gpa, length) => mem.read(gpa, length),
     writePhysical: (gpa, bytes) => mem.write(gpa, bytes),
+    physical: new PhysicalView(mem),
     setprot: (gpa, length, prot) => memprot.setprot(gpa, length, prot),
     getprot: (gpa) => memprot.getprot(gpa),
+    protectFromDma: (gpa, length) => core.dmaprot.protect(Number(gpa), length),
+    unprotectFromDma: (gpa, length) => core.dmaprot.unprotect(Number(gpa), length),
 
     claimPorts: (first, last = first) => intercepts.claimPorts(index, first, last),
     claimMmio: (gpa, length) => {
@@ -58,9 +70,12 @@ export function createContext(core: CoreServices, index: number, name: string, o
 
     addBreakpoint: (gva) => debug.addBreakpoint(name, gva, core.cpus[0].translate(gva).gpa),
     removeBreakpoint: (id) => debug.removeBreakpoint(name, id),
-    addWatchpoint: (gpa, length, kind) => debug.addWatchpoint(name, Number(gpa), length, kind),
+    addWatchpoint: (gpa, length, kind) => debug.addWatchpoint(name, [{ gpa: Number(gpa), length }], kind),
+    addVirtualWatchpoint: (gva, length, kind, space = 'any') =>
+      debug.addWatchpoint(name, virtualRanges(core, gva, length, space), kind, space === 'any' ? undefined : space),
     removeWatchpoint: (id) => debug.removeWatchpoint(name, id),
-    singleStep: (cpu, on) => intercepts.setStepping(index, cpu.index, on),
+    singleStep: (cpu, on, options) => intercepts.setStepping(index, cpu.index, on, !(options?.interrupts ?? false)),
+    hold: () => core.hold(),
 
     // Handlers already run with the guest stopped, and the software backend
     // runs one vCPU at a time, so every other vCPU is at an instruction boundary.
@@ -86,6 +101,22 @@ export function createContext(core: CoreServices, index: number, name: string, o
     exitCounts: () => Object.fromEntries(core.counts),
   };
   return ctx;
+}
+
+/** The guest-physical pieces of [gva, gva + length), translated through CR3 `space` (or vCPU 0's current one). */
+function virtualRanges(core: CoreServices, gva: bigint, length: number, space: bigint | 'any'): PhysicalRange[] {
+  if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`watchpoint length ${length} is not a positive number of bytes`);
+  const cpu = core.cpus[0];
+  const regs = { cr0: cpu.get('cr0'), cr3: space === 'any' ? cpu.get('cr3') : space, cr4: cpu.get('cr4'), efer: cpu.get('efer') };
+  const out: PhysicalRange[] = [];
+  let a = BigInt.asUintN(64, gva), left = length;
+  while (left > 0) {
+    const n = Math.min(left, PAGE_SIZE - Number(a % BigInt(PAGE_SIZE)));
+    out.push({ gpa: Number(translate(core.mem, regs, a).gpa), length: n });
+    left -= n;
+    a = BigInt.asUintN(64, a + BigInt(n));
+  }
+  return out;
 }
 
 function stringify(v: unknown): string {

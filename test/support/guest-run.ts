@@ -29,6 +29,11 @@ export async function runGuest(opts: {
   guest?: Partial<GuestParts>;
   /** Called with each console line as it arrives (for timing). */
   onLine?: (line: string) => void;
+  /** Processors (default 1). */
+  cpus?: number;
+  deterministic?: boolean;
+  /** Another kernel image than the default guest's vmlinux (its bzImage, say). */
+  kernel?: Uint8Array;
 }): Promise<GuestRun> {
   const g = defaultGuest();
   const initrd = guestInitramfs({ ...g, ...opts.guest }, opts.command, opts.files);
@@ -36,7 +41,8 @@ export async function runGuest(opts: {
   const events: Array<Record<string, unknown>> = [];
   const logs: string[] = [];
   const vm = await createVm({
-    kernel: g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
+    kernel: opts.kernel ?? g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
+    cpus: opts.cpus, deterministic: opts.deterministic,
     serialOutput: (b) => {
       const text = Buffer.from(b).toString('latin1');
       console += text;
