@@ -112,6 +112,8 @@ export class PcMachine implements Platform {
   private lastRawTsc = 0;
   /** Devices with MSRs, per vCPU, asked in order on MSR exits. */
   private readonly msrDevices: MsrDevices[][];
+  /** The virtio devices, closed by close(). */
+  private virtio: readonly VirtioDevice[] = [];
   readonly vcpus: readonly Vcpu[];
   readonly controls = PLATFORM_CONTROLS;
   readonly msrIntercepts = PLATFORM_MSR_INTERCEPTS;
@@ -250,6 +252,7 @@ export class PcMachine implements Platform {
     });
     const wallClockNs = opts.deterministic ? () => BigInt(DETERMINISTIC_EPOCH_MS) * 1_000_000n + BigInt(Math.floor(timebase.nowNs())) : undefined;
     pc = new PcMachine(machine, clock, uart, devices, opts.hooks?.exit, timebase, irqs, acpi.rsdpAddr, dma, wallClockNs);
+    pc.virtio = opts.virtio ?? [];
     return pc;
   }
 
@@ -433,6 +436,10 @@ export class PcMachine implements Platform {
   }
 
   consoleInput(bytes: Uint8Array): void { this.uart.input(bytes); }
+
+  close(): void {
+    for (const d of this.virtio) d.close?.();
+  }
 
   /**
    * Run vCPU `cpu` up to the next timer deadline (estimated in instructions),
