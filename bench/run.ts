@@ -2,6 +2,7 @@
 import { benchCpu } from './cpu.js';
 import { benchBoot, benchIdle } from './boot.js';
 import { benchHypapps } from './hypapps.js';
+import { benchSmp } from './smp.js';
 import { benchShare } from './share.js';
 import { benchLinux } from './linux.js';
 import { benchDebianDisk } from './debian-disk.js';
@@ -26,3 +27,6 @@ await benchShare();
 
 console.log('\n## xmhf-ts/linux: finding the kernel and reading it\n');
 await benchLinux();
+
+console.log('\n## SMP: several vCPUs against QEMU TCG with the same -smp\n');
+await benchSmp();

@@ -4,6 +4,8 @@
 // each owner its own events, so hypapps keep theirs), and answers the
 // requests of one connected gdb (session.ts speaks the protocol).
 import type { GuestCpu, GuestHold, Hypapp, HypappContext, WatchKind } from '../hypapp/api.js';
+import { linuxOf } from '../linux/index.js';
+import { symbolFile } from './symbol-file.js';
 
 /** Why the guest stopped, for the stop reply. */
 export interface StopInfo {
@@ -33,6 +35,8 @@ export interface Target {
   detach(): void;
   /** Masked single-steps (the default): no interrupts, no guest time between steps. */
   maskedSteps: boolean;
+  /** An ELF symbol file of the running kernel's own symbols (kallsyms, found in guest memory). */
+  kernelSymbolFile(): { bytes: Uint8Array; count: number };
 }
 
 const WATCH_KINDS: Record<2 | 3 | 4, { kind: WatchKind; reply: string }> = {
@@ -62,6 +66,11 @@ export class StubTarget implements Target {
 
   get cpus(): readonly GuestCpu[] { return this.x.cpus; }
   get stopped(): boolean { return this.hold !== undefined; }
+
+  kernelSymbolFile(): { bytes: Uint8Array; count: number } {
+    const symbols = linuxOf(this.x).symbols();
+    return { bytes: symbolFile(symbols), count: symbols.length };
+  }
 
   /** Hold the guest (before its first instruction, for --gdb-wait). */
   holdGuest(): void { this.hold ??= this.x.hold(); }
