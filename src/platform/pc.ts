@@ -106,6 +106,8 @@ export class PcMachine implements Platform {
   private readonly halted: boolean[];
   /** Signals for vCPUs other than the one in the CPU, applied before each runs (the CPU holds one vCPU at a time). */
   private readonly queued: Array<Array<{ apply: (v: Vcpu) => void; init: boolean }>>;
+  /** Work held until the running slice ends (outsideGuest). */
+  private deferred: Array<() => void> = [];
   /** The vCPU in the CPU: running a slice, or the last one that did. */
   private current = 0;
   /** The last TSC value handed to the CPU before its offset, to turn guest TSC deadlines into guest time. */
@@ -158,9 +160,6 @@ export class PcMachine implements Platform {
       if (this.inSlice && deadline < this.sliceEndNs) this.vcpus[this.current]!.requestStop();
     };
   }
-
-  /** Work held until the running slice ends (outsideGuest). */
-  private deferred: Array<() => void> = [];
 
   outsideGuest(fn: () => void): void {
     if (this.inSlice) this.deferred.push(fn);
