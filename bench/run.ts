@@ -1,7 +1,7 @@
 // npm run bench: every benchmark, printed as Markdown tables.
 import { benchCpu } from './cpu.js';
 import { benchBoot, benchIdle } from './boot.js';
-import { benchHypapps } from './hypapps.js';
+import { benchHypapps, benchSyscallHooks } from './hypapps.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
@@ -14,3 +14,4 @@ await benchIdle();
 
 console.log('\n## Hypapps: cost per event and slowdown (against no hypapps)\n');
 await benchHypapps();
+await benchSyscallHooks();
