@@ -4,15 +4,42 @@
 import { createSoftwareMachine } from './backend/software.js';
 import { PcMachine } from './platform/pc.js';
 import { createCoreVm, type CoreVmOptions, type Vm } from './xmhf/vm.js';
+import type { VirtioDevice } from './platform/virtio/device.js';
+import { VirtioRng } from './platform/virtio/rng.js';
+import { Virtio9p } from './platform/virtio/9p.js';
 
 export type { Vm, VmStop, HypappSpec } from './xmhf/vm.js';
 export { HypappInitError } from './xmhf/vm.js';
+export { MAX_CPUS } from './platform/pc.js';
 
 export interface VmOptions extends CoreVmOptions {
   /** Guest RAM in bytes (default 256 MiB). */
   mem?: number;
   /** Bytes the guest writes to its serial console (default: standard output). */
   serialOutput?: (bytes: Uint8Array) => void;
+  /** Attach a virtio-rng fed from the host's CSPRNG (default true). */
+  rng?: boolean;
+  /** Processors, 1 to 8 (default 1): run in turn on the VM's thread. */
+  cpus?: number;
+  /** Guest time from retired instructions, fixed slices: the same inputs run the same instructions in the same order. */
+  deterministic?: boolean;
+  /** Host directories shared with the guest over virtio-9p, each under its mount tag. */
+  shares?: readonly VmShare[];
+}
+
+/** A host directory the guest mounts with `mount -t 9p -o trans=virtio TAG DIR`. */
+export interface VmShare {
+  hostDir: string;
+  tag: string;
+  readOnly?: boolean;
+}
+
+/** The virtio devices `o` asks for, in PCI slot order. */
+function virtioDevices(o: VmOptions): VirtioDevice[] {
+  const devices: VirtioDevice[] = [];
+  if (o.rng ?? true) devices.push(new VirtioRng());
+  for (const s of o.shares ?? []) devices.push(new Virtio9p({ hostDir: s.hostDir, tag: s.tag, readOnly: s.readOnly }));
+  return devices;
 }
 
 /** A PC with a Linux guest under the XMHF core and its hypapps. */
@@ -22,5 +49,9 @@ export function createVm(o: VmOptions): Promise<Vm> {
     backend: createSoftwareMachine,
     serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
     hooks,
+    virtio: virtioDevices(o),
+    log: o.log,
+    cpus: o.cpus,
+    deterministic: o.deterministic,
   }), o);
 }

@@ -2,6 +2,7 @@
 // vCPU that records the backend calls: for each exit and each answer a hypapp
 // can give (CHAIN, every verdict, answers of the wrong type, a throw), the
 // calls that must complete the exit, or the message that stops the VM.
+import { Dmaprot } from '../src/xmhf/dmaprot.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Exit, Control, Access, Msr, Vector } from '../src/backend/abi.js';
@@ -33,10 +34,13 @@ function core(...hypapps: Hypapp[]) {
   const stops: string[] = [];
   const logs: string[] = [];
   const platform: string[] = [];
+  // Refused device accesses go to the hub, as createCoreVm wires them.
+  const dmaprot = new Dmaprot(machine, memprot, (v) => hub.dmaViolation(v));
   const services: CoreServices = {
-    cpus, mem, memprot, intercepts, clock, measurements: new MeasurementLog(), counts: new Map(),
+    cpus, mem, memprot, dmaprot, intercepts, clock, measurements: new MeasurementLog(), counts: new Map(),
     debug: new DebugPoints(memprot, machine),
-    log: (line) => logs.push(line), emit: () => {}, stop: (message) => stops.push(message),
+    log: (line) => logs.push(line), emit: () => {}, stop: (message) => stops.push(message), outsideGuest: (fn) => fn(),
+    hold: () => ({ release: () => {} }),
   };
   const apps: LoadedHypapp[] = hypapps.map((app, i) => ({ app, ctx: createContext(services, i, app.name, { key: 'value' }) }));
   const hub = new EventHub({
@@ -55,7 +59,7 @@ function core(...hypapps: Hypapp[]) {
     const stop = hub.handleExit(vcpu, exit);
     return { calls: [...vcpu.calls], platform: [...platform], stop: stop && ('message' in stop ? stop.message : stop.kind) };
   };
-  return { machine, vcpu, hub, intercepts, memprot, clock, stops, logs, apps, handle };
+  return { machine, vcpu, hub, intercepts, memprot, dmaprot, clock, stops, logs, apps, handle };
 }
 
 /** One hypapp named "t" with these callbacks. */
@@ -389,4 +393,31 @@ test('context: every(ms) runs in guest time until cancelled; a timer that throws
   assert.equal(fails, 1);
   assert.deepEqual(c.stops, ['hypapp t failed in a timer: tick failed']);
   assert.throws(() => x.every(0, () => {}), /every: 0 is not a positive number of milliseconds/);
+});
+
+test('dmaprot: protectFromDma keeps devices out of a page the guest still uses; every hypapp hears of the refused access; a throw there stops the VM', () => {
+  const seen: string[] = [];
+  const guard: Hypapp = {
+    name: 'guard',
+    init(x) { x.protectFromDma(0x5000, 1); x.protectFromDma(0x5000, 4096); },
+    onDmaViolation(x, e) { seen.push(`${x.name} ${e.device} ${e.direction} 0x${e.gpa.toString(16)}+${e.length}`); },
+  };
+  const watcher: Hypapp = { name: 'watcher', onDmaViolation(x, e) { seen.push(`${x.name} ${e.device}`); } };
+  const { machine, memprot, dmaprot, apps } = core(guard, watcher);
+  machine.ram.fill(0x77, 0x5000, 0x6000);
+  assert.equal(dmaprot.write('virtio-blk0', 0x5ff0, new Uint8Array(32)), false, 'a write straddling the page is refused whole');
+  assert.ok(machine.ram.subarray(0x5000, 0x6000).every((b) => b === 0x77), 'the page is unchanged');
+  assert.deepEqual(seen, ['guard virtio-blk0 write 0x5ff0+32', 'watcher virtio-blk0']);
+  assert.equal(memprot.getprot(0x5000), Prot.ALL, 'the guest keeps its rights to the page');
+  assert.equal(dmaprot.read('virtio-blk0', 0x5000, 8), undefined, 'reads are refused too');
+  apps[0].ctx.unprotectFromDma(0x5000, 4096);
+  assert.equal(dmaprot.read('virtio-blk0', 0x5000, 8), undefined, 'two protections need two unprotections');
+  apps[0].ctx.unprotectFromDma(0x5000, 1);
+  assert.deepEqual(dmaprot.read('virtio-blk0', 0x5000, 2), new Uint8Array([0x77, 0x77]));
+  assert.throws(() => apps[0].ctx.protectFromDma(0x5000, -1), /protectFromDma/);
+  const thrower: Hypapp = { name: 'thrower', onDmaViolation() { throw new Error('boom'); } };
+  const t = core(thrower);
+  t.memprot.setprot(0x3000, 4096, Prot.RO);
+  assert.equal(t.dmaprot.write('virtio-rng0', 0x3000, new Uint8Array(4)), false);
+  assert.deepEqual(t.stops, ['hypapp thrower failed in onDmaViolation: boom']);
 });

@@ -52,7 +52,25 @@ export type GeneralRegister =
   | 'r8' | 'r9' | 'r10' | 'r11' | 'r12' | 'r13' | 'r14' | 'r15' | 'rip' | 'rflags';
 export type ControlRegister = 'cr0' | 'cr2' | 'cr3' | 'cr4' | 'cr8' | 'efer';
 export type DebugRegister = 'dr0' | 'dr1' | 'dr2' | 'dr3' | 'dr6' | 'dr7';
-export type Register = GeneralRegister | ControlRegister | DebugRegister;
+export type Register = GeneralRegister | ControlRegister | DebugRegister | 'mxcsr';
+
+/** The x87 unit's registers, as a debugger sees them (FXSAVE's fields, with the full tag word). */
+export interface X87State {
+  /** ST(0)..ST(7), stack order: each the register's 10 bytes, little-endian (64-bit significand, then sign and exponent). */
+  st: Uint8Array[];
+  /** Control word. */
+  fcw: number;
+  /** Status word (TOP included). */
+  fsw: number;
+  /** The full tag word: 2 bits per physical register (0 valid, 1 zero, 2 special, 3 empty). */
+  ftw: number;
+  /** Last instruction's opcode (11 bits), its address and CS; last operand's address and segment. */
+  fop: number;
+  fip: bigint;
+  fcs: number;
+  fdp: bigint;
+  fds: number;
+}
 export type SegmentRegister = 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'ldtr' | 'tr';
 
 export interface Segment {
@@ -127,6 +145,13 @@ export interface GuestCpu {
   /** MSR as the guest sees it; undefined if this CPU has no such MSR. */
   msr(index: number): bigint | undefined;
   setMsr(index: number, value: bigint): void;
+  /** The x87 registers. */
+  x87(): X87State;
+  /** Write x87 registers: the fields given (ST(i) entries that are undefined stay; ftw empty (3) frees a register, any other value marks it in use). */
+  setX87(state: Partial<Omit<X87State, 'st'>> & { st?: Array<Uint8Array | undefined> }): void;
+  /** SSE register XMM`index` (0..15) as an unsigned 128-bit value. */
+  xmm(index: number): bigint;
+  setXmm(index: number, value: bigint): void;
   /** Current privilege level (0 kernel, 3 user). */
   readonly cpl: number;
   /** Paging mode in force: none, 32-bit, PAE or 4-level. */
@@ -283,6 +308,20 @@ export interface WatchpointEvent {
   size: number;
 }
 
+/**
+ * A device's access to guest RAM that dmaprot refused (XMHF's DMA
+ * protection): nothing was touched and the device reported an I/O error to
+ * the guest. `direction` is the device's: 'read' took bytes from RAM, 'write'
+ * put bytes there.
+ */
+export interface DmaViolationEvent {
+  /** The device, e.g. "virtio-rng0". */
+  device: string;
+  gpa: bigint;
+  length: number;
+  direction: 'read' | 'write';
+}
+
 export interface StepEvent {
   cpu: GuestCpu;
   rip: bigint;
@@ -299,6 +338,17 @@ export interface ShutdownEvent {
 // ---- the context: the core API ----
 
 export interface TimerHandle { cancel(): void }
+
+/** A hold on the guest (HypappContext.hold): the guest runs again once every hold is released. */
+export interface GuestHold { release(): void }
+
+/** What a watchpoint reports. */
+export type WatchKind = 'write' | 'read' | 'access';
+
+export interface StepOptions {
+  /** Deliver interrupts and let guest time run between steps (default false: masked). */
+  interrupts?: boolean;
+}
 
 export interface Measurement {
   /** Who measured it ("core" or the hypapp's name). */
@@ -332,6 +382,12 @@ export interface HypappContext {
   setprot(gpa: bigint | number, length: number, prot: number): void;
   getprot(gpa: bigint | number): number;
 
+  // dmaprot (XMHF's xmhf_dmaprot_protect): devices also obey setprot's policy
+  /** Forbid devices every page overlapping [gpa, gpa + length), whatever its setprot rights (the guest keeps them). */
+  protectFromDma(gpa: bigint | number, length: number): void;
+  /** Undo one protectFromDma of these pages (protections from several calls or hypapps are counted). */
+  unprotectFromDma(gpa: bigint | number, length: number): void;
+
   // what to intercept (each enables the matching callback's events)
   claimPorts(first: number, last?: number): void;
   claimMmio(gpa: number, length: number): void;
@@ -344,11 +400,37 @@ export interface HypappContext {
   /** Break before the instruction at guest-virtual `gva` executes (any address space). Returns an id. */
   addBreakpoint(gva: bigint): number;
   removeBreakpoint(id: number): void;
-  /** Watch guest-physical [gpa, gpa + length) for writes (or reads and writes). Returns an id. */
-  addWatchpoint(gpa: bigint | number, length: number, kind: 'write' | 'access'): number;
+  /** Watch guest-physical [gpa, gpa + length) for writes, reads, or both ('access'). Returns an id. */
+  addWatchpoint(gpa: bigint | number, length: number, kind: WatchKind): number;
   removeWatchpoint(id: number): void;
-  /** Call onStep after every guest instruction of `cpu` while on. */
-  singleStep(cpu: GuestCpu, on: boolean): void;
+  /**
+   * Call onStep after every guest instruction of `cpu` while on. By default
+   * the steps are masked, as QEMU's default sstep mask: no external interrupt
+   * is delivered before a stepped instruction and guest time (clock, TSC,
+   * timers) stands still while any masked step is on; `{ interrupts: true }`
+   * steps with interrupts and time running.
+   */
+  singleStep(cpu: GuestCpu, on: boolean, options?: StepOptions): void;
+  /**
+   * Watch guest-virtual [gva, gva + length) for reads, writes or both
+   * ('access'). The range is translated when the watchpoint is set, through
+   * `space` (a CR3 value) or the current address space of vCPU 0, and its
+   * guest-physical pages are watched. With a CR3, only accesses made while
+   * that CR3 (PCID bits aside) is loaded are reported; 'any' (the default)
+   * reports every access to those pages (kernel addresses are the same in
+   * every process). Remaps after it is set are not followed.
+   */
+  addVirtualWatchpoint(gva: bigint, length: number, kind: WatchKind, space?: bigint | 'any'): number;
+
+  // holding the guest
+  /**
+   * Keep the guest stopped after this callback returns, with guest time
+   * (clock, TSC, timers) standing still, until `release()` (and every other
+   * hold) is called; callable from any callback or from outside one (an I/O
+   * handler of the hypapp's own). The VM thread's event loop keeps running
+   * while held, so `--timeout`, Ctrl-], signals and stopVm end a held run.
+   */
+  hold(): GuestHold;
 
   /** Run `fn` with every other vCPU stopped at an instruction boundary (XMHF's quiesce). */
   quiesce<T>(fn: () => T): T;
@@ -382,6 +464,8 @@ export interface Hypapp {
   onBreakpoint?(x: HypappContext, e: BreakpointEvent): void;
   onWatchpoint?(x: HypappContext, e: WatchpointEvent): void;
   onStep?(x: HypappContext, e: StepEvent): void;
+  /** A device's DMA was refused (every hypapp is told; there is no verdict). */
+  onDmaViolation?(x: HypappContext, e: DmaViolationEvent): void;
   /** The guest's init said it has booted (hypercall `ready`, made by the default guest before its command). */
   onGuestReady?(x: HypappContext): void;
 }

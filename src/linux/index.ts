@@ -7,12 +7,14 @@ import { findKernel, type KernelInfo } from './kernel.js';
 import { Kind, type Btf, type BtfType } from './btf.js';
 import { readValue, record, snapshot, type KernelRecord, type KernelValue } from './typed.js';
 import type { KernelSymbol } from './kallsyms.js';
+import { openFiles, type OpenFile } from './files.js';
 import { BreakpointRouter } from './breakpoints.js';
 import { SyscallHooks, type SyscallListener, type SyscallReturnListener, type SyscallTask } from './syscalls.js';
 import { FunctionHooks, type Hook, type HookHandlers } from './hooks.js';
 
 export type { KernelSymbol } from './kallsyms.js';
 export type { KernelRecord, KernelValue } from './typed.js';
+export type { OpenFile } from './files.js';
 export { deny } from './syscalls.js';
 export type {
   SyscallEvent, SyscallReturnEvent, SyscallArg, SyscallVerdict, SyscallReturnVerdict, SyscallTask, SyscallListener, SyscallReturnListener,
@@ -306,6 +308,11 @@ export class Linux {
     const task = typeof process === 'number' ? this.process(process) : process;
     if (task.cr3 === undefined) throw new LinuxError(`pid ${task.pid} (${task.comm}) is a kernel thread: it has no address space of its own`);
     return this.x.cpus[0].addressSpace(task.cr3);
+  }
+
+  /** A process's open files by descriptor, as /proc/PID/fd shows them (paths rebuilt through the mounts). */
+  files(process: number | Task): OpenFile[] {
+    return openFiles(this, typeof process === 'number' ? this.process(process) : process);
   }
 
   // ---- modules ----

@@ -2,7 +2,7 @@
 // FADT (with FACS and DSDT) and MADT. Power-off goes through the PM1a control
 // register (the DSDT's \_S5 gives SLP_TYP 5); reset through the i8042. The
 // DSDT names the PCI host bridge, without which an ACPI kernel finds no PCI.
-import { MMIO_HOLE_START } from '../backend/abi.js';
+import { PCI_MMIO_WINDOW } from './pci.js';
 import { device, dwordMemory, eisaId, integer, ioPort, name, packageOf, resourceTemplate, scope, wordBusNumber, wordIo } from './aml.js';
 
 /** Fixed-hardware ports of our power-management block (served by the platform). */
@@ -70,9 +70,6 @@ function table(signature: string, revision: number, length: number, body: (w: Wr
   w.u8(9, checksum(w.bytes, 0, length));
   return w.bytes;
 }
-
-/** PCI memory window: from the end of the RAM region to just below the IOAPIC. */
-const PCI_MMIO_WINDOW = { first: MMIO_HOLE_START, last: 0xfebfffff } as const;
 
 /**
  * \_SB.PCI0: the host bridge behind configuration mechanism 1, decoding bus 0,

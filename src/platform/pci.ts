@@ -1,7 +1,29 @@
 // PCI configuration mechanism 1 (ports 0xCF8 address, 0xCFC-0xCFF data) over
 // bus 0, with the host bridge at 00:00.0. Functions are configuration spaces
-// with BARs the guest sizes and moves; the owner hears where a BAR went.
-import { allOnes, type PortDevice } from './device.js';
+// with BARs the guest sizes and moves (the owner hears where a BAR went) and
+// a capabilities list; the host decodes the memory window below the APICs
+// and hands each access to the function whose memory BAR holds it, so a BAR
+// the guest moves needs no re-registration on the machine's bus.
+import { allOnes, type MmioDevice, type PortDevice } from './device.js';
+import { MMIO_HOLE_START } from '../backend/abi.js';
+
+/** The PCI memory window: from the end of the RAM region to just below the IOAPIC (the DSDT's _CRS says so too). */
+export const PCI_MMIO_WINDOW = { first: MMIO_HOLE_START, last: 0xfebfffff } as const;
+
+/** Configuration-space registers this file writes. */
+const CFG_COMMAND = 0x04;
+const CFG_STATUS = 0x06;
+const CFG_CAPABILITIES_POINTER = 0x34;
+const COMMAND_MEMORY = 0x02;
+const STATUS_CAPABILITIES_LIST = 0x10;
+/** Capabilities live after the standard header. */
+const FIRST_CAPABILITY = 0x40;
+
+/** Accesses to a function's memory BARs (offsets are within the BAR). */
+export interface BarMmio {
+  read(bar: number, offset: number, size: number): number;
+  write(bar: number, offset: number, size: number, value: number): void;
+}
 
 export interface Bar {
   /** Size in bytes (a power of two, at least 16 for memory and 4 for I/O). */
@@ -15,6 +37,12 @@ export class PciFunction {
   private readonly view = new DataView(this.config.buffer);
   /** Bits the guest may change, per byte. */
   private readonly writable = new Uint8Array(256);
+  /** Where the next capability goes, and the previous one's next pointer. */
+  private capabilityEnd = FIRST_CAPABILITY;
+  private lastCapabilityNext = CFG_CAPABILITIES_POINTER;
+  private readonly watchers: Array<{ first: number; end: number; fn: () => void }> = [];
+  /** The function's memory BARs' contents (unset: they read all ones and ignore writes). */
+  mmio: BarMmio | undefined;
 
   constructor(
     ids: { vendor: number; device: number; classCode: number; revision?: number; subsystemVendor?: number; subsystem?: number },
@@ -41,6 +69,41 @@ export class PciFunction {
     });
   }
 
+  /**
+   * Append a capability `id` with `body` (its bytes after ID and next
+   * pointer; `writable` marks the bits the guest may change). Returns its
+   * offset in configuration space.
+   */
+  addCapability(id: number, body: Uint8Array, writable?: Uint8Array): number {
+    const at = this.capabilityEnd;
+    const end = at + 2 + body.length;
+    if (end > 256) throw new RangeError(`PCI capability 0x${id.toString(16)} does not fit in configuration space`);
+    this.config[at] = id;
+    this.config.set(body, at + 2);
+    if (writable) this.writable.set(writable, at + 2);
+    this.config[this.lastCapabilityNext] = at;
+    this.config[CFG_STATUS] |= STATUS_CAPABILITIES_LIST;
+    this.lastCapabilityNext = at + 1;
+    this.capabilityEnd = (end + 3) & ~3;
+    return at;
+  }
+
+  /** Call `fn` after any guest write touching configuration bytes [offset, offset + length). */
+  watch(offset: number, length: number, fn: () => void): void {
+    this.watchers.push({ first: offset, end: offset + length, fn });
+  }
+
+  /** Memory decoding is on (command register bit 1). */
+  get memoryEnabled(): boolean { return (this.config[CFG_COMMAND] & COMMAND_MEMORY) !== 0; }
+
+  /** Firmware's part: place BAR `index` at `address` and turn on memory decoding (no owner notification: nothing moved yet). */
+  placeBar(index: number, address: number): void {
+    const bar = this.bars[index];
+    if (!bar || bar.kind !== 'mem32') throw new RangeError(`BAR ${index} is not a 32-bit memory BAR`);
+    this.view.setUint32(0x10 + 4 * index, address & ~(bar.size - 1), true);
+    this.config[CFG_COMMAND] |= COMMAND_MEMORY;
+  }
+
   /** Set the interrupt pin (1 = INTA#) the function uses. */
   setInterruptPin(pin: number): void { this.config[0x3d] = pin; }
 
@@ -64,6 +127,7 @@ export class PciFunction {
     this.bars.forEach((bar, i) => {
       if (bar && this.barAddress(i) !== before[i]) this.onBarMoved?.(i, this.barAddress(i));
     });
+    for (const w of this.watchers) if (offset < w.end && w.first < offset + size) w.fn();
   }
 }
 
@@ -79,11 +143,56 @@ export class PciHost implements PortDevice {
     this.add(0, 0, new PciFunction({ vendor: 0x8086, device: 0x1237, classCode: 0x060000, revision: 2 }));
   }
 
+  /**
+   * The memory window as one MMIO device: each access goes to the function
+   * whose enabled memory BAR holds it; nothing there reads all ones.
+   */
+  readonly mmio: MmioDevice = {
+    name: 'pci-window',
+    base: PCI_MMIO_WINDOW.first,
+    size: PCI_MMIO_WINDOW.last + 1 - PCI_MMIO_WINDOW.first,
+    mmioRead: (offset, size) => {
+      const hit = this.barAt(PCI_MMIO_WINDOW.first + offset, size);
+      return hit ? hit.f.mmio!.read(hit.bar, hit.offset, size) : allOnes(size);
+    },
+    mmioWrite: (offset, size, value) => {
+      const hit = this.barAt(PCI_MMIO_WINDOW.first + offset, size);
+      hit?.f.mmio!.write(hit.bar, hit.offset, size, value);
+    },
+  };
+  /** Next free address of the firmware's BAR allocation. */
+  private nextBar: number = PCI_MMIO_WINDOW.first;
+
+  /** Add `f` at 00:device.fn. */
   add(device: number, fn: number, f: PciFunction): void {
     const key = (device << 3) | fn;
     if (device > 31 || fn > 7) throw new RangeError(`no PCI slot ${device}.${fn}`);
     if (this.functions.has(key)) throw new Error(`PCI slot 00:${device.toString(16)}.${fn} is taken`);
     this.functions.set(key, f);
+  }
+
+  /** Firmware's BAR assignment: each memory BAR of `f` gets the next naturally aligned free range of the window. */
+  assignBars(f: PciFunction): void {
+    f.bars.forEach((bar, i) => {
+      if (!bar || bar.kind !== 'mem32') return;
+      const at = Math.ceil(this.nextBar / bar.size) * bar.size;
+      if (at + bar.size - 1 > PCI_MMIO_WINDOW.last) throw new RangeError(`no room for a ${bar.size}-byte BAR in the PCI memory window`);
+      f.placeBar(i, at);
+      this.nextBar = at + bar.size;
+    });
+  }
+
+  private barAt(gpa: number, size: number): { f: PciFunction; bar: number; offset: number } | undefined {
+    for (const f of this.functions.values()) {
+      if (!f.mmio || !f.memoryEnabled) continue;
+      for (let i = 0; i < f.bars.length; i++) {
+        const bar = f.bars[i];
+        if (bar?.kind !== 'mem32') continue;
+        const base = f.barAddress(i);
+        if (base !== 0 && gpa >= base && gpa + size <= base + bar.size) return { f, bar: i, offset: gpa - base };
+      }
+    }
+    return undefined;
   }
 
   private selected(): { f: PciFunction; reg: number } | undefined {

@@ -2,7 +2,8 @@
 // translation and guest-virtual memory access, event injection.
 import { Reg, Seg, EventType, ExitField, type Vcpu } from '../backend/interface.js';
 import { Vector } from '../backend/abi.js';
-import type { GuestCpu, Register, SegmentRegister, Segment, Translation, Mapping, AddressSpace } from '../hypapp/api.js';
+import type { GuestCpu, Register, SegmentRegister, Segment, Translation, Mapping, AddressSpace, X87State } from '../hypapp/api.js';
+import { fullTagWord, abridgedTag, x87Bytes, x87Register } from './x87.js';
 import { pagingMode, type PagingRegisters, type PagingMode } from './pagewalk.js';
 import { VirtualView } from './address-space.js';
 import type { GuestMemory } from './guest-memory.js';
@@ -13,6 +14,7 @@ const REGS: Record<Register, Reg> = {
   rip: Reg.RIP, rflags: Reg.RFLAGS,
   cr0: Reg.CR0, cr2: Reg.CR2, cr3: Reg.CR3, cr4: Reg.CR4, cr8: Reg.CR8, efer: Reg.EFER,
   dr0: Reg.DR0, dr1: Reg.DR1, dr2: Reg.DR2, dr3: Reg.DR3, dr6: Reg.DR6, dr7: Reg.DR7,
+  mxcsr: Reg.MXCSR,
 };
 const SEGS: Record<SegmentRegister, Seg> = {
   es: Seg.ES, cs: Seg.CS, ss: Seg.SS, ds: Seg.DS, fs: Seg.FS, gs: Seg.GS, ldtr: Seg.LDTR, tr: Seg.TR,
@@ -48,6 +50,35 @@ export class GuestCpuImpl implements GuestCpu {
     if (!this.vcpu.setMsr(index, value)) throw new RangeError(`MSR 0x${index.toString(16)} rejects 0x${value.toString(16)} (or does not exist)`);
   }
   get cpl(): number { return Number(this.vcpu.getReg(Reg.CPL)); }
+
+  // ---- x87 and SSE ----
+  x87(): X87State {
+    const v = this.vcpu;
+    const st = Array.from({ length: 8 }, (_, i) => x87Bytes(v.getSt(i)));
+    const fsw = Number(v.getReg(Reg.FPU_SW));
+    const top = (fsw >> 11) & 7;
+    // Physical register p is ST((p - TOP) & 7).
+    const physical = Array.from({ length: 8 }, (_, p) => v.getSt((p - top) & 7));
+    return {
+      st, fcw: Number(v.getReg(Reg.FPU_CW)), fsw, ftw: fullTagWord(Number(v.getReg(Reg.FPU_TW)), physical),
+      fop: Number(v.getReg(Reg.FPU_FOP)), fip: v.getReg(Reg.FPU_FIP), fcs: Number(v.getReg(Reg.FPU_FCS)),
+      fdp: v.getReg(Reg.FPU_FDP), fds: Number(v.getReg(Reg.FPU_FDS)),
+    };
+  }
+  setX87(s: Parameters<GuestCpu['setX87']>[0]): void {
+    const v = this.vcpu;
+    if (s.fcw !== undefined) v.setReg(Reg.FPU_CW, BigInt(s.fcw & 0xffff));
+    if (s.fsw !== undefined) v.setReg(Reg.FPU_SW, BigInt(s.fsw & 0xffff));
+    if (s.ftw !== undefined) v.setReg(Reg.FPU_TW, BigInt(abridgedTag(s.ftw)));
+    if (s.fop !== undefined) v.setReg(Reg.FPU_FOP, BigInt(s.fop & 0x7ff));
+    if (s.fip !== undefined) v.setReg(Reg.FPU_FIP, BigInt.asUintN(64, s.fip));
+    if (s.fcs !== undefined) v.setReg(Reg.FPU_FCS, BigInt(s.fcs & 0xffff));
+    if (s.fdp !== undefined) v.setReg(Reg.FPU_FDP, BigInt.asUintN(64, s.fdp));
+    if (s.fds !== undefined) v.setReg(Reg.FPU_FDS, BigInt(s.fds & 0xffff));
+    s.st?.forEach((bytes, i) => { if (bytes) v.setSt(i, x87Register(bytes)); });
+  }
+  xmm(index: number): bigint { return this.vcpu.getXmm(xmmIndex(index)); }
+  setXmm(index: number, value: bigint): void { this.vcpu.setXmm(xmmIndex(index), BigInt.asUintN(128, value)); }
 
   private pagingRegisters(): PagingRegisters {
     return { cr0: this.get('cr0'), cr3: this.get('cr3'), cr4: this.get('cr4'), efer: this.get('efer') };
@@ -89,6 +120,11 @@ export class GuestCpuImpl implements GuestCpu {
     if (this.vcpu.exitField(ExitField.INSTR_LEN) === 0n) throw new Error('the current event has no instruction to skip');
     this.vcpu.skipInstruction();
   }
+}
+
+function xmmIndex(i: number): number {
+  if (!Number.isInteger(i) || i < 0 || i > 15) throw new RangeError(`no register XMM${i} (0..15)`);
+  return i;
 }
 
 /** ", instruction bytes 0f 0b ..." for the 15 bytes at the vCPU's RIP (empty if they cannot be read), for messages that say where the guest was. */

@@ -14,6 +14,7 @@ import type { DebugPoints } from './debug-points.js';
 import type { Intercepts } from './intercepts.js';
 import { instructionBytesText } from './guest-cpu.js';
 import type { CallbackMonitor } from './watchdog.js';
+import type { DmaViolation } from './dmaprot.js';
 import { checkAnswer, AnswerError } from './answers.js';
 import { Vector, PAGE_SIZE } from '../backend/abi.js';
 import { allOnes } from '../platform/device.js';
@@ -108,6 +109,27 @@ export class EventHub {
       return 0;
     }
     return undefined;
+  }
+
+  /**
+   * dmaprot refused a device's access: every hypapp with onDmaViolation is
+   * told (devices run between guest instructions or inside an MMIO access,
+   * never inside another callback). A hypapp failing here stops the VM.
+   */
+  dmaViolation(v: DmaViolation): void {
+    // A device's address may be any number a lying driver wrote; the event carries it as an integer.
+    const gpa = Number.isFinite(v.gpa) ? BigInt(Math.trunc(v.gpa)) : -1n;
+    const e = { device: v.device, gpa, length: v.length, direction: v.direction };
+    for (const a of this.d.apps) {
+      if (!a.app.onDmaViolation) continue;
+      try {
+        this.call(a, 'onDmaViolation', () => a.app.onDmaViolation!(a.ctx, { ...e }), checkAnswer.ignored);
+      } catch (err) {
+        if (!(err instanceof HypappError)) throw err;
+        this.d.stop(err.message);
+        return;
+      }
+    }
   }
 
   private dispatch(vcpu: Vcpu, exit: Exit): RunStop | undefined {
@@ -271,10 +293,12 @@ export class EventHub {
 
   // ---- single-step ----
   private step(cpu: GuestCpu): void {
-    for (const i of this.d.intercepts.stepping.get(cpu.index) ?? []) {
+    for (const i of [...this.d.intercepts.stepping.get(cpu.index) ?? []]) {
       const a = this.d.apps[i];
       if (a.app.onStep) this.call(a, 'onStep', () => a.app.onStep!(a.ctx, { cpu, rip: cpu.get('rip') }), checkAnswer.ignored);
     }
+    // Masked steps: no interrupt before the next stepped instruction either.
+    if (this.d.intercepts.steppingMasked(cpu.index)) this.d.intercepts.maskInterrupts(cpu.index);
   }
 
   // ---- nested page faults: breakpoints, watchpoints, protection violations ----
@@ -290,7 +314,7 @@ export class EventHub {
     const memprot = this.d.memprot;
 
     if (access !== 'execute') {
-      for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write')) {
+      for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write', vcpu.getReg(Reg.CR3))) {
         const a = this.owner(w.owner);
         if (a?.app.onWatchpoint) {
           this.call(a, 'onWatchpoint', () => a.app.onWatchpoint!(a.ctx, { cpu, id: w.id, gpa, gva, access: access as 'read' | 'write', size }), checkAnswer.ignored);

@@ -29,6 +29,9 @@ export async function runGuest(opts: {
   guest?: Partial<GuestParts>;
   /** Called with each console line as it arrives (for timing). */
   onLine?: (line: string) => void;
+  /** Processors (default 1). */
+  cpus?: number;
+  deterministic?: boolean;
   /** Another kernel image than the default guest's vmlinux (its bzImage, say). */
   kernel?: Uint8Array;
 }): Promise<GuestRun> {
@@ -39,6 +42,7 @@ export async function runGuest(opts: {
   const logs: string[] = [];
   const vm = await createVm({
     kernel: opts.kernel ?? g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
+    cpus: opts.cpus, deterministic: opts.deterministic,
     serialOutput: (b) => {
       const text = Buffer.from(b).toString('latin1');
       console += text;
