@@ -1,7 +1,7 @@
 // npm run bench: every benchmark, printed as Markdown tables.
 import { benchCpu } from './cpu.js';
 import { benchBoot, benchIdle } from './boot.js';
-import { benchHypapps } from './hypapps.js';
+import { benchHypapps, benchSyscallHooks } from './hypapps.js';
 import { benchSmp } from './smp.js';
 import { benchShare } from './share.js';
 import { benchLinux } from './linux.js';
@@ -21,6 +21,7 @@ await benchIdle();
 
 console.log('\n## Hypapps: cost per event and slowdown (against no hypapps)\n');
 await benchHypapps();
+await benchSyscallHooks();
 
 console.log('\n## Host folder: tar of 2,000 files through virtio-9p\n');
 await benchShare();
