@@ -9,7 +9,7 @@ import { join, posix } from 'node:path';
 const ROOT = join(import.meta.dirname, '..');
 const SOURCE_DIRS = ['src', 'hypapps', 'test', 'bench', 'tools'];
 /** Outside test/, the only files that use test/support (benchmarks and the difftest runner reuse its guests). */
-const SUPPORT_USERS_OUTSIDE_TESTS = new Set(['bench/hypapps.ts', 'bench/gdb.ts', 'tools/difftest/emulated.ts']);
+const SUPPORT_USERS_OUTSIDE_TESTS = new Set(['bench/hypapps.ts', 'bench/linux.ts', 'bench/gdb.ts', 'tools/difftest/emulated.ts']);
 
 /** Every module specifier a file imports or re-exports (static, side-effect and dynamic imports with a literal). */
 export function importsOf(source: string): string[] {

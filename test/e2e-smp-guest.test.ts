@@ -51,9 +51,11 @@ test('deterministic mode: the same command twice retires the same instructions a
   process.stdout.write(`# deterministic, 2 vCPUs: ${a.instructions} instructions in each run; both runs ${secondsSince(started)} s\n`);
 });
 
-test('kguard arms once for every vCPU: a write to kernel code from vCPU 1 is denied', async () => {
+test('kguard arms once for every vCPU (from its timer, while both run): a write to kernel code from vCPU 1 is denied', async () => {
   const r = await runGuest({
-    hypapps: [await loadHypapp('kguard')], cpus: 2,
+    // arm=after:1 retries from a hypapp timer, which must not fire inside another vCPU's slice.
+    hypapps: [await loadHypapp('kguard', { arm: 'after:1' })], cpus: 2,
+    guest: { modules: [] }, // armed this early, kguard would deny the modules /init loads
     command: 'taskset -c 1 sh -c "echo 1 > /proc/sys/kernel/sched_schedstats"; echo poked; nproc',
   });
   assert.equal(r.status, 0, `${r.stop.reason} ${r.stop.detail ?? ''}\n${r.logs.join('\n')}`);

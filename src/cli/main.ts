@@ -9,6 +9,7 @@ import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
 import { parseShares } from './shares.js';
 import { parseListen } from '../gdb/server.js';
+import { imageCommand, IMAGE_USAGE } from './image.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
 
@@ -62,6 +63,8 @@ commands:
                                busybox-static:i386 with an initramfs for them; prints
                                the --kernel and --initrd files (needs the i386
                                architecture: dpkg --add-architecture i386)
+  image     build the Debian root disk \`xmhf run --disk debian\` boots
+              (xmhf image --help lists its options)
   --help    this text
 
 ${EXIT_STATUS_HELP}`;
@@ -145,6 +148,16 @@ async function main(argv: string[]): Promise<number> {
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;
+  }
+  if (cmd === 'image') {
+    // xmhf image KIND [options]
+    const kind = rest[0]?.startsWith('-') ? undefined : rest[0];
+    const values = flagHelp(parseFlags(cmd, rest.slice(kind === undefined ? 0 : 1), {
+      help: { type: 'boolean', short: 'h' }, packages: { type: 'string' }, size: { type: 'string' },
+    }), IMAGE_USAGE);
+    if (values === undefined) return 0;
+    const size = values.size === undefined ? undefined : flagValue(cmd, () => parseSize(values.size!, '--size'));
+    return imageCommand(kind, { packages: values.packages, size });
   }
   throw new UsageError(`xmhf: unknown command "${cmd}" (xmhf --help lists the commands)`);
 }

@@ -16,8 +16,8 @@ import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
 import type { FromWorker, RunEnd, ToWorker, VmJob } from './worker-protocol.js';
-import type { GdbStubOptions } from '../gdb/server.js';
 import type { VmShare } from '../vmm.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 export interface RunOptions {
   kernel?: string;
@@ -38,10 +38,10 @@ export interface RunOptions {
   events?: string;
   /** A hypapp callback running longer than this ends the run (default CALLBACK_TIMEOUT_MS). */
   callbackTimeoutMs?: number;
-  /** --gdb and --gdb-wait: the gdb stub's listen address. */
-  gdb?: GdbStubOptions;
   /** Host directories shared over virtio-9p (checked by parseShares). */
   shares?: VmShare[];
+  /** --gdb and --gdb-wait: the gdb stub's listen address. */
+  gdb?: GdbStubOptions;
 }
 
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
@@ -68,9 +68,9 @@ export function parseCpus(text: string): number {
 }
 
 /** Parse "256M", "2G", "65536K" or a byte count. */
-export function parseSize(text: string): number {
+export function parseSize(text: string, flag = '--mem'): number {
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`--mem ${text}: not a size (examples: 256M, 2G)`);
+  if (!m) throw new UsageError(`${flag} ${text}: not a size (examples: 256M, 2G)`);
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
   return Number(m[1]) * unit;
 }
@@ -102,8 +102,8 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const job: VmJob = {
     kernel, initrd, cmdline, mem: o.mem, cpus: o.cpus, deterministic: o.deterministic, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
-    gdb: o.gdb,
     shares: o.shares,
+    gdb: o.gdb,
   };
   return new RunSession(o, quiet, slot, worker).run(job);
 }

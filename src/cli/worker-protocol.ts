@@ -1,8 +1,8 @@
 // Messages between the CLI's main thread (terminal, signals, timeout,
 // watchdog) and the worker thread that runs the VM.
 import type { ShutdownReason } from '../hypapp/api.js';
-import type { GdbStubOptions } from '../gdb/server.js';
 import type { VmShare } from '../vmm.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 /** What the worker needs to build and run the VM. */
 export interface VmJob {
@@ -21,10 +21,10 @@ export interface VmJob {
   events?: string;
   /** The watchdog's CallbackSlot buffer. */
   slot: SharedArrayBuffer;
-  /** The gdb stub (--gdb), a built-in hypapp after the others. */
-  gdb?: GdbStubOptions;
   /** Host directories shared over virtio-9p. */
   shares?: VmShare[];
+  /** The gdb stub (--gdb), a built-in hypapp after the others. */
+  gdb?: GdbStubOptions;
 }
 
 /** Why the main thread asks the VM to stop. */

@@ -24,7 +24,7 @@ import { addHvBreakpoint, removeHvBreakpoint, HVBP_MAX } from './hvbp';
 import { resetAll } from './reset';
 import { switchTo, createVcpus } from './vcpu';
 import { debugRegistersChanged } from './debug';
-import { signalInit, signalSipi } from './run';
+import { signalInit, signalSipi, hvbpRipMoved } from './run';
 import { stRegister, setStRegister } from './fpu';
 
 // Table sizes the host needs (its error messages): exported so it never spells them again.
@@ -94,7 +94,7 @@ export function getReg(r: i32): i64 {
 export function setReg(r: i32, v: i64): void {
   if (r < 16) { setReg64(r, v); return; }
   switch (r) {
-    case Reg.RIP: setRip(v); return;
+    case Reg.RIP: hvbpRipMoved(rip(), v); setRip(v); return;
     case Reg.RFLAGS: materializeFlags(); store<i32>(STATE + O_FLAGS, (<i32>v & 0x3f7fd5) | 2); modeChanged(); return;
     case Reg.CR0: setSt64(O_CR0, v); tlbFlushAll(); modeChanged(); return;
     case Reg.CR2: setSt64(O_CR2, v); return;

@@ -2,14 +2,24 @@
 // guest. The kernel's own symbols (kallsyms) and types (BTF) are found in
 // guest memory on first use; tasks, modules and per-CPU state are then read
 // live through them. Built only on xmhf-ts/hypapp (docs/linux.md).
-import { Msr, type AddressSpace, type GuestCpu, type HypappContext, type MemoryView } from 'xmhf-ts/hypapp';
+import { Msr, type AddressSpace, type BreakpointEvent, type GuestCpu, type HypappContext, type MemoryView } from 'xmhf-ts/hypapp';
 import { findKernel, type KernelInfo } from './kernel.js';
 import { Kind, type Btf, type BtfType } from './btf.js';
 import { readValue, record, snapshot, type KernelRecord, type KernelValue } from './typed.js';
 import type { KernelSymbol } from './kallsyms.js';
+import { openFiles, type OpenFile } from './files.js';
+import { BreakpointRouter } from './breakpoints.js';
+import { SyscallHooks, type SyscallListener, type SyscallReturnListener, type SyscallTask } from './syscalls.js';
+import { FunctionHooks, type Hook, type HookHandlers } from './hooks.js';
 
 export type { KernelSymbol } from './kallsyms.js';
 export type { KernelRecord, KernelValue } from './typed.js';
+export type { OpenFile } from './files.js';
+export { deny } from './syscalls.js';
+export type {
+  SyscallEvent, SyscallReturnEvent, SyscallArg, SyscallVerdict, SyscallReturnVerdict, SyscallTask, SyscallListener, SyscallReturnListener,
+} from './syscalls.js';
+export type { Hook, HookHandlers, HookEnterEvent, HookExitEvent, HookArg } from './hooks.js';
 
 /** A task (process or thread) as the kernel holds it. */
 export interface Task {
@@ -300,6 +310,11 @@ export class Linux {
     return this.x.cpus[0].addressSpace(task.cr3);
   }
 
+  /** A process's open files by descriptor, as /proc/PID/fd shows them (paths rebuilt through the mounts). */
+  files(process: number | Task): OpenFile[] {
+    return openFiles(this, typeof process === 'number' ? this.process(process) : process);
+  }
+
   // ---- modules ----
 
   /** Loaded modules as /proc/modules lists them (newest first). */
@@ -322,6 +337,47 @@ export class Linux {
       out.push({ name: m.name as string, base, size, state: MODULE_STATES[m.state as number] ?? String(m.state), address: a });
     }
     return out;
+  }
+
+  // ---- system calls and function hooks (syscalls.ts, hooks.ts) ----
+  // They use hypervisor breakpoints, which the core reports to the hypapp:
+  // its onBreakpoint passes each to linux.onBreakpoint(e).
+
+  private traps?: { breakpoints: BreakpointRouter; syscalls: SyscallHooks; hooks: FunctionHooks };
+  private trapsOf(): NonNullable<Linux['traps']> {
+    if (this.traps) return this.traps;
+    const breakpoints = new BreakpointRouter(this.x);
+    const offset = (struct: string, member: string) => { try { return this.offsetOf(struct, member); } catch { return undefined; } };
+    const syscalls = new SyscallHooks(this.x, {
+      symbol: (name) => this.lookup(name)?.address,
+      symbolAt: (address) => { const s = this.symbolAt(address); return s?.offset === 0 ? s.name : undefined; },
+      currentTask: (cpu) => this.runningTask(cpu),
+      offsetOf: offset,
+    }, breakpoints);
+    const hooks = new FunctionHooks({
+      signature: (name) => this.functionSignature(name),
+      readStruct: (struct, address) => this.read(struct, address),
+      currentTask: (cpu) => this.runningTask(cpu),
+    }, breakpoints);
+    return (this.traps = { breakpoints, syscalls, hooks });
+  }
+
+  /** Call `fn` at every system call's entry (x86-64 ABI); its verdict continues, denies (`deny(errno)`) or rewrites arguments. */
+  onSyscall(fn: SyscallListener): void { this.trapsOf().syscalls.onSyscall(fn); }
+  /** Call `fn` at every system call's return; `{ ret }` changes what the caller sees. */
+  onSyscallReturn(fn: SyscallReturnListener): void { this.trapsOf().syscalls.onSyscallReturn(fn); }
+  /** The kernel's name of system call `nr` (from sys_call_table). */
+  syscallName(nr: number): string { return this.trapsOf().syscalls.nameOf(nr); }
+  /** Hook a kernel function by name: `enter` with its arguments (BTF), `exit` with its return value. */
+  hook(name: string, handlers: HookHandlers): Hook { return this.trapsOf().hooks.hook(name, handlers); }
+  /** For the hypapp's onBreakpoint: handles the library's own breakpoints; false for the hypapp's. */
+  onBreakpoint(e: BreakpointEvent): boolean { return this.traps?.breakpoints.dispatch(e) ?? false; }
+
+  /** pid, tgid and comm of the task a vCPU runs (three reads, for per-event use). */
+  private runningTask(cpu: GuestCpu): SyscallTask {
+    const a = this.currentTaskAddress(cpu);
+    const at = (m: string) => a + BigInt(this.offsetOf('task_struct', m));
+    return { pid: this.memory.readU32(at('pid')), tgid: this.memory.readU32(at('tgid')), comm: this.memory.readString(at('comm'), 16) };
   }
 }
 

@@ -157,6 +157,14 @@ export class PcMachine implements Platform {
     };
   }
 
+  /** Work held until the running slice ends (outsideGuest). */
+  private deferred: Array<() => void> = [];
+
+  outsideGuest(fn: () => void): void {
+    if (this.inSlice) this.deferred.push(fn);
+    else fn();
+  }
+
   /** The boot processor (vCPU 0). */
   get vcpu(): Vcpu { return this.vcpus[0]!; }
 
@@ -358,6 +366,7 @@ export class PcMachine implements Platform {
         const vcpu = this.vcpus[cpu]!;
         const exit = this.runSlice(cpu);
         this.syncClock();
+        if (this.deferred.length) for (const fn of this.deferred.splice(0)) fn();
         if (this.stopReason) return this.stopReason;
         if (exit === Exit.TRIPLE_FAULT) return { kind: 'triple-fault', rip: vcpu.getReg(Reg.RIP) };
         if (exit === Exit.HALTED) {

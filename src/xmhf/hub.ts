@@ -357,6 +357,8 @@ export class EventHub {
     const rip = vcpu.getReg(Reg.RIP);
     for (const bp of this.d.debug.breakpointsAt(Number(vcpu.exitField(ExitField.GPA)))) {
       if (bp.gva !== rip) continue;
+      // A hypapp moved the vCPU on (skipped a call, say): the instruction is not reached, later owners are not told.
+      if (vcpu.getReg(Reg.RIP) !== rip) break;
       const a = this.d.apps.find((x) => x.app.name === bp.owner);
       if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }), checkAnswer.ignored);
     }
