@@ -5,6 +5,7 @@ import { createSoftwareMachine } from './backend/software.js';
 import { PcMachine } from './platform/pc.js';
 import { createCoreVm, type CoreVmOptions, type Vm } from './xmhf/vm.js';
 import type { VirtioDevice } from './platform/virtio/device.js';
+import { createHash } from 'node:crypto';
 import { VirtioRng } from './platform/virtio/rng.js';
 import { Virtio9p } from './platform/virtio/9p.js';
 import { VirtioBlk } from './platform/virtio/blk.js';
@@ -41,10 +42,25 @@ export interface VmShare {
   readOnly?: boolean;
 }
 
+/**
+ * Deterministic mode's entropy: SHA-256 of a counter, the same bytes every
+ * run (the guest's hash tables and random choices follow its entropy, so a
+ * repeatable run cannot take the host's).
+ */
+function repeatableEntropy(): (bytes: Uint8Array) => void {
+  let block = 0, pool = new Uint8Array(0), at = 0;
+  return (bytes) => {
+    for (let i = 0; i < bytes.length; i++) {
+      if (at === pool.length) { pool = createHash('sha256').update(`xmhf-ts deterministic entropy ${block++}`).digest(); at = 0; }
+      bytes[i] = pool[at++]!;
+    }
+  };
+}
+
 /** The virtio devices `o` asks for, in PCI slot order. */
 function virtioDevices(o: VmOptions): VirtioDevice[] {
   const devices: VirtioDevice[] = [];
-  if (o.rng ?? true) devices.push(new VirtioRng());
+  if (o.rng ?? true) devices.push(new VirtioRng(undefined, o.deterministic ? repeatableEntropy() : undefined));
   for (const s of o.shares ?? []) devices.push(new Virtio9p({ hostDir: s.hostDir, tag: s.tag, readOnly: s.readOnly }));
   return devices;
 }
