@@ -30,6 +30,9 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    {"hypapps":[{"hypapp":"hello","options":{}}]}
   --events FILE    write hypapps' JSON records to FILE, opened when the guest starts
                    (- for standard output; default: standard error)
+  --vsock PATH     a virtio-vsock device, its host side the Unix socket PATH: host
+                   programs connect there and write "CONNECT <port>\n" (answer
+                   "OK <n>\n"); guest connections to CID 2 port P reach PATH_P
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
@@ -56,6 +59,7 @@ const RUN_OPTIONS = {
   mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
+  vsock: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -107,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
       kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
+      vsock: values.vsock,
     });
   }
   if (cmd === 'guest') {

@@ -32,6 +32,8 @@ export interface RunOptions {
   events?: string;
   /** A hypapp callback running longer than this ends the run (default CALLBACK_TIMEOUT_MS). */
   callbackTimeoutMs?: number;
+  /** --vsock PATH: the Unix socket of a virtio-vsock device. */
+  vsock?: string;
 }
 
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
@@ -85,6 +87,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
   const job: VmJob = {
     kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
+    vsock: o.vsock,
   };
   return new RunSession(o, quiet, slot, worker).run(job);
 }

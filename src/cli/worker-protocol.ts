@@ -15,6 +15,8 @@ export interface VmJob {
   hypappOptions?: string[];
   hypappConfig?: string;
   events?: string;
+  /** --vsock PATH. */
+  vsock?: string;
   /** The watchdog's CallbackSlot buffer. */
   slot: SharedArrayBuffer;
 }
