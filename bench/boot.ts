@@ -13,10 +13,10 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const CMDLINE = `${GUEST_CMDLINE} quiet`;
 const XMHF = join(import.meta.dirname, '..', 'bin', 'xmhf.js');
 
-interface Timing { readyS: number; exitS: number; /** The guest's own uptime when it printed the marker. */ uptimeS: number }
+export interface Timing { readyS: number; exitS: number; /** The guest's own uptime when it printed the marker. */ uptimeS: number }
 
 /** Run `cmd`, timing the first appearance of the marker on stdout and the exit. */
-function timeBoot(cmd: string, args: string[]): Promise<Timing> {
+export function timeBoot(cmd: string, args: string[]): Promise<Timing> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - start) / 1e9;
@@ -40,12 +40,12 @@ function timeBoot(cmd: string, args: string[]): Promise<Timing> {
 }
 
 /** QEMU TCG booting the same kernel, initrd and command line, its console on stdout. */
-function qemuArgs(kernel: string, initrd: string): string[] {
+export function qemuArgs(kernel: string, initrd: string, cmdline = CMDLINE): string[] {
   return ['-accel', 'tcg', '-machine', 'pc', '-m', '256', '-display', 'none', '-monitor', 'none', '-serial', 'stdio',
-    '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', CMDLINE];
+    '-no-reboot', '-kernel', kernel, '-initrd', initrd, '-append', cmdline];
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Write the default guest's kernel and an initramfs running `command` to files, and run `use` with them. */
 async function withGuestFiles<T>(command: string, use: (kernel: string, initrd: string, version: string) => Promise<T>): Promise<T> {

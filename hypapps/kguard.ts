@@ -163,14 +163,14 @@ export default (options: Readonly<Record<string, string>>) => {
         }
         denied++;
         x.log(`denied a write to kernel code: gpa 0x${v.gpa.toString(16)} (gva 0x${v.gva.toString(16)}) from RIP 0x${rip.toString(16)}`);
-        x.emit({ event: 'write-denied', gpa: v.gpa, gva: v.gva, rip, size: v.size, value: v.value });
+        x.emit({ event: 'write-denied', vcpu: v.cpu.index, gpa: v.gpa, gva: v.gva, rip, size: v.size, value: v.value });
         if (writes === 'skip' && !v.pageWalk) return 'skip';
         return { inject: { vector: Vector.PF, errorCode: PF_WRITE } };
       }
       if (v.access === 'execute' && !v.user) {
         denied++;
         x.log(`denied kernel-mode execution outside kernel code: gpa 0x${v.gpa.toString(16)} (gva 0x${v.gva.toString(16)}), RIP 0x${rip.toString(16)}`);
-        x.emit({ event: 'exec-denied', gpa: v.gpa, gva: v.gva, rip });
+        x.emit({ event: 'exec-denied', vcpu: v.cpu.index, gpa: v.gpa, gva: v.gva, rip });
         return { inject: { vector: Vector.PF, errorCode: PF_FETCH } };
       }
       return undefined;

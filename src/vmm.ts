@@ -8,9 +8,16 @@ import type { VirtioDevice } from './platform/virtio/device.js';
 import { VirtioRng } from './platform/virtio/rng.js';
 import { VirtioVsock } from './platform/virtio/vsock.js';
 import { VsockUnixHost } from './platform/virtio/vsock-unix.js';
+import { Virtio9p } from './platform/virtio/9p.js';
+import { VirtioBlk } from './platform/virtio/blk.js';
+import { openDisk } from './platform/disk/open.js';
+import type { DiskImage, DiskSpec } from './platform/disk/image.js';
 
 export type { Vm, VmStop, HypappSpec } from './xmhf/vm.js';
 export { HypappInitError } from './xmhf/vm.js';
+export { MAX_CPUS } from './platform/pc.js';
+export type { DiskSpec as VmDisk } from './platform/disk/image.js';
+export { DiskError } from './platform/disk/image.js';
 
 export interface VmOptions extends CoreVmOptions {
   /** Guest RAM in bytes (default 256 MiB). */
@@ -21,12 +28,28 @@ export interface VmOptions extends CoreVmOptions {
   rng?: boolean;
   /** Attach a virtio-vsock whose host side is the Unix socket at this path (Firecracker's scheme; see vsock-unix.ts). */
   vsock?: string;
+  /** Processors, 1 to 8 (default 1): run in turn on the VM's thread. */
+  cpus?: number;
+  /** Guest time from retired instructions, fixed slices: the same inputs run the same instructions in the same order. */
+  deterministic?: boolean;
+  /** Host directories shared with the guest over virtio-9p, each under its mount tag. */
+  shares?: readonly VmShare[];
+  /** Raw disk images over virtio-blk: the guest's /dev/vda, /dev/vdb, ... in this order. */
+  disks?: readonly DiskSpec[];
+}
+
+/** A host directory the guest mounts with `mount -t 9p -o trans=virtio TAG DIR`. */
+export interface VmShare {
+  hostDir: string;
+  tag: string;
+  readOnly?: boolean;
 }
 
 /** The virtio devices `o` asks for, in PCI slot order, with their host sides ready. */
 async function virtioDevices(o: VmOptions): Promise<VirtioDevice[]> {
   const devices: VirtioDevice[] = [];
   if (o.rng ?? true) devices.push(new VirtioRng());
+  for (const s of o.shares ?? []) devices.push(new Virtio9p({ hostDir: s.hostDir, tag: s.tag, readOnly: s.readOnly }));
   if (o.vsock !== undefined) {
     const vsock = new VirtioVsock();
     await VsockUnixHost.listen(vsock, o.vsock);
@@ -37,13 +60,24 @@ async function virtioDevices(o: VmOptions): Promise<VirtioDevice[]> {
 
 /** A PC with a Linux guest under the XMHF core and its hypapps. */
 export async function createVm(o: VmOptions): Promise<Vm> {
-  const virtio = await virtioDevices(o);
-  return createCoreVm((hooks) => PcMachine.create({
-    ramSize: o.mem ?? 256 * 1024 * 1024,
-    backend: createSoftwareMachine,
-    serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
-    hooks,
-    virtio,
-    log: o.log,
-  }), o);
+  // Disks are opened and locked first: one that cannot be used stops the VM before it is built (a DiskError naming it).
+  const images: DiskImage[] = [];
+  try {
+    for (const d of o.disks ?? []) images.push(await openDisk(d));
+    const disks = images.map((image, i) => new VirtioBlk({ name: `virtio-blk${i}`, image, log: o.log }));
+    const virtio = [...await virtioDevices(o), ...disks];
+    return await createCoreVm((hooks) => PcMachine.create({
+      ramSize: o.mem ?? 256 * 1024 * 1024,
+      backend: createSoftwareMachine,
+      serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
+      hooks,
+      virtio,
+      log: o.log,
+      cpus: o.cpus,
+      deterministic: o.deterministic,
+    }), o);
+  } catch (e) {
+    for (const image of images) image.close();
+    throw e;
+  }
 }

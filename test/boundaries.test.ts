@@ -9,7 +9,7 @@ import { join, posix } from 'node:path';
 const ROOT = join(import.meta.dirname, '..');
 const SOURCE_DIRS = ['src', 'hypapps', 'test', 'bench', 'tools'];
 /** Outside test/, the only files that use test/support (benchmarks and the difftest runner reuse its guests). */
-const SUPPORT_USERS_OUTSIDE_TESTS = new Set(['bench/hypapps.ts', 'tools/difftest/emulated.ts']);
+const SUPPORT_USERS_OUTSIDE_TESTS = new Set(['bench/hypapps.ts', 'bench/linux.ts', 'bench/gdb.ts', 'tools/difftest/emulated.ts']);
 
 /** Every module specifier a file imports or re-exports (static, side-effect and dynamic imports with a literal). */
 export function importsOf(source: string): string[] {
@@ -41,8 +41,11 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
       const target = resolve(file, spec);
       const broke = (rule: string) => out.push(`${file} imports ${spec}: ${rule}`);
       if (under(file, 'hypapps')) {
-        if (spec.startsWith('xmhf-ts/') && spec !== 'xmhf-ts/hypapp') broke('hypapps use only xmhf-ts/hypapp of the core');
+        if (spec.startsWith('xmhf-ts/') && spec !== 'xmhf-ts/hypapp' && spec !== 'xmhf-ts/linux') broke('hypapps use only xmhf-ts/hypapp of the core (and xmhf-ts/linux, built on it)');
         if (spec.startsWith('.') && !under(target, 'hypapps')) broke('hypapps import only xmhf-ts/hypapp and their own files');
+      }
+      if (under(file, 'src/linux') && spec !== 'xmhf-ts/hypapp' && !(spec.startsWith('.') && under(target, 'src/linux')) && !spec.startsWith('node:')) {
+        broke('src/linux is built only on xmhf-ts/hypapp (and its own files)');
       }
       if ((under(file, 'src/platform') || under(file, 'src/hypapp')) && under(target, 'src/xmhf')) {
         broke('the platform and the hypapp API do not depend on the core');
@@ -54,6 +57,9 @@ export function violations(files: ReadonlyMap<string, string>): string[] {
         broke('the core does not know which backend it runs on');
       }
       if (under(file, 'src/cli') && under(target, 'src/platform')) broke('the CLI does not reach into the platform');
+      if (under(file, 'src/gdb') && spec.startsWith('.') && !under(target, 'src/gdb') && target !== 'src/hypapp/api.ts' && !under(target, 'src/linux')) {
+        broke('the gdb stub is a client of the hypapp API: it imports only src/hypapp/api.ts, src/linux and its own files');
+      }
       if (under(file, 'src/platform') && (under(target, 'src/cpu') || target === 'src/backend/software.ts')) {
         broke('devices never see the CPU\'s implementation, only the backend interface');
       }
@@ -94,11 +100,14 @@ test('each rule catches an import that breaks it (and lets the allowed ones thro
     ['src/cli/run.ts', `const pc = await import('../platform/pc.js');\nimport { createVm } from '../vmm.js';`],
     ['src/xmhf/loader.ts', `import '../../test/support/guest-run.js';`],
     ['bench/hypapps.ts', `import { runGuest } from '../test/support/guest-run.js';`],
+    ['src/linux/tasks.ts', `import type { GuestCpu } from 'xmhf-ts/hypapp';\nimport { Memprot } from '../xmhf/memprot.js';\nimport { Btf } from './btf.js';\nimport type { Vm } from 'xmhf-ts/vm';`],
+    ['hypapps/ps.ts', `import { linuxOf } from 'xmhf-ts/linux';`],
     ['test/x.test.ts', `import { runGuest } from './support/guest-run.js';\nimport { PcMachine } from '../src/platform/pc.js';`],
+    ['src/gdb/stub.ts', `import type { Hypapp } from '../hypapp/api.js';\nimport { GdbSession } from './session.js';\nimport { EventHub } from '../xmhf/hub.js';\nimport { createServer } from 'node:net';`],
   ]);
   assert.deepEqual(violations(files), [
     'hypapps/bad.ts imports ../src/xmhf/hub.js: hypapps import only xmhf-ts/hypapp and their own files',
-    'hypapps/bad.ts imports xmhf-ts/vm: hypapps use only xmhf-ts/hypapp of the core',
+    'hypapps/bad.ts imports xmhf-ts/vm: hypapps use only xmhf-ts/hypapp of the core (and xmhf-ts/linux, built on it)',
     'src/platform/pc.ts imports ../xmhf/memprot.js: the platform and the hypapp API do not depend on the core',
     'src/platform/pc.ts imports ../backend/software.js: devices never see the CPU\'s implementation, only the backend interface',
     'src/platform/uart16550.ts imports ../cpu/run.js: devices never see the CPU\'s implementation, only the backend interface',
@@ -107,6 +116,9 @@ test('each rule catches an import that breaks it (and lets the allowed ones thro
     'src/xmhf/vm.ts imports ../vmm.js: the core does not know which backend it runs on',
     'src/cli/run.ts imports ../platform/pc.js: the CLI does not reach into the platform',
     'src/xmhf/loader.ts imports ../../test/support/guest-run.js: test/support is for tests',
+    'src/linux/tasks.ts imports ../xmhf/memprot.js: src/linux is built only on xmhf-ts/hypapp (and its own files)',
+    'src/linux/tasks.ts imports xmhf-ts/vm: src/linux is built only on xmhf-ts/hypapp (and its own files)',
+    'src/gdb/stub.ts imports ../xmhf/hub.js: the gdb stub is a client of the hypapp API: it imports only src/hypapp/api.ts, src/linux and its own files',
   ]);
 });
 

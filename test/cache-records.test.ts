@@ -27,7 +27,8 @@ function scratchCache(name: string): string {
   const dir = join(scratchRoot, name);
   mkdirSync(join(dir, 'packages'), { recursive: true });
   for (const f of readdirSync(SHARED)) {
-    if (f === RECORD || f === 'packages' || f.endsWith('.tmp')) continue;
+    // images/ (xmhf image debian's root disks, hundreds of MB) is not part of the default guest.
+    if (f === RECORD || f === 'packages' || f === 'images' || f.endsWith('.tmp')) continue;
     linkOrCopy(join(SHARED, f), join(dir, f));
   }
   for (const d of readdirSync(join(SHARED, 'packages')).filter((f) => f.endsWith('.d'))) {

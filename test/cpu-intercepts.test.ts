@@ -208,3 +208,24 @@ test('a hypervisor breakpoint exits before its instruction each time it is reach
   assert.equal(vcpu.getReg(Reg.RAX), 5n);
   assert.throws(() => machine.addExecBreakpoint(machine.ramSize), /not in guest RAM/);
 });
+
+test('a hypervisor that moves RIP away from the breakpoint it stopped at (skipping a call) stops there again on the next visit', async () => {
+  // A loop calling a function five times; the hypervisor "returns" from the function at its breakpoint.
+  const program = 'xor ebx, ebx\nmov ecx, 5\n1: call 2f\ndec ecx\njnz 1b\nud2\n2: inc rbx\nret';
+  const { machine, vcpu } = await guest(program);
+  const fn = CODE + 2 + 5 + 5 + 2 + 2 + 2; // xor, mov, call, dec, jnz, ud2
+  machine.addExecBreakpoint(fn);
+  let stops = 0;
+  let exit: Exit;
+  while ((exit = vcpu.run(1000)) === Exit.BREAKPOINT) {
+    assert.equal(vcpu.getReg(Reg.RIP), BigInt(fn));
+    stops++;
+    const rsp = vcpu.getReg(Reg.RSP);
+    const back = new DataView(machine.ram.buffer, machine.ram.byteOffset).getBigUint64(Number(rsp), true); // identity-mapped stack
+    vcpu.setReg(Reg.RSP, rsp + 8n);
+    vcpu.setReg(Reg.RIP, back);
+  }
+  assert.equal(exit, Exit.EXCEPTION);
+  assert.equal(stops, 5, 'every call stopped at the breakpoint');
+  assert.equal(vcpu.getReg(Reg.RBX), 0n, 'the function never ran');
+});

@@ -7,7 +7,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseModInfo, ModuleFormatError } from '../src/guest/modinfo.js';
 import { loadOrder, resolveModules, moduleNameOf, stripModuleSignature, ModuleResolveError, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES } from '../src/guest/modules.js';
-import { cacheDir, initScript } from '../src/guest/debian.js';
+import { cacheDir, initScript, commandScript } from '../src/guest/debian.js';
 
 /** A minimal ELF64 relocatable file with a section-name table and the given sections. */
 function elf(sections: Record<string, Uint8Array>): Uint8Array {
@@ -86,11 +86,21 @@ test('load order: dependencies first, in a stable order; cycles and unknown modu
   assert.equal(moduleNameOf('kernel/drivers/char/hw_random/virtio-rng.ko'), 'virtio_rng');
 });
 
-test('/init loads the modules, in the order given, before the readiness marker', () => {
-  const script = initScript('true', ['lib/modules/a.ko', 'lib/modules/b.ko']);
+test('/init loads the modules, in the order given, then runs the command script, which announces readiness and powers off', () => {
+  const script = initScript(['lib/modules/a.ko', 'lib/modules/b.ko']);
   const a = script.indexOf('insmod /lib/modules/a.ko'), b = script.indexOf('insmod /lib/modules/b.ko');
-  assert.ok(a > 0 && b > a && script.indexOf('XMHF-READY') > b);
-  assert.match(script, /poweroff -f\n$/);
+  assert.ok(a > 0 && b > a && script.indexOf('exec /bin/sh /command') > b);
+  assert.doesNotMatch(script, /switch_root/, 'no root disk support without its modules');
+  const command = commandScript('echo hi');
+  assert.ok(command.indexOf('XMHF-READY') < command.indexOf(`sh -c 'echo hi'`));
+  assert.match(command, /poweroff -f\n$/);
+});
+
+test('/init with root modules: root=/dev/vdX loads them, mounts the disk and switch_roots into it', () => {
+  const script = initScript(['lib/modules/virtio.ko'], [], ['lib/modules/ext4.ko']);
+  const root = script.indexOf('root=/dev/*'), ext4 = script.indexOf('insmod /lib/modules/ext4.ko');
+  assert.ok(root > script.indexOf('insmod /lib/modules/virtio.ko') && ext4 > root);
+  assert.ok(script.indexOf('mount -t ext4') > ext4 && script.indexOf('exec switch_root /newroot /bin/sh /run/xmhf/command') > ext4);
 });
 
 /** lib/modules/<version> of the cached Debian kernel package, if `xmhf guest` has fetched it. */

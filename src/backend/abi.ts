@@ -21,8 +21,11 @@ export enum Reg {
   /** Interruptibility: bit 0 STI shadow, bit 1 MOV SS shadow, bit 2 NMI blocked. */
   INTERRUPTIBILITY = 37,
   MXCSR = 38,
+  /** FPU_TW: the abridged tag (bit i: physical register i is valid), as FXSAVE stores it. */
   FPU_CW = 39, FPU_SW = 40, FPU_TW = 41,
-  COUNT = 42,
+  /** The last x87 instruction's opcode (11 bits), instruction pointer and CS, operand pointer and its segment. */
+  FPU_FOP = 42, FPU_FIP = 43, FPU_FCS = 44, FPU_FDP = 45, FPU_FDS = 46,
+  COUNT = 47,
 }
 
 /** Segment registers, in the ModRM sreg encoding order, then LDTR and TR. */

@@ -29,6 +29,12 @@ export interface SegmentState {
   attr: number;
 }
 
+/** An 80-bit x87 register: the 64-bit significand (explicit integer bit) and the sign/exponent word. */
+export interface X87Register {
+  significand: bigint;
+  signExponent: number;
+}
+
 export interface CpuidEntry {
   leaf: number;
   subleaf?: number;
@@ -58,6 +64,10 @@ export interface Vcpu {
   /** XMM register `index` as an unsigned 128-bit value. */
   getXmm(index: number): bigint;
   setXmm(index: number, value: bigint): void;
+  /** x87 ST(i) (stack order, 0 is the top) as its exact 80-bit value. */
+  getSt(index: number): X87Register;
+  /** Write ST(i) exactly, leaving the tag word alone. */
+  setSt(index: number, value: X87Register): void;
 
   /** Finish an intercepted IN/OUT/INS/OUTS (one iteration) as if the device answered `value`. */
   completeIo(value: number): void;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
-import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry } from './interface.js';
+import type { Machine, MachineSpec, Vcpu, SegmentState, CpuidEntry, X87Register } from './interface.js';
 import { Reg, Seg, SegField, Exit, ExitField, EventType, PAGE_SIZE, MMIO_HOLE_START } from './abi.js';
 import type { instantiate } from '../../build/cpu-exports.js';
 import { cpuModeText, emulationFailureText } from './emulation-failure.js';
@@ -63,7 +63,7 @@ export async function createSoftwareMachine(opts: SoftwareMachineOptions): Promi
   if (!Number.isInteger(vcpuCount) || vcpuCount < 1 || vcpuCount > 64) throw new RangeError(`vCPU count must be 1 to 64 (got ${vcpuCount})`);
 
   const module = await cpuModule();
-  const active = { index: 0 };
+  const active: ActiveVcpu = { index: 0, running: false };
   const instance = await WebAssembly.instantiate(module, {
     env: {
       ioIn: (port: number, size: number) => bus.ioIn(port, size) | 0,
@@ -108,16 +108,24 @@ class SoftwareMachine implements Machine {
   removeExecBreakpoint(gpa: number): void { this.cpu.removeExecBreakpoint(gpa); }
 }
 
+/** Which vCPU the CPU holds, and whether it is inside run() (then no other may be switched in). */
+interface ActiveVcpu { index: number; running: boolean }
+
 class SoftwareVcpu implements Vcpu {
   private readonly cpu: CpuExports;
   /**
    * `raw` is the WebAssembly CPU; every access goes through `this.cpu`, which
    * first makes this vCPU the active one (the CPU holds one vCPU at a time).
    */
-  constructor(raw: CpuExports, readonly index: number, active: { index: number }) {
+  constructor(raw: CpuExports, readonly index: number, private readonly active: ActiveVcpu) {
     this.cpu = new Proxy(raw, {
       get(target, key: keyof CpuExports) {
-        if (active.index !== index) { target.selectVcpu(index); active.index = index; }
+        if (active.index !== index) {
+          // Switching would swap out the vCPU whose instruction is half done (a device or MMIO callback inside its run()).
+          if (active.running) throw new Error(`vCPU ${index} cannot be reached while vCPU ${active.index} runs (from a device or MMIO callback)`);
+          target.selectVcpu(index);
+          active.index = index;
+        }
         return target[key];
       },
     });
@@ -129,11 +137,14 @@ class SoftwareVcpu implements Vcpu {
     // trace, which costs more than the exit itself.
     const traceLimit = Error.stackTraceLimit;
     Error.stackTraceLimit = 0;
+    const run = this.cpu.run; // selects this vCPU before `running` is set
+    this.active.running = true;
     try {
-      r = this.cpu.run(BigInt(Math.max(0, Math.floor(budget))));
+      r = run(BigInt(Math.max(0, Math.floor(budget))));
     } catch (e) {
       r = this.afterTrap(e);
     } finally {
+      this.active.running = false;
       Error.stackTraceLimit = traceLimit;
     }
     return r as Exit;
@@ -186,6 +197,12 @@ class SoftwareVcpu implements Vcpu {
   setXmm(r: number, v: bigint): void {
     this.cpu.setXmm(r, 0, BigInt.asIntN(64, v & 0xffff_ffff_ffff_ffffn));
     this.cpu.setXmm(r, 1, BigInt.asIntN(64, v >> 64n));
+  }
+  getSt(i: number): X87Register {
+    return { significand: BigInt.asUintN(64, this.cpu.getSt(i & 7, 0)), signExponent: Number(this.cpu.getSt(i & 7, 1)) & 0xffff };
+  }
+  setSt(i: number, v: X87Register): void {
+    this.cpu.setSt(i & 7, BigInt.asIntN(64, v.significand), v.signExponent & 0xffff);
   }
   getMsr(index: number): bigint | undefined {
     const v = this.cpu.getMsr(index >>> 0);

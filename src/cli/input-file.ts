@@ -3,6 +3,7 @@
 // size the caller can use, checked before anything is read.
 import { openSync, fstatSync, readSync, closeSync, constants } from 'node:fs';
 import { UsageError } from './usage-error.js';
+import { fileKind, openFailure } from '../host-file.js';
 
 const MiB = 1024 * 1024;
 
@@ -17,17 +18,11 @@ function openChecked(flag: string, path: string, maxBytes: number, limit: string
     // O_NONBLOCK: opening a FIFO without a writer would block; the type check below then refuses it.
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (e as Error).message;
-    throw new UsageError(`${flag} ${path}: ${why}`);
+    throw new UsageError(`${flag} ${path}: ${openFailure(e)}`);
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) {
-      const kind = st.isDirectory() ? 'a directory' : st.isCharacterDevice() ? 'a character device'
-        : st.isBlockDevice() ? 'a block device' : st.isFIFO() ? 'a FIFO' : st.isSocket() ? 'a socket' : 'something else';
-      throw new UsageError(`${flag} ${path}: ${kind}, not a regular file`);
-    }
+    if (!st.isFile()) throw new UsageError(`${flag} ${path}: ${fileKind(st)}, not a regular file`);
     if (st.size > maxBytes) throw new UsageError(`${flag} ${path}: ${sizeText(st.size)}, more than ${limit} (${sizeText(maxBytes)})`);
     return { fd, size: st.size };
   } catch (e) {

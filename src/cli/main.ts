@@ -1,12 +1,17 @@
 // xmhf command line.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { runCommand, parseSize } from './run.js';
+import { runCommand, parseSize, parseCpus } from './run.js';
 import { CALLBACK_TIMEOUT_MS } from '../xmhf/watchdog.js';
 import { defaultGuest, cacheDir, guestInitramfs } from '../guest/debian.js';
 import { prepareI386Guest } from '../guest/i386.js';
 import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
+import { parseShares } from './shares.js';
+import { parseDisks } from './disks.js';
+import { resolveDiskNames } from './root-disk.js';
+import { parseListen } from '../gdb/server.js';
+import { imageCommand, IMAGE_USAGE } from './image.js';
 
 const RUN_USAGE = `usage: xmhf run [options]
 
@@ -15,6 +20,10 @@ boot a Linux guest on the x86-64 CPU with the serial console here
   --initrd FILE    an initramfs for --kernel
   --append ARGS    more kernel command-line arguments
   --mem SIZE       guest RAM, e.g. 256M (default) or 2G
+  --cpus N         processors, 1 to 8 (default 1)
+  --deterministic  guest time counts retired instructions and the processors take
+                   turns in fixed slices: the same command runs the same instructions
+                   in the same order (the wall clock starts at 2026-01-01)
   --exec CMD       run CMD in the default guest's shell, print its output,
                    exit with its status (141 if the reader of the output goes away)
   --timeout SECS   give up after SECS seconds of host time
@@ -30,6 +39,21 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    {"hypapps":[{"hypapp":"hello","options":{}}]}
   --events FILE    write hypapps' JSON records to FILE, opened when the guest starts
                    (- for standard output; default: standard error)
+  --share HOSTDIR[:TAG][,ro]
+                   share a host directory over virtio-9p (repeatable); the default
+                   guest mounts it at /mnt/TAG (TAG: the directory's name by default);
+                   ro refuses the guest's writes; the guest never reaches outside it
+  --disk FILE[,ro][,snapshot]
+                   a raw disk image over virtio-blk (repeatable: /dev/vda, /dev/vdb, ...);
+                   the guest's writes go to FILE (its sync/flush reaches the host's disk)
+                   unless ro (read-only) or snapshot (writes are dropped at exit);
+                   one VM at a time may write an image; debian: the image
+                   \`xmhf image debian\` built, as the root disk
+  --gdb PORT|unix:PATH
+                   serve the GDB remote protocol on 127.0.0.1:PORT or a Unix socket
+                   (gdb: target remote :PORT; docs/gdb.md)
+  --gdb-wait       with --gdb: hold the guest before its first instruction until
+                   gdb attaches and continues it
   --vsock PATH     a virtio-vsock device, its host side the Unix socket PATH: host
                    programs connect there and write "CONNECT <port>\n" (answer
                    "OK <n>\n"); guest connections to CID 2 port P reach PATH_P
@@ -50,15 +74,20 @@ commands:
                                busybox-static:i386 with an initramfs for them; prints
                                the --kernel and --initrd files (needs the i386
                                architecture: dpkg --add-architecture i386)
+  image     build the Debian root disk \`xmhf run --disk debian\` boots
+              (xmhf image --help lists its options)
   --help    this text
 
 ${EXIT_STATUS_HELP}`;
 
 const RUN_OPTIONS = {
   kernel: { type: 'string' }, initrd: { type: 'string' }, append: { type: 'string' },
-  mem: { type: 'string' }, exec: { type: 'string' }, timeout: { type: 'string' },
+  mem: { type: 'string' }, cpus: { type: 'string' }, deterministic: { type: 'boolean' }, exec: { type: 'string' }, timeout: { type: 'string' },
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
+  share: { type: 'string', multiple: true },
+  disk: { type: 'string', multiple: true },
+  gdb: { type: 'string' }, 'gdb-wait': { type: 'boolean' },
   vsock: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -107,10 +136,22 @@ async function main(argv: string[]): Promise<number> {
     const timeoutMs = millis('timeout', values.timeout);
     const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
+    const shares = parseShares(values.share ?? []);
+    // Cached image names (debian) become files, and the first a root= unless --append chose one.
+    const named = resolveDiskNames(values.disk ?? [], values.append);
+    const disks = parseDisks(named.disks);
+    const append = [values.append, named.append].filter((a) => a !== undefined).join(' ') || undefined;
+    const cpus = flagValue(cmd, () => parseCpus(values.cpus ?? '1'));
+    if (values['gdb-wait'] && values.gdb === undefined) throw flagError(cmd, '--gdb-wait needs --gdb');
+    if (values.gdb !== undefined) flagValue(cmd, () => parseListen(values.gdb!));
     return runCommand({
-      kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem,
+      gdb: values.gdb === undefined ? undefined : { listen: values.gdb, wait: values['gdb-wait'] ?? false },
+      kernel: values.kernel, initrd: values.initrd, append, exec: values.exec, mem, cpus,
+      deterministic: values.deterministic,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
+      shares,
+      disks,
       vsock: values.vsock,
     });
   }
@@ -126,6 +167,16 @@ async function main(argv: string[]): Promise<number> {
     const g = defaultGuest((line) => process.stderr.write(`xmhf: ${line}\n`), { refresh: true });
     process.stdout.write(`default guest ready in ${cacheDir()}: kernel ${g.version}, busybox ${g.busybox.length} bytes\n`);
     return 0;
+  }
+  if (cmd === 'image') {
+    // xmhf image KIND [options]
+    const kind = rest[0]?.startsWith('-') ? undefined : rest[0];
+    const values = flagHelp(parseFlags(cmd, rest.slice(kind === undefined ? 0 : 1), {
+      help: { type: 'boolean', short: 'h' }, packages: { type: 'string' }, size: { type: 'string' },
+    }), IMAGE_USAGE);
+    if (values === undefined) return 0;
+    const size = values.size === undefined ? undefined : flagValue(cmd, () => parseSize(values.size!, '--size'));
+    return imageCommand(kind, { packages: values.packages, size });
   }
   throw new UsageError(`xmhf: unknown command "${cmd}" (xmhf --help lists the commands)`);
 }

@@ -11,16 +11,23 @@ import { readInputFile } from './input-file.js';
 import { ExecOutputFilter } from './exec-output.js';
 import { EventsSink } from './events-sink.js';
 import { UsageError } from './usage-error.js';
+import { checkRootDisk } from './root-disk.js';
+import { MAX_CPUS } from '../vmm.js';
 import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
 import type { FromWorker, RunEnd, ToWorker, VmJob } from './worker-protocol.js';
+import type { VmDisk, VmShare } from '../vmm.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 export interface RunOptions {
   kernel?: string;
   initrd?: string;
   append?: string;
   mem: number;
+  /** Processors (default 1). */
+  cpus?: number;
+  deterministic?: boolean;
   exec?: string;
   timeoutMs?: number;
   /** --hypapp references, in load order. */
@@ -32,6 +39,12 @@ export interface RunOptions {
   events?: string;
   /** A hypapp callback running longer than this ends the run (default CALLBACK_TIMEOUT_MS). */
   callbackTimeoutMs?: number;
+  /** Host directories shared over virtio-9p (checked by parseShares). */
+  shares?: VmShare[];
+  /** Disk images over virtio-blk (--disk; the VM's thread opens and locks them). */
+  disks?: VmDisk[];
+  /** --gdb and --gdb-wait: the gdb stub's listen address. */
+  gdb?: GdbStubOptions;
   /** --vsock PATH: the Unix socket of a virtio-vsock device. */
   vsock?: string;
 }
@@ -52,10 +65,17 @@ const CTRL_C = 0x03;
 const CTRL_C_STUCK_MS = 1_000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
+/** Parse --cpus: a whole number of processors, 1 to MAX_CPUS. */
+export function parseCpus(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || n < 1 || n > MAX_CPUS) throw new UsageError(`--cpus ${text}: not a number of processors from 1 to ${MAX_CPUS}`);
+  return n;
+}
+
 /** Parse "256M", "2G", "65536K" or a byte count. */
-export function parseSize(text: string): number {
+export function parseSize(text: string, flag = '--mem'): number {
   const m = /^(\d+)([KMG]?)i?B?$/i.exec(text.trim());
-  if (!m) throw new UsageError(`--mem ${text}: not a size (examples: 256M, 2G)`);
+  if (!m) throw new UsageError(`${flag} ${text}: not a size (examples: 256M, 2G)`);
   const unit = { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[m[2].toUpperCase() as '' | 'K' | 'M' | 'G'];
   return Number(m[1]) * unit;
 }
@@ -65,6 +85,10 @@ export async function runCommand(o: RunOptions): Promise<number> {
   // Checked here, before the guest boots; the VM's thread opens it when the guest starts.
   if (o.events !== undefined) new EventsSink(o.events, cacheDir());
   if (o.initrd && !o.kernel) throw new UsageError('--initrd needs --kernel (the default guest builds its own initramfs)');
+  const quiet = o.exec !== undefined && !o.kernel;
+  const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
+  // A disk the command line makes the root (root=/dev/vdX) must hold a Linux root.
+  checkRootDisk((o.disks ?? []).map((d) => d.path), cmdline);
   // The VM's thread loads its modules (most of a second of compiling and linking) while this one reads the guest.
   const worker = new Worker(new URL('./vm-worker-boot.mjs', import.meta.url), { execArgv: [] });
   let kernel: Uint8Array, initrd: Uint8Array | undefined;
@@ -81,12 +105,13 @@ export async function runCommand(o: RunOptions): Promise<number> {
     void worker.terminate();
     throw e;
   }
-  const quiet = o.exec !== undefined && !o.kernel;
-  const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
   const slot = new CallbackSlot();
   const job: VmJob = {
-    kernel, initrd, cmdline, mem: o.mem, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
+    kernel, initrd, cmdline, mem: o.mem, cpus: o.cpus, deterministic: o.deterministic, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
+    shares: o.shares,
+    disks: o.disks,
+    gdb: o.gdb,
     vsock: o.vsock,
   };
   return new RunSession(o, quiet, slot, worker).run(job);

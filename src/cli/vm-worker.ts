@@ -7,6 +7,7 @@ import { parentPort } from 'node:worker_threads';
 import { createVm } from '../vmm.js';
 import { CallbackSlot } from '../xmhf/watchdog.js';
 import { loadHypapps } from './hypapps.js';
+import { gdbStub } from '../gdb/server.js';
 import { EventsSink, eventLine } from './events-sink.js';
 import { cacheDir } from '../guest/debian.js';
 import type { FromWorker, ToWorker, VmJob } from './worker-protocol.js';
@@ -35,10 +36,11 @@ const stderr = (text: string) => { flushOutput(); post({ type: 'stderr', text })
 
 async function run(job: VmJob, inbox: ToWorker[], onMessage: (handler: (m: ToWorker) => void) => void): Promise<void> {
   const hypapps = await loadHypapps(job);
+  if (job.gdb) hypapps.push({ app: gdbStub(job.gdb) });
   post({ type: 'hypapps', names: hypapps.map((h) => h.app.name) });
   const events = job.events === undefined ? undefined : new EventsSink(job.events, cacheDir());
   const vm = await createVm({
-    kernel: job.kernel, initrd: job.initrd, cmdline: job.cmdline, mem: job.mem, hypapps,
+    kernel: job.kernel, initrd: job.initrd, cmdline: job.cmdline, mem: job.mem, cpus: job.cpus, deterministic: job.deterministic, hypapps, shares: job.shares, disks: job.disks,
     serialOutput: output,
     log: (line) => stderr(`xmhf: ${line}\n`),
     onEvent: events ? (app, record) => events.write(app, record) : (app, record) => stderr(eventLine(app, record)),

@@ -1,6 +1,8 @@
 // Messages between the CLI's main thread (terminal, signals, timeout,
 // watchdog) and the worker thread that runs the VM.
 import type { ShutdownReason } from '../hypapp/api.js';
+import type { VmDisk, VmShare } from '../vmm.js';
+import type { GdbStubOptions } from '../gdb/server.js';
 
 /** What the worker needs to build and run the VM. */
 export interface VmJob {
@@ -8,6 +10,8 @@ export interface VmJob {
   initrd?: Uint8Array;
   cmdline: string;
   mem: number;
+  cpus?: number;
+  deterministic?: boolean;
   timeoutMs?: number;
   /** How long a hypapp's init may take to settle (the watchdog's limit for callbacks). */
   callbackTimeoutMs: number;
@@ -19,6 +23,12 @@ export interface VmJob {
   vsock?: string;
   /** The watchdog's CallbackSlot buffer. */
   slot: SharedArrayBuffer;
+  /** Host directories shared over virtio-9p. */
+  shares?: VmShare[];
+  /** Disk images over virtio-blk. */
+  disks?: VmDisk[];
+  /** The gdb stub (--gdb), a built-in hypapp after the others. */
+  gdb?: GdbStubOptions;
 }
 
 /** Why the main thread asks the VM to stop. */

@@ -1207,3 +1207,14 @@ export function fxrstorX87(la: i64): void {
   restoreRegs();
   store<u8>(STATE + O_FPU_MMX_EXACT, 0);
 }
+
+// ---- the hypervisor's view (debuggers): ST(i) in stack order, exact 80-bit ----
+/** ST(i)'s 64-bit significand (part 0) or sign/exponent word (part 1). */
+export function stRegister(i: i32, part: i32): i64 {
+  get80(physOf(i & 7));
+  return part == 0 ? xMant : <i64>xSexp;
+}
+/** Write ST(i) exactly, leaving its tag alone (a debugger's write). */
+export function setStRegister(i: i32, significand: i64, signExponent: i32): void {
+  rawWrite80(physOf(i & 7), significand, signExponent & 0xffff);
+}

@@ -5,6 +5,7 @@ import {
   reg64, setReg64, rip, setRip, st64, setSt64, segBase, setSegBase, segLimit, setSegLimit, segSel, setSegSel,
   segAttr, setSegAttr, O_FLAGS, O_CR0, O_CR2, O_CR3, O_CR4, O_CR8, O_DR, O_EFER, O_GDTR_BASE, O_GDTR_LIMIT,
   O_IDTR_BASE, O_IDTR_LIMIT, O_APIC_BASE, O_PAT, O_MTRR_DEF, O_MXCSR, O_FPU_CW, O_FPU_SW, O_FPU_TAG, O_FPU_TOP, O_XMM,
+  O_FPU_FOP, O_FPU_FIP, O_FPU_FCS, O_FPU_FDP, O_FPU_FDS,
   cpl,
 } from './state';
 import { getFlags, materializeFlags } from './flags';
@@ -23,7 +24,8 @@ import { addHvBreakpoint, removeHvBreakpoint, HVBP_MAX } from './hvbp';
 import { resetAll } from './reset';
 import { switchTo, createVcpus } from './vcpu';
 import { debugRegistersChanged } from './debug';
-import { signalInit, signalSipi } from './run';
+import { signalInit, signalSipi, hvbpRipMoved } from './run';
+import { stRegister, setStRegister } from './fpu';
 
 // Table sizes the host needs (its error messages): exported so it never spells them again.
 export const EXEC_BREAKPOINTS_MAX: i32 = HVBP_MAX;
@@ -79,6 +81,11 @@ export function getReg(r: i32): i64 {
     case Reg.FPU_CW: return <i64>load<u16>(STATE + O_FPU_CW);
     case Reg.FPU_SW: return <i64>((load<u16>(STATE + O_FPU_SW) & ~0x3800) | ((<i32>load<u8>(STATE + O_FPU_TOP) & 7) << 11));
     case Reg.FPU_TW: return <i64>load<u8>(STATE + O_FPU_TAG);
+    case Reg.FPU_FOP: return <i64>(load<u16>(STATE + O_FPU_FOP) & 0x7ff);
+    case Reg.FPU_FIP: return load<i64>(STATE + O_FPU_FIP);
+    case Reg.FPU_FCS: return <i64>load<u16>(STATE + O_FPU_FCS);
+    case Reg.FPU_FDP: return load<i64>(STATE + O_FPU_FDP);
+    case Reg.FPU_FDS: return <i64>load<u16>(STATE + O_FPU_FDS);
     default: return 0;
   }
 }
@@ -87,7 +94,7 @@ export function getReg(r: i32): i64 {
 export function setReg(r: i32, v: i64): void {
   if (r < 16) { setReg64(r, v); return; }
   switch (r) {
-    case Reg.RIP: setRip(v); return;
+    case Reg.RIP: hvbpRipMoved(rip(), v); setRip(v); return;
     case Reg.RFLAGS: materializeFlags(); store<i32>(STATE + O_FLAGS, (<i32>v & 0x3f7fd5) | 2); modeChanged(); return;
     case Reg.CR0: setSt64(O_CR0, v); tlbFlushAll(); modeChanged(); return;
     case Reg.CR2: setSt64(O_CR2, v); return;
@@ -110,6 +117,11 @@ export function setReg(r: i32, v: i64): void {
     case Reg.FPU_CW: store<u16>(STATE + O_FPU_CW, <u16>v); return;
     case Reg.FPU_SW: store<u16>(STATE + O_FPU_SW, <u16>v); store<u8>(STATE + O_FPU_TOP, <u8>((v >> 11) & 7)); return;
     case Reg.FPU_TW: store<u8>(STATE + O_FPU_TAG, <u8>v); return;
+    case Reg.FPU_FOP: store<u16>(STATE + O_FPU_FOP, <u16>(v & 0x7ff)); return;
+    case Reg.FPU_FIP: store<i64>(STATE + O_FPU_FIP, v); return;
+    case Reg.FPU_FCS: store<u16>(STATE + O_FPU_FCS, <u16>v); return;
+    case Reg.FPU_FDP: store<i64>(STATE + O_FPU_FDP, v); return;
+    case Reg.FPU_FDS: store<u16>(STATE + O_FPU_FDS, <u16>v); return;
     default: return;
   }
 }
@@ -131,6 +143,10 @@ export function setSeg(s: i32, field: i32, v: i64): void {
 /** XMM register r, 64-bit half `hi`. */
 export function getXmm(r: i32, hi: i32): i64 { return load<i64>(STATE + O_XMM + (<usize>r << 4) + (<usize>hi << 3)); }
 export function setXmm(r: i32, hi: i32, v: i64): void { store<i64>(STATE + O_XMM + (<usize>r << 4) + (<usize>hi << 3), v); }
+
+/** x87 ST(i) in stack order: part 0 the significand, part 1 the sign/exponent word. */
+export function getSt(i: i32, part: i32): i64 { return stRegister(i, part); }
+export function setSt(i: i32, significand: i64, signExponent: i32): void { setStRegister(i, significand, signExponent); }
 
 export function getMsr(idx: u32): i64 { return rdmsr(idx); }
 export function msrExists(): bool { return !msrMissing; }

@@ -82,6 +82,17 @@ export function loadRunState(p: usize): void {
 
 /** The hypervisor breakpoint this vCPU last exited at: its instruction runs once without exiting again. */
 let hvbpPassing: i64 = -1;
+/** Where that breakpoint's instruction is (its linear address). */
+let hvbpPassingAt: i64 = -1;
+export function saveHvbpAt(p: usize): void { store<i64>(p, hvbpPassingAt); }
+export function loadHvbpAt(p: usize): void { hvbpPassingAt = load<i64>(p); }
+/**
+ * The hypervisor moves RIP from `from` to `to`: moved away from the
+ * breakpoint it stopped at (a skipped call, say), the next visit there exits again.
+ */
+export function hvbpRipMoved(from: i64, to: i64): void {
+  if (from != to && linearRip(from) == hvbpPassingAt) hvbpPassing = -1;
+}
 
 /** Exit.BREAKPOINT if the instruction at linear `la` (decoded, so in RAM) starts at a hypervisor breakpoint, else -1. */
 function hvBreakpoint(la: i64): i32 {
@@ -91,6 +102,7 @@ function hvBreakpoint(la: i64): i32 {
   if (!isHvBreakpoint(gpa)) return -1;
   if (hvbpPassing == gpa) { hvbpPassing = -1; return -1; }
   hvbpPassing = gpa;
+  hvbpPassingAt = la;
   setExitField(ExitField.GPA, gpa);
   setExitField(ExitField.GVA, la);
   setExitField(ExitField.INSTR_LEN, <i64>load<u8>(INSN + D_LEN));

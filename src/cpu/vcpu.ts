@@ -4,7 +4,7 @@
 // per-vCPU and so is flushed on a switch.
 import { STATE, STATE_SIZE, CONTROL, CPUID_TABLE, VCPU_SAVE, VCPU_SLOT, MAX_VCPUS } from './layout';
 import { materializeFlags, discardLazyFlags } from './flags';
-import { saveRunState, loadRunState } from './run';
+import { saveRunState, loadRunState, saveHvbpAt, loadHvbpAt } from './run';
 import { saveEventState, loadEventState } from './events';
 import { saveIoState, loadIoState } from './sysinsn';
 import { cpuidCount, setCpuidCount, cpuidDefaults } from './cpuid';
@@ -33,6 +33,7 @@ function save(i: i32): void {
   saveEventState(p + O_SCALARS + 32);
   saveIoState(p + O_SCALARS + 64);
   store<i32>(p + O_SCALARS + 72, cpuidCount());
+  saveHvbpAt(p + O_SCALARS + 80);
 }
 
 function restore(i: i32): void {
@@ -44,6 +45,7 @@ function restore(i: i32): void {
   loadEventState(p + O_SCALARS + 32);
   loadIoState(p + O_SCALARS + 64);
   setCpuidCount(load<i32>(p + O_SCALARS + 72));
+  loadHvbpAt(p + O_SCALARS + 80);
   tlbFlushAll();
   debugRegistersChanged();
   modeChanged();

@@ -2,7 +2,7 @@
 // `apt-get download` into ~/.cache/xmhf-ts, the kernel extracted from its
 // bzImage once (so boots skip its self-decompression), and an initramfs
 // built here whose /init loads the kernel's virtio modules, runs one command
-// between two markers and powers off.
+// between two markers (on a root disk when the command line names one) and powers off.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -10,8 +10,9 @@ import { join } from 'node:path';
 import { parseBzImage, bzImagePayload } from '../boot/bzimage.js';
 import { initramfs, S_IFDIR, S_IFREG, S_IFLNK, type CpioEntry } from './cpio.js';
 import { hypercallToolElf } from './hypercall-tool.js';
-import { resolveModules, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES, type KernelModule } from './modules.js';
+import { resolveModules, VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES, SHARE_MODULES, type KernelModule } from './modules.js';
 import { readCacheRecord, writeCacheRecord } from './cache-record.js';
+import { ROOT_MODULES, rootSwitchScript, COMMAND_SCRIPT } from './root-disk.js';
 
 export const READY_MARKER = 'XMHF-READY';
 export const EXIT_MARKER = 'XMHF-EXIT';
@@ -98,6 +99,10 @@ export interface DefaultGuest {
   version: string;
   /** The virtio drivers, in load order (each after its dependencies). */
   modules: KernelModule[];
+  /** What mounting a root disk needs besides `modules`, in load order (loaded only when the command line names a root). */
+  rootModules: KernelModule[];
+  /** The 9P filesystem's modules not among `modules`, in load order (loaded when the machine has a share). */
+  shareModules?: KernelModule[];
   /** /bin/xmhf-hypercall (left out by boots with no XMHF core to answer it). */
   hypercallTool?: Uint8Array;
 }
@@ -131,20 +136,44 @@ export function defaultGuest(log: (line: string) => void = () => {}, opts: { ref
   }
   const bb = join(fetchPackage('busybox-static', log), 'bin', 'busybox');
   const modules = resolveModules(join(dir, 'lib', 'modules', version), VIRTIO_MODULES, OPTIONAL_VIRTIO_MODULES);
+  const shareModules = resolveModules(join(dir, 'lib', 'modules', version), SHARE_MODULES)
+    .filter((m) => !modules.some((v) => v.name === m.name));
+  const rootModules = resolveModules(join(dir, 'lib', 'modules', version), ROOT_MODULES)
+    .filter((m) => !modules.some((v) => v.name === m.name) && !shareModules.some((v) => v.name === m.name));
   const bytes = (path: string) => { const b = readFileSync(path); return new Uint8Array(b.buffer, b.byteOffset, b.length); };
-  return { kernel: bytes(vmlinux), busybox: bytes(bb), version, modules, hypercallTool: hypercallToolElf() };
+  return { kernel: bytes(vmlinux), busybox: bytes(bb), version, modules, shareModules, rootModules, hypercallTool: hypercallToolElf() };
 }
 
 /** Where a module goes in the initramfs. */
 const modulePath = (m: KernelModule) => `lib/modules/${m.path}`;
 
+/** How the default guest mounts a share (xmhf run --share): `mount -t 9p -o SHARE_MOUNT_OPTIONS TAG /mnt/TAG`. */
+export const SHARE_MOUNT_OPTIONS = 'trans=virtio,version=9p2000.L,msize=512000';
+
 /**
- * /init: mount the basics, load `modules` (paths, in order), announce
- * readiness, run `command` (or a shell), report its status, and power off.
+ * Shell lines that, when the machine has a virtio 9P device (virtio ID 9),
+ * load `shareModules` and mount every share at /mnt/TAG, the tags read from
+ * sysfs (mount_tag holds the tag and a NUL).
  */
-export function initScript(command?: string, modules: readonly string[] = []): string {
-  // The interactive shell gets the console as its controlling terminal (setsid, then cttyhack opens it), so Ctrl-C reaches its commands.
-  const run = command === undefined ? 'setsid cttyhack sh' : `sh -c ${shellQuote(command)}`;
+export function shareMountScript(shareModules: readonly string[]): string {
+  if (shareModules.length === 0) return '';
+  const insmod = shareModules.map((m) => `  insmod /${m} || echo "xmhf: could not load /${m}"\n`).join('');
+  return `if grep -qx 0x0009 /sys/bus/virtio/devices/*/device 2>/dev/null; then
+${insmod}  for t in /sys/bus/virtio/drivers/9pnet_virtio/*/mount_tag; do
+    tag=$(tr -d '\\000' < "$t")
+    mkdir -p "/mnt/$tag" && mount -t 9p -o ${SHARE_MOUNT_OPTIONS} "$tag" "/mnt/$tag" || echo "xmhf: could not mount the share $tag"
+  done
+fi
+`;
+}
+
+/**
+ * /init: mount the basics, load `modules` (paths, in order), mount the host's
+ * shares (loading `shareModules` for them), switch to a root disk when the
+ * command line names one (loading `rootModules` for it), and run the command
+ * script (commandScript), in the initramfs or on that root.
+ */
+export function initScript(modules: readonly string[] = [], shareModules: readonly string[] = [], rootModules: readonly string[] = []): string {
   const insmod = modules.map((m) => `insmod /${m} || echo "xmhf: could not load /${m}"\n`).join('');
   return `#!/bin/sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp
@@ -153,19 +182,34 @@ export function initScript(command?: string, modules: readonly string[] = []): s
 /bin/busybox mount -t devtmpfs devtmpfs /dev
 /bin/busybox --install -s /bin
 export PATH=/bin
-${insmod}# Tell the hypervisor the guest has booted (hypapps such as kguard arm here, after the modules).
-[ -x /bin/xmhf-hypercall ] && /bin/xmhf-hypercall ready >/dev/null
+${insmod}${shareMountScript(shareModules)}${rootModules.length > 0 ? rootSwitchScript(rootModules) : ''}exec /bin/sh ${COMMAND_SCRIPT}
+`;
+}
+
+/**
+ * The command script: announce readiness, run `command` (or a shell), report
+ * its status, and power off. It runs under the initramfs's busybox sh or a
+ * root disk's /bin/sh, so busybox's own tools are called through busybox.
+ */
+export function commandScript(command?: string): string {
+  // The interactive shell gets the console as its controlling terminal (setsid, then cttyhack opens it), so Ctrl-C reaches its commands.
+  const run = command === undefined ? 'busybox setsid busybox cttyhack ${XMHF_SHELL:-sh}' : `sh -c ${shellQuote(command)}`;
+  return `#!/bin/sh
+# Tell the hypervisor the guest has booted (hypapps such as kguard arm here, after the modules).
+command -v xmhf-hypercall >/dev/null && xmhf-hypercall ready >/dev/null
 echo "${READY_MARKER} $(cut -d' ' -f1 /proc/uptime)"
 ${run}
 echo "${EXIT_MARKER} $?"
-poweroff -f
+busybox poweroff -f
 `;
 }
 
 function shellQuote(s: string): string { return `'${s.replace(/'/g, `'\\''`)}'`; }
 
 /** What goes into the default guest's initramfs besides /init. */
-export type GuestParts = Pick<DefaultGuest, 'busybox' | 'hypercallTool'> & { modules?: readonly KernelModule[] };
+export type GuestParts = Pick<DefaultGuest, 'busybox' | 'hypercallTool'> & {
+  modules?: readonly KernelModule[]; shareModules?: readonly KernelModule[]; rootModules?: readonly KernelModule[];
+};
 
 /**
  * The initramfs for the default guest running `command`, with `modules` under
@@ -175,10 +219,10 @@ export type GuestParts = Pick<DefaultGuest, 'busybox' | 'hypercallTool'> & { mod
  * directories are made for them.
  */
 export function guestInitramfs(guest: GuestParts, command?: string, extra: CpioEntry[] = []): Uint8Array {
-  const { busybox, modules = [], hypercallTool } = guest;
+  const { busybox, modules = [], shareModules = [], rootModules = [], hypercallTool } = guest;
   // Every file's parent directories, made once (bin and dev are listed below).
   const dirs = new Set<string>();
-  for (const path of [...modules.map(modulePath), ...extra.map((e) => e.path)]) {
+  for (const path of [...modules, ...shareModules, ...rootModules].map(modulePath).concat(extra.map((e) => e.path))) {
     const parts = path.split('/');
     for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join('/'));
   }
@@ -191,8 +235,9 @@ export function guestInitramfs(guest: GuestParts, command?: string, extra: CpioE
     { path: 'bin/sh', mode: S_IFLNK | 0o777, data: 'busybox' },
     { path: 'dev', mode: S_IFDIR | 0o755 },
     ...[...dirs].sort().map((path) => ({ path, mode: S_IFDIR | 0o755 })),
-    ...modules.map((m) => ({ path: modulePath(m), mode: S_IFREG | 0o644, data: m.data })),
-    { path: 'init', mode: S_IFREG | 0o755, data: initScript(command, modules.map(modulePath)) },
+    ...[...modules, ...shareModules, ...rootModules].map((m) => ({ path: modulePath(m), mode: S_IFREG | 0o644, data: m.data })),
+    { path: 'init', mode: S_IFREG | 0o755, data: initScript(modules.map(modulePath), shareModules.map(modulePath), rootModules.map(modulePath)) },
+    { path: COMMAND_SCRIPT.slice(1), mode: S_IFREG | 0o755, data: commandScript(command) },
     ...extra.filter((e) => !dirs.has(e.path)),
   ];
   return initramfs(entries, { level: 0 });

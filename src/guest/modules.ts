@@ -12,6 +12,8 @@ export const VIRTIO_MODULES = [
   'vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport',
 ] as const;
 export const OPTIONAL_VIRTIO_MODULES = ['virtio_rng'] as const;
+/** Host folders (virtio-9p): the 9P filesystem and its virtio transport; loaded only when a 9P device is present. */
+export const SHARE_MODULES = ['9pnet_virtio', '9p'] as const;
 
 export class ModuleResolveError extends Error {}
 

@@ -52,7 +52,25 @@ export type GeneralRegister =
   | 'r8' | 'r9' | 'r10' | 'r11' | 'r12' | 'r13' | 'r14' | 'r15' | 'rip' | 'rflags';
 export type ControlRegister = 'cr0' | 'cr2' | 'cr3' | 'cr4' | 'cr8' | 'efer';
 export type DebugRegister = 'dr0' | 'dr1' | 'dr2' | 'dr3' | 'dr6' | 'dr7';
-export type Register = GeneralRegister | ControlRegister | DebugRegister;
+export type Register = GeneralRegister | ControlRegister | DebugRegister | 'mxcsr';
+
+/** The x87 unit's registers, as a debugger sees them (FXSAVE's fields, with the full tag word). */
+export interface X87State {
+  /** ST(0)..ST(7), stack order: each the register's 10 bytes, little-endian (64-bit significand, then sign and exponent). */
+  st: Uint8Array[];
+  /** Control word. */
+  fcw: number;
+  /** Status word (TOP included). */
+  fsw: number;
+  /** The full tag word: 2 bits per physical register (0 valid, 1 zero, 2 special, 3 empty). */
+  ftw: number;
+  /** Last instruction's opcode (11 bits), its address and CS; last operand's address and segment. */
+  fop: number;
+  fip: bigint;
+  fcs: number;
+  fdp: bigint;
+  fds: number;
+}
 export type SegmentRegister = 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'ldtr' | 'tr';
 
 export interface Segment {
@@ -91,6 +109,33 @@ export interface Mapping extends Translation {
   gva: bigint;
 }
 
+// ---- memory views (sized access; guest-physical, or virtual through any address space) ----
+
+/** Guest memory with sized little-endian access; every method throws GuestPageFault (virtual) or RangeError (outside RAM). */
+export interface MemoryView {
+  read(addr: bigint | number, length: number): Uint8Array;
+  write(addr: bigint | number, bytes: Uint8Array): void;
+  readU8(addr: bigint | number): number;
+  readU16(addr: bigint | number): number;
+  readU32(addr: bigint | number): number;
+  readU64(addr: bigint | number): bigint;
+  writeU8(addr: bigint | number, value: number): void;
+  writeU16(addr: bigint | number, value: number): void;
+  writeU32(addr: bigint | number, value: number): void;
+  writeU64(addr: bigint | number, value: bigint): void;
+  /** A NUL-terminated string (at most `max` bytes, decoded as UTF-8). */
+  readString(addr: bigint | number, max?: number): string;
+}
+
+/** Guest-virtual memory through one set of page tables (a CR3), whichever process the vCPUs run. */
+export interface AddressSpace extends MemoryView {
+  /** The page-table root this view walks. */
+  readonly cr3: bigint;
+  translate(gva: bigint): Translation;
+  /** Every present leaf mapping in [start, end) (4-level paging). */
+  mappings(start?: bigint, end?: bigint): Iterable<Mapping>;
+}
+
 /** One virtual processor of the guest, as a hypapp sees it while the guest is stopped. */
 export interface GuestCpu {
   readonly index: number;
@@ -100,8 +145,17 @@ export interface GuestCpu {
   /** MSR as the guest sees it; undefined if this CPU has no such MSR. */
   msr(index: number): bigint | undefined;
   setMsr(index: number, value: bigint): void;
+  /** The x87 registers. */
+  x87(): X87State;
+  /** Write x87 registers: the fields given (ST(i) entries that are undefined stay; ftw empty (3) frees a register, any other value marks it in use). */
+  setX87(state: Partial<Omit<X87State, 'st'>> & { st?: Array<Uint8Array | undefined> }): void;
+  /** SSE register XMM`index` (0..15) as an unsigned 128-bit value. */
+  xmm(index: number): bigint;
+  setXmm(index: number, value: bigint): void;
   /** Current privilege level (0 kernel, 3 user). */
   readonly cpl: number;
+  /** The vCPU is halted (HLT, or waiting for a SIPI): only an interrupt (or INIT/SIPI) makes it run again. */
+  readonly halted: boolean;
   /** Paging mode in force: none, 32-bit, PAE or 4-level. */
   readonly paging: 'none' | '32-bit' | 'pae' | '4-level';
   /** Walk the guest's page tables (all modes and page sizes); throws GuestPageFault if unmapped. */
@@ -114,6 +168,19 @@ export interface GuestCpu {
   readU64(gva: bigint): bigint;
   /** A NUL-terminated string at `gva` (at most `max` bytes, decoded as UTF-8). */
   readString(gva: bigint, max?: number): string;
+  /** Sized guest-virtual access through the current address space (throws GuestPageFault). */
+  readU8(gva: bigint): number;
+  readU16(gva: bigint): number;
+  readU32(gva: bigint): number;
+  writeU8(gva: bigint, value: number): void;
+  writeU16(gva: bigint, value: number): void;
+  writeU32(gva: bigint, value: number): void;
+  writeU64(gva: bigint, value: bigint): void;
+  /**
+   * Guest-virtual memory through the page tables at `cr3` (a process's, say), in this vCPU's
+   * paging mode; without `cr3`, the current address space, following later CR3 changes.
+   */
+  addressSpace(cr3?: bigint): AddressSpace;
   /** Deliver an exception (with error code if it has one) before the next guest instruction. */
   injectException(vector: number, errorCode?: number): void;
   /** Deliver an external interrupt vector before the next guest instruction. */
@@ -274,6 +341,17 @@ export interface ShutdownEvent {
 
 export interface TimerHandle { cancel(): void }
 
+/** A hold on the guest (HypappContext.hold): the guest runs again once every hold is released. */
+export interface GuestHold { release(): void }
+
+/** What a watchpoint reports. */
+export type WatchKind = 'write' | 'read' | 'access';
+
+export interface StepOptions {
+  /** Deliver interrupts and let guest time run between steps (default false: masked). */
+  interrupts?: boolean;
+}
+
 export interface Measurement {
   /** Who measured it ("core" or the hypapp's name). */
   by: string;
@@ -298,6 +376,8 @@ export interface HypappContext {
   // guest-physical memory
   readPhysical(gpa: bigint | number, length: number): Uint8Array;
   writePhysical(gpa: bigint | number, bytes: Uint8Array): void;
+  /** Guest-physical memory with sized access (readU8..writeU64, readString). */
+  readonly physical: MemoryView;
 
   // memprot (XMHF's xmhf_memprot_setprot/getprot)
   /** Set the protection of every page overlapping [gpa, gpa + length). */
@@ -322,11 +402,37 @@ export interface HypappContext {
   /** Break before the instruction at guest-virtual `gva` executes (any address space). Returns an id. */
   addBreakpoint(gva: bigint): number;
   removeBreakpoint(id: number): void;
-  /** Watch guest-physical [gpa, gpa + length) for writes (or reads and writes). Returns an id. */
-  addWatchpoint(gpa: bigint | number, length: number, kind: 'write' | 'access'): number;
+  /** Watch guest-physical [gpa, gpa + length) for writes, reads, or both ('access'). Returns an id. */
+  addWatchpoint(gpa: bigint | number, length: number, kind: WatchKind): number;
   removeWatchpoint(id: number): void;
-  /** Call onStep after every guest instruction of `cpu` while on. */
-  singleStep(cpu: GuestCpu, on: boolean): void;
+  /**
+   * Call onStep after every guest instruction of `cpu` while on. By default
+   * the steps are masked, as QEMU's default sstep mask: no external interrupt
+   * is delivered before a stepped instruction and guest time (clock, TSC,
+   * timers) stands still while any masked step is on; `{ interrupts: true }`
+   * steps with interrupts and time running.
+   */
+  singleStep(cpu: GuestCpu, on: boolean, options?: StepOptions): void;
+  /**
+   * Watch guest-virtual [gva, gva + length) for reads, writes or both
+   * ('access'). The range is translated when the watchpoint is set, through
+   * `space` (a CR3 value) or the current address space of vCPU 0, and its
+   * guest-physical pages are watched. With a CR3, only accesses made while
+   * that CR3 (PCID bits aside) is loaded are reported; 'any' (the default)
+   * reports every access to those pages (kernel addresses are the same in
+   * every process). Remaps after it is set are not followed.
+   */
+  addVirtualWatchpoint(gva: bigint, length: number, kind: WatchKind, space?: bigint | 'any'): number;
+
+  // holding the guest
+  /**
+   * Keep the guest stopped after this callback returns, with guest time
+   * (clock, TSC, timers) standing still, until `release()` (and every other
+   * hold) is called; callable from any callback or from outside one (an I/O
+   * handler of the hypapp's own). The VM thread's event loop keeps running
+   * while held, so `--timeout`, Ctrl-], signals and stopVm end a held run.
+   */
+  hold(): GuestHold;
 
   /** Run `fn` with every other vCPU stopped at an instruction boundary (XMHF's quiesce). */
   quiesce<T>(fn: () => T): T;

@@ -139,6 +139,8 @@ export class LocalApic {
   }
 
   get apicId(): number { return this.id; }
+  /** Processor priority, for lowest-priority arbitration among APICs. */
+  get taskPriority(): number { return this.ppr(); }
 
   /** CR8 reads TPR bits 7:4. */
   readCr8(): number { return this.tpr >> 4; }

@@ -69,9 +69,28 @@ export interface Platform {
   run(timeoutMs?: number): Promise<RunStop>;
   /** End the run at the next instruction boundary. */
   stop(reason: RunStop): void;
+  /**
+   * Run `fn` where no vCPU is halfway through an instruction: at once between
+   * slices, else when the running slice ends (a timer that fires during a
+   * device access must not reach into another vCPU's state).
+   */
+  outsideGuest(fn: () => void): void;
   /** Bytes typed at the guest's console. */
   consoleInput(bytes: Uint8Array): void;
+  /** The VM's run is over (or it could not start): devices release what they hold on the host (image files, their locks). */
+  close?(): void;
+  /**
+   * Keep the guest from running, with guest time (clock, TSC, timers)
+   * standing still, until every hold is released. The run loop waits in the
+   * event loop, so stop() and the run's timeout still end a held run.
+   */
+  hold(): Release;
+  /** Keep guest time standing still while the guest runs (masked single-steps), until released. */
+  freezeTime(): Release;
 }
+
+/** Ends a hold or a freeze; a second call does nothing. */
+export interface Release { release(): void }
 
 /** Builds a platform wired to a hypervisor core's hooks. */
 export type PlatformFactory = (hooks: PlatformHooks) => Promise<Platform>;

@@ -1,6 +1,10 @@
 // The core API as one hypapp sees it: a HypappContext bound to that hypapp's
 // name (for logs, claims and the measurement log) over the shared core.
 import type { HypappContext, GuestCpu, TimerHandle, Measurement } from '../hypapp/api.js';
+import type { Release } from '../platform/platform.js';
+import { translate } from './pagewalk.js';
+import type { PhysicalRange } from './debug-points.js';
+import { PAGE_SIZE } from '../backend/abi.js';
 import type { GuestClock } from '../platform/device.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Memprot } from './memprot.js';
@@ -10,6 +14,7 @@ import type { Intercepts } from './intercepts.js';
 import type { MeasurementLog } from './measure.js';
 import type { CallbackMonitor } from './watchdog.js';
 import { errorMessage } from '../error-message.js';
+import { PhysicalView } from './address-space.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
@@ -26,8 +31,12 @@ export interface CoreServices {
   log(line: string): void;
   emit(app: string, record: Record<string, unknown>): void;
   stop(message: string): void;
+  /** Run `fn` where no vCPU is halfway through an instruction (hypapps' timers run there). */
+  outsideGuest(fn: () => void): void;
   /** Told which hypapp callback runs (the watchdog). */
   monitor?: CallbackMonitor;
+  /** Keep the guest stopped, guest time standing still, until released (the platform's hold). */
+  hold(): Release;
 }
 
 export function createContext(core: CoreServices, index: number, name: string, options: Record<string, string>): HypappContext {
@@ -43,6 +52,7 @@ export function createContext(core: CoreServices, index: number, name: string, o
 
     readPhysical: (gpa, length) => mem.read(gpa, length),
     writePhysical: (gpa, bytes) => mem.write(gpa, bytes),
+    physical: new PhysicalView(mem),
     setprot: (gpa, length, prot) => memprot.setprot(gpa, length, prot),
     getprot: (gpa) => memprot.getprot(gpa),
     protectFromDma: (gpa, length) => core.dmaprot.protect(Number(gpa), length),
@@ -62,24 +72,30 @@ export function createContext(core: CoreServices, index: number, name: string, o
 
     addBreakpoint: (gva) => debug.addBreakpoint(name, gva, core.cpus[0].translate(gva).gpa),
     removeBreakpoint: (id) => debug.removeBreakpoint(name, id),
-    addWatchpoint: (gpa, length, kind) => debug.addWatchpoint(name, Number(gpa), length, kind),
+    addWatchpoint: (gpa, length, kind) => debug.addWatchpoint(name, [{ gpa: Number(gpa), length }], kind),
+    addVirtualWatchpoint: (gva, length, kind, space = 'any') =>
+      debug.addWatchpoint(name, virtualRanges(core, gva, length, space), kind, space === 'any' ? undefined : space),
     removeWatchpoint: (id) => debug.removeWatchpoint(name, id),
-    singleStep: (cpu, on) => intercepts.setStepping(index, cpu.index, on),
+    singleStep: (cpu, on, options) => intercepts.setStepping(index, cpu.index, on, !(options?.interrupts ?? false)),
+    hold: () => core.hold(),
 
-    // Handlers already run with the guest stopped, and the software backend
-    // runs one vCPU at a time, so every other vCPU is at an instruction boundary.
+    // Handlers already run with the guest stopped, and the vCPUs take turns on
+    // one thread (PcMachine.run), so every other vCPU is already stopped at an
+    // instruction boundary: quiesce costs nothing. (With vCPUs on host
+    // threads it would have to stop them; docs/smp.md.)
     quiesce: (fn) => fn(),
     every: (ms, fn) => {
       if (!(ms > 0)) throw new RangeError(`every: ${ms} is not a positive number of milliseconds`);
       let handle: TimerHandle | undefined, live = true;
       const arm = () => {
         // Lax: a hypapp's timer may run a slice late rather than cut the guest's slices short.
-        handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
+        // Fired during a device access, it waits for the slice to end: a hypapp may look at any vCPU.
+        handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => core.outsideGuest(() => {
           if (!live) return;
           core.monitor?.enter(index, 'timer');
           try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${errorMessage(e)}`); return; } finally { core.monitor?.leave(); }
           if (live) arm();
-        }, true);
+        }), true);
       };
       arm();
       return { cancel: () => { live = false; handle?.cancel(); } };
@@ -90,6 +106,22 @@ export function createContext(core: CoreServices, index: number, name: string, o
     exitCounts: () => Object.fromEntries(core.counts),
   };
   return ctx;
+}
+
+/** The guest-physical pieces of [gva, gva + length), translated through CR3 `space` (or vCPU 0's current one). */
+function virtualRanges(core: CoreServices, gva: bigint, length: number, space: bigint | 'any'): PhysicalRange[] {
+  if (!Number.isSafeInteger(length) || length <= 0) throw new RangeError(`watchpoint length ${length} is not a positive number of bytes`);
+  const cpu = core.cpus[0];
+  const regs = { cr0: cpu.get('cr0'), cr3: space === 'any' ? cpu.get('cr3') : space, cr4: cpu.get('cr4'), efer: cpu.get('efer') };
+  const out: PhysicalRange[] = [];
+  let a = BigInt.asUintN(64, gva), left = length;
+  while (left > 0) {
+    const n = Math.min(left, PAGE_SIZE - Number(a % BigInt(PAGE_SIZE)));
+    out.push({ gpa: Number(translate(core.mem, regs, a).gpa), length: n });
+    left -= n;
+    a = BigInt.asUintN(64, a + BigInt(n));
+  }
+  return out;
 }
 
 function stringify(v: unknown): string {

@@ -293,10 +293,12 @@ export class EventHub {
 
   // ---- single-step ----
   private step(cpu: GuestCpu): void {
-    for (const i of this.d.intercepts.stepping.get(cpu.index) ?? []) {
+    for (const i of [...this.d.intercepts.stepping.get(cpu.index) ?? []]) {
       const a = this.d.apps[i];
       if (a.app.onStep) this.call(a, 'onStep', () => a.app.onStep!(a.ctx, { cpu, rip: cpu.get('rip') }), checkAnswer.ignored);
     }
+    // Masked steps: no interrupt before the next stepped instruction either.
+    if (this.d.intercepts.steppingMasked(cpu.index)) this.d.intercepts.maskInterrupts(cpu.index);
   }
 
   // ---- nested page faults: breakpoints, watchpoints, protection violations ----
@@ -312,8 +314,8 @@ export class EventHub {
     const memprot = this.d.memprot;
 
     if (access !== 'execute') {
-      for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write')) {
-        const a = this.d.apps.find((x) => x.app.name === w.owner);
+      for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write', vcpu.getReg(Reg.CR3))) {
+        const a = this.owner(w.owner);
         if (a?.app.onWatchpoint) {
           this.call(a, 'onWatchpoint', () => a.app.onWatchpoint!(a.ctx, { cpu, id: w.id, gpa, gva, access: access as 'read' | 'write', size }), checkAnswer.ignored);
         }
@@ -353,11 +355,25 @@ export class EventHub {
   /** A hypervisor breakpoint: tell its owners (those set at this RIP); the CPU runs the instruction on resuming. */
   private breakpoint(vcpu: Vcpu, cpu: GuestCpu): void {
     const rip = vcpu.getReg(Reg.RIP);
-    for (const bp of this.d.debug.breakpointsAt(Number(vcpu.exitField(ExitField.GPA)))) {
+    const bps = this.d.debug.breakpointsAt(Number(vcpu.exitField(ExitField.GPA)));
+    for (let i = 0; i < bps.length; i++) {
+      const bp = bps[i];
       if (bp.gva !== rip) continue;
-      const a = this.d.apps.find((x) => x.app.name === bp.owner);
+      // A hypapp moved the vCPU on (skipped a call, say): the instruction is not reached, later owners are not told.
+      if (i > 0 && vcpu.getReg(Reg.RIP) !== rip) break;
+      const a = this.owner(bp.owner);
       if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }), checkAnswer.ignored);
     }
+  }
+
+  private owners?: Map<string, LoadedHypapp>;
+  /** The hypapp of that name (breakpoints and watchpoints name their owner). */
+  private owner(name: string): LoadedHypapp | undefined {
+    if (!this.owners) {
+      this.owners = new Map();
+      for (const a of this.d.apps) if (!this.owners.has(a.app.name)) this.owners.set(a.app.name, a);
+    }
+    return this.owners.get(name);
   }
 
   /** Let one instruction through with `rights` added on `page`, then take them back. */

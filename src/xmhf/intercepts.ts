@@ -1,7 +1,7 @@
 // What the core asks the CPU to intercept, composed from every hypapp's
 // claims: the control bits, the I/O and MSR bitmaps and the exception bitmap
 // of each vCPU's control block.
-import { Control, type Vcpu } from '../backend/interface.js';
+import { Control, Reg, type Vcpu } from '../backend/interface.js';
 
 /** What the platform itself intercepts: kept in every composition. */
 export interface PlatformIntercepts {
@@ -19,6 +19,8 @@ export class Intercepts {
   readonly mmio: Array<{ app: number; first: number; end: number }> = [];
   /** vCPU index -> hypapps single-stepping it. */
   readonly stepping = new Map<number, Set<number>>();
+  /** vCPU index -> hypapps single-stepping it with interrupts and time masked (a subset of `stepping`). */
+  readonly maskedStepping = new Map<number, Set<number>>();
   nestedPaging = false;
 
   constructor(private readonly vcpus: readonly Vcpu[], private readonly platform: PlatformIntercepts = { controls: 0, msrs: [] }) {}
@@ -73,12 +75,35 @@ export class Intercepts {
     this.mmio.push({ app, first, end: first + length });
   }
 
-  setStepping(app: number, vcpu: number, on: boolean): void {
+  setStepping(app: number, vcpu: number, on: boolean, masked = false): void {
     const s = this.stepping.get(vcpu) ?? new Set();
+    const m = this.maskedStepping.get(vcpu) ?? new Set();
     if (on) s.add(app); else s.delete(app);
+    if (on && masked) m.add(app); else m.delete(app);
     this.stepping.set(vcpu, s);
+    this.maskedStepping.set(vcpu, m);
     this.apply();
+    if (on && masked) this.maskInterrupts(vcpu);
+    this.onMaskedStepping?.(this.anySteppingMasked());
   }
+
+  /** Told whether any masked single-step is on (the core freezes guest time meanwhile). */
+  onMaskedStepping: ((any: boolean) => void) | undefined;
+
+  /**
+   * Hold external interrupts off for `vcpu`'s next instruction (an STI
+   * shadow, as allow-once steps do). Not for a halted vCPU: it runs no
+   * instruction that would end the shadow, so it would never wake again.
+   */
+  maskInterrupts(vcpu: number): void {
+    const v = this.vcpus.find((x) => x.index === vcpu);
+    if (v && v.getReg(Reg.ACTIVITY) === 0n) v.setReg(Reg.INTERRUPTIBILITY, v.getReg(Reg.INTERRUPTIBILITY) | 1n);
+  }
+
+  /** A masked single-step is on for `vcpu` (its next instruction runs with interrupts held off). */
+  steppingMasked(vcpu: number): boolean { return (this.maskedStepping.get(vcpu)?.size ?? 0) > 0; }
+  /** Some vCPU steps masked (guest time must stand still). */
+  anySteppingMasked(): boolean { return [...this.maskedStepping.values()].some((m) => m.size > 0); }
 
   setNestedPaging(on: boolean): void { this.nestedPaging = on; this.apply(); }
 

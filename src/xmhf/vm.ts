@@ -4,7 +4,7 @@
 // guest's first instruction, then the event loop; shutdown callbacks see how
 // it ended. Which platform and backend is the caller's choice (src/vmm.ts
 // composes the PC on the WebAssembly CPU).
-import type { Platform, PlatformFactory, RunStop } from '../platform/platform.js';
+import type { Platform, PlatformFactory, Release, RunStop } from '../platform/platform.js';
 import { loadLinux } from '../boot/linux.js';
 import type { Hypapp, ShutdownEvent, ShutdownReason, GuestCpu } from '../hypapp/api.js';
 import { GuestMemory } from './guest-memory.js';
@@ -17,6 +17,7 @@ import { EventHub, type LoadedHypapp } from './hub.js';
 import { createContext, type CoreServices } from './context.js';
 import { CALLBACK_TIMEOUT_MS, type CallbackMonitor } from './watchdog.js';
 import { Dmaprot } from './dmaprot.js';
+import { Reg } from '../backend/interface.js';
 import { errorMessage } from '../error-message.js';
 
 /** A hypapp to run, with the bytes it was loaded from (measured at launch) and its options. */
@@ -82,6 +83,11 @@ export class Vm {
   /** VM exits seen by the core, by kind. */
   exitCounts(): Record<string, number> { return Object.fromEntries(this.counts); }
 
+  /** Guest instructions retired so far, every vCPU's together (deterministic mode repeats this exactly). */
+  instructionsRetired(): bigint {
+    return this.platform.machine.vcpus.reduce((sum, v) => sum + v.getReg(Reg.INSTRET), 0n);
+  }
+
   /** Run the guest until it powers off, resets, faults, is stopped or `timeoutMs` pass; then shut hypapps down. */
   async run(timeoutMs?: number): Promise<VmStop> {
     if (this.current === 'running') throw new VmStateError('run(): the VM is already running');
@@ -136,6 +142,7 @@ export class Vm {
         this.monitor?.leave();
       }
     });
+    this.platform.close?.();
   }
 }
 
@@ -188,10 +195,17 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
   const measurements = new MeasurementLog();
   const counts = new Map<string, number>();
   const stop = (message: string) => pc.stop({ kind: 'halted-by-core', message });
+  // Guest time stands still while any vCPU single-steps masked.
+  let frozen: Release | undefined;
+  intercepts.onMaskedStepping = (any) => {
+    if (any) frozen ??= pc.freezeTime();
+    else { frozen?.release(); frozen = undefined; }
+  };
   const core: CoreServices = {
     cpus, mem, memprot, dmaprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
-    log, emit: onEvent, stop, monitor: o.callbackMonitor,
+    log, emit: onEvent, stop, monitor: o.callbackMonitor, outsideGuest: (fn) => pc.outsideGuest(fn),
+    hold: () => pc.hold(),
   };
   const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));
   hub = new EventHub({

@@ -48,6 +48,8 @@ export class FakeVcpu implements Vcpu {
   setMsr(): boolean { return true; }
   getXmm(): bigint { return 0n; }
   setXmm(): void {}
+  getSt(): { significand: bigint; signExponent: number } { return { significand: 0n, signExponent: 0 }; }
+  setSt(): void {}
   completeIo(value: number): void { this.calls.push(`completeIo(0x${value.toString(16)})`); }
   completeCrWrite(cr: number, value: bigint): void { this.calls.push(`completeCrWrite(${cr}, 0x${value.toString(16)})`); }
   skipInstruction(): void { this.calls.push('skipInstruction()'); }

@@ -66,6 +66,8 @@ export interface VsockStream {
 export interface VsockHost {
   /** The guest connects to host port `port`: call accept with a peer, or with undefined to refuse (at once or later). */
   guestConnect(port: number, stream: VsockStream, accept: (peer: VsockPeer | undefined) => void): void;
+  /** The run is over: stop taking connections. */
+  close?(): void;
 }
 
 type State = 'host-accepting' | 'guest-accepting' | 'open' | 'closed';
@@ -149,6 +151,12 @@ export class VirtioVsock implements VirtioDevice {
     this.queues = undefined;
     for (const c of [...this.conns.values()]) this.drop(c, true);
     this.control.length = 0;
+  }
+
+  /** The run is over: every connection ends and the host side stops listening. */
+  close(): void {
+    this.reset();
+    this.host?.close?.();
   }
 
   notify(index: number): void {
