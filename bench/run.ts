@@ -1,7 +1,8 @@
 // npm run bench: every benchmark, printed as Markdown tables.
 import { benchCpu } from './cpu.js';
 import { benchBoot, benchIdle } from './boot.js';
-import { benchHypapps } from './hypapps.js';
+import { benchHypapps, benchSyscallHooks } from './hypapps.js';
+import { benchSmp } from './smp.js';
 import { benchShare } from './share.js';
 import { benchLinux } from './linux.js';
 import { benchDebianDisk } from './debian-disk.js';
@@ -21,6 +22,7 @@ await benchIdle();
 
 console.log('\n## Hypapps: cost per event and slowdown (against no hypapps)\n');
 await benchHypapps();
+await benchSyscallHooks();
 
 console.log('\n## Disk: sequential dd of 256 MiB through virtio-blk\n');
 await benchDisk();
@@ -30,3 +32,6 @@ await benchShare();
 
 console.log('\n## xmhf-ts/linux: finding the kernel and reading it\n');
 await benchLinux();
+
+console.log('\n## SMP: several vCPUs against QEMU TCG with the same -smp\n');
+await benchSmp();

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ExitStatus } from '../src/cli/exit-status.js';
@@ -92,5 +92,30 @@ test('bad --share values stop the run before boot with status 2 and a line namin
     }
   } finally {
     rmSync(base, { recursive: true, force: true });
+  }
+});
+
+test('with cache=loose the guest creates, renames, links, chmods and truncates files in a share, and the host sees each change', () => {
+  const share = mkdtempSync(join(tmpdir(), 'xmhf-e2e-9p-loose-'));
+  mkdirSync(join(share, 'sub'));
+  writeFileSync(join(share, 'sub', 'a'), 'hello\n');
+  const script = [
+    'umount /mnt/s && mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose s /mnt/s && cd /mnt/s',
+    'cat sub/a', 'echo 123 > b', 'mv b c', 'ln -s c d', 'readlink d', 'cat d', 'ln c hard', 'chmod 600 c',
+    'mkdir -p e/f && touch e/f/g && rm -r e', 'dd if=/dev/zero of=big bs=64k count=16 2>/dev/null', 'truncate -s 1000 big',
+    'sync', 'ls -1',
+  ].join(' && ');
+  try {
+    const r = spawnSync(process.execPath, [XMHF, 'run', '--timeout', '300', '--share', `${share}:s`, '--exec', script], { encoding: 'utf8', timeout: 320_000 });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['hello', 'c', '123', 'big', 'c', 'd', 'hard', 'sub']);
+    assert.deepEqual(readdirSync(share).sort(), ['big', 'c', 'd', 'hard', 'sub']);
+    assert.equal(readFileSync(join(share, 'c'), 'utf8'), '123\n');
+    assert.equal(lstatSync(join(share, 'c')).mode & 0o777, 0o600);
+    assert.equal(lstatSync(join(share, 'c')).nlink, 2);
+    assert.equal(readlinkSync(join(share, 'd')), 'c');
+    assert.equal(lstatSync(join(share, 'big')).size, 1000);
+  } finally {
+    rmSync(share, { recursive: true, force: true });
   }
 });

@@ -31,17 +31,24 @@ async function startVm(wait = true) {
   const path = join(dir, 'gdb.sock');
   let observer: HypappContext | undefined;
   const logs: string[] = [];
+  /** The observer hypapp's own breakpoint at LOOP, and the events it got. */
+  const seen = { breakpoints: 0, steps: 0 };
   const vm = await createVm({
     kernel: vmlinux({ entry: 0x1000000, code: CODE }), cmdline: '', serialOutput: () => {}, log: (l) => logs.push(l),
-    hypapps: [{ name: 'observer', init: (x) => { observer = x; } }, gdbStub({ listen: `unix:${path}`, wait })],
+    hypapps: [{
+      name: 'observer',
+      init: (x) => { observer = x; x.addBreakpoint(BigInt(LOOP)); },
+      onBreakpoint: () => { seen.breakpoints++; },
+      onStep: () => { seen.steps++; },
+    }, gdbStub({ listen: `unix:${path}`, wait })],
   });
   const run = vm.run(120_000);
   const counter = () => new DataView(observer!.readPhysical(COUNTER, 4).buffer).getUint32(0, true);
-  return { vm, run, path, counter, logs, observer: observer! };
+  return { vm, run, path, counter, logs, observer: observer!, seen };
 }
 
 test('gdb stub: registers, memory, breakpoints, steps, watchpoints, Ctrl-C, threads, detach and kill on a real VM', async () => {
-  const { vm, run, path, counter, logs } = await startVm();
+  const { vm, run, path, counter, logs, seen } = await startVm();
   const g = await GdbClient.connect(path);
   try {
     assert.match(await g.request('qSupported:multiprocess+;swbreak+;hwbreak+;xmlRegisters=i386'), /qXfer:features:read\+.*QStartNoAckMode\+/);
@@ -84,6 +91,9 @@ test('gdb stub: registers, memory, breakpoints, steps, watchpoints, Ctrl-C, thre
     assert.equal(await g.request(`p${RIP}`), le(BigInt(LOOP), 8));
     assert.equal(await g.request('c'), 'T05thread:1;swbreak:;', 'continuing from it runs it and stops there again');
     assert.equal(counter(), 2);
+    // A hypapp's breakpoint at the same address got each pass too, and none of gdb's steps.
+    assert.equal(seen.breakpoints, 3, 'the hypapp saw its breakpoint on every pass at LOOP');
+    assert.equal(seen.steps, 0, 'gdb\'s steps are not the hypapp\'s');
     assert.equal(await g.request(`z0,${LOOP.toString(16)},1`), 'OK');
 
     // Writes: a general register, an XMM register, memory (virtual, then physical).

@@ -97,7 +97,7 @@ test('/init loads the modules, in the order given, then runs the command script,
 });
 
 test('/init with root modules: root=/dev/vdX loads them, mounts the disk and switch_roots into it', () => {
-  const script = initScript(['lib/modules/virtio.ko'], ['lib/modules/ext4.ko']);
+  const script = initScript(['lib/modules/virtio.ko'], [], ['lib/modules/ext4.ko']);
   const root = script.indexOf('root=/dev/*'), ext4 = script.indexOf('insmod /lib/modules/ext4.ko');
   assert.ok(root > script.indexOf('insmod /lib/modules/virtio.ko') && ext4 > root);
   assert.ok(script.indexOf('mount -t ext4') > ext4 && script.indexOf('exec switch_root /newroot /bin/sh /run/xmhf/command') > ext4);

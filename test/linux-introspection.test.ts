@@ -6,11 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runGuest } from './support/guest-run.js';
 import { cacheDir } from '../src/guest/debian.js';
-import { linuxOf, type Linux, type Task, type KernelModule } from '../src/linux/index.js';
+import { S_IFREG } from '../src/guest/cpio.js';
+import { linuxOf, type Linux, type Task, type KernelModule, type OpenFile } from '../src/linux/index.js';
 import type { Hypapp, GuestCpu } from '../src/hypapp/api.js';
 
 const SNAP = 0x4c58;
@@ -23,19 +26,24 @@ interface Snapshot {
   kallsymsSha: string;
   kallsymsCount: number;
   lines: Map<number, string>;
-  parentCmdline: string;
   parentFromKernel: string;
+  parentFiles: OpenFile[];
+  ownFiles: OpenFile[];
+  threads: Task[];
 }
 
-/** A hypapp that, at the guest's `xmhf-hypercall snap`, records what the library sees. */
-function snapshotter(into: { snap?: Snapshot }): Hypapp {
+interface Later { processes: Task[]; modules: KernelModule[]; current: Task }
+
+/** A hypapp that, at the guest's `xmhf-hypercall snap`, records what the library sees; `xmhf-hypercall later` records again. */
+function snapshotter(into: { snap?: Snapshot; later?: Later }): Hypapp {
   return {
     name: 'linux-snap',
-    hypercalls: { snap: SNAP },
+    hypercalls: { snap: SNAP, later: SNAP + 1 },
     onHypercall(x, e) {
-      if (e.fn !== SNAP) return undefined;
       const linux = linuxOf(x);
-      into.snap = take(linux, e.cpu);
+      if (e.fn === SNAP) into.snap = take(linux, e.cpu);
+      else if (e.fn === SNAP + 1) into.later = { processes: linux.processes(), modules: linux.modules(), current: linux.currentTask(e.cpu) };
+      else return undefined;
       return 0;
     },
   };
@@ -54,7 +62,8 @@ function take(linux: Linux, cpu: GuestCpu): Snapshot {
     linux, current, processes: linux.processes(), modules: linux.modules(),
     kallsymsSha: createHash('sha256').update(text).digest('hex'), kallsymsCount: lines.length - 1,
     lines: new Map([1, 1000, 50000, lines.length - 1].map((n) => [n, lines[n - 1]])),
-    parentCmdline: '', parentFromKernel: Buffer.from(argv).toString('latin1').replace(/\0/g, ' ').trim(),
+    parentFromKernel: Buffer.from(argv).toString('latin1').replace(/\0/g, ' ').trim(),
+    parentFiles: linux.files(parent.pid), ownFiles: linux.files(current), threads: linux.threads(current.pid),
   };
 }
 
@@ -70,6 +79,8 @@ const GUEST_COMMAND = [
   'for n in 1 1000 50000 $(wc -l < /tmp/ks); do echo "line $n $(sed -n ${n}p /tmp/ks)"; done',
   'rm /tmp/ks',
   'echo "shell $$ $(tr "\\0" " " < /proc/$$/cmdline)"',
+  'exec 3</proc/version 4>/tmp/out 5</sys/kernel/notes',
+  'ls -l /proc/$$/fd | sed -n "s/.* \\([0-9]*\\) -> /fd \\1 /p"',
   'ps -o pid,ppid,stat,user,comm > /tmp/ps',
   'cat /proc/modules > /tmp/modules',
   'sh -c \'echo "snap $$"; exec xmhf-hypercall snap > /dev/null\'',
@@ -98,9 +109,14 @@ function check(out: string, snap: Snapshot | undefined): void {
   assert.equal(snap.current.pid, pid);
   assert.equal(snap.current.comm, 'xmhf-hypercall');
   assert.equal(snap.current.state, 'R');
+  assert.deepEqual(snap.threads.map((t) => t.pid), [pid], 'a single-threaded process is its own only thread');
   const [shellPid, ...cmd] = field('shell')[0].split(' ');
   assert.equal(snap.current.ppid, Number(shellPid), 'its parent is the command\'s shell');
   assert.equal(snap.parentFromKernel, cmd.join(' ').trim(), 'the shell\'s argv, read through its own address space');
+
+  // Open files: the shell's, as its /proc/PID/fd shows them (through the proc, sysfs and tmpfs mounts); the hypercall's stdout.
+  assert.deepEqual(snap.parentFiles.map((f) => `${f.fd} ${f.path}`), field('fd'));
+  assert.equal(snap.ownFiles.find((f) => f.fd === 1)?.path, '/dev/null');
 
   // Processes: ps's list, less ps itself, plus the hypercall's process; kernel workers may come and go in between.
   const ps = field('ps').slice(1).map((l) => {
@@ -143,13 +159,41 @@ function bzImage(): Uint8Array {
   return new Uint8Array(readFileSync(join(boot, file)));
 }
 
-test('KASLR off (vmlinux by PVH): symbols equal /proc/kallsyms, processes() equals ps, modules() equals /proc/modules; current task and another process\'s memory', async () => {
-  const into: { snap?: Snapshot } = {};
-  const r = await runGuest({ hypapps: [snapshotter(into)], command: GUEST_COMMAND });
+test('KASLR off (vmlinux by PVH): symbols equal /proc/kallsyms, processes() equals ps, modules() equals /proc/modules; current task and another process\'s memory; a module loaded and a process started later are seen', async () => {
+  const into: { snap?: Snapshot; later?: Later } = {};
+  const module = defaultModuleFile('ts_kmp.ko');
+  const r = await runGuest({
+    hypapps: [snapshotter(into)],
+    files: [{ path: 'lib/ts_kmp.ko', mode: S_IFREG | 0o644, data: module }],
+    command: `${GUEST_COMMAND}; insmod /lib/ts_kmp.ko; sleep 30 & echo "sleeper $!"; xmhf-hypercall later > /dev/null; kill $!`,
+    timeoutMs: 300_000,
+    onLine: (l) => { if (process.env.LINUX_TEST_TRACE) console.error(new Date().toISOString(), l.slice(0, 80)); },
+  });
   assert.equal(r.status, 0, `${r.stop.reason} ${r.stop.detail ?? ''}\n${r.output}\n${r.logs.join('\n')}`);
   check(r.output, into.snap);
   assert.equal(into.snap!.linux.kaslrOffset, 0n, 'the PVH boot does not randomize');
+  // After the first look: nothing cached goes stale.
+  const later = into.later!;
+  assert.ok(later, 'the second hypercall ran');
+  assert.deepEqual(later.modules.map((m) => m.name), ['ts_kmp', ...into.snap!.modules.map((m) => m.name)], 'the new module, first as /proc/modules lists it');
+  assert.ok(later.modules[0].base >= 0xffff_ffff_c000_0000n, 'in the module area');
+  const sleeper = Number(r.output.split('\n').find((l) => l.startsWith('sleeper '))!.split(' ')[1]);
+  const p = later.processes.find((t) => t.pid === sleeper);
+  assert.ok(p, `the new process ${sleeper} is among processes()`);
+  // Forked and not yet exec'd (sh), or exec'd: busybox runs its applets through /proc/self/exe (exe), or a plain sleep.
+  assert.ok(['sh', 'exe', 'sleep'].includes(p.comm), p.comm);
+  assert.equal(p.ppid, into.snap!.current.ppid, 'started by the command\'s shell');
+  assert.equal(later.current.comm, 'xmhf-hypercall');
+  assert.notEqual(later.current.pid, into.snap!.current.pid);
 });
+
+/** A module file of the default guest's kernel package. */
+function defaultModuleFile(name: string): Uint8Array {
+  const packages = join(cacheDir(), 'packages');
+  const image = readdirSync(packages).find((d) => d.startsWith('linux-image-') && d.endsWith('.d'))!;
+  const release = readdirSync(join(packages, image, 'lib', 'modules'))[0];
+  return new Uint8Array(readFileSync(join(packages, image, 'lib', 'modules', release, 'kernel', 'lib', name)));
+}
 
 test('KASLR on (the bzImage decompresses itself at a random place): the same, at the randomized addresses', async () => {
   const into: { snap?: Snapshot } = {};
@@ -157,4 +201,18 @@ test('KASLR on (the bzImage decompresses itself at a random place): the same, at
   assert.equal(r.status, 0, `${r.stop.reason} ${r.stop.detail ?? ''}\n${r.output}\n${r.logs.join('\n')}`);
   check(r.output, into.snap);
   assert.notEqual(into.snap!.linux.kaslrOffset, 0n, 'the bzImage put the kernel elsewhere');
+});
+
+test('docs/linux.md\'s example hypapp runs under xmhf run as documented, importing xmhf-ts/linux from outside the package', () => {
+  const doc = readFileSync(join(import.meta.dirname, '..', 'docs', 'linux.md'), 'utf8');
+  const code = /<!-- example -->\n```ts\n([\s\S]*?)```\n<!-- \/example -->/.exec(doc)?.[1];
+  assert.ok(code, 'docs/linux.md has its example');
+  const file = join(tmpdir(), `xmhf-ps-${process.pid}.ts`);
+  writeFileSync(file, code);
+  const r = spawnSync(process.execPath, [join(import.meta.dirname, '..', 'bin', 'xmhf.js'), 'run', '--hypapp', file, '--timeout', '250', '--exec', 'xmhf-hypercall ps'],
+    { encoding: 'utf8', timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stderr, /\[ps\] 1 0 S init$/m);
+  assert.match(r.stderr, /\[ps\] 2 0 S kthreadd$/m);
+  assert.match(r.stderr, /\[ps\] called by \d+ xmhf-hypercall at user space$/m);
 });

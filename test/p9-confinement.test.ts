@@ -196,7 +196,7 @@ test('a read-only share refuses every change with EROFS and leaves the directory
     ['remove', () => c.remove(f())],
     ['setattr', () => c.setattr(f(), { valid: 0x1, mode: 0o777 })],
     ['truncate', () => c.setattr(f(), { valid: 0x8, size: 0n })],
-    ['xattrcreate', () => c.rpc(Msg.Txattrcreate, (w) => w.u32(f()).str('user.x').u64(1n).u32(0))],
+    ['xattrcreate', () => { const fid = f(); return c.rpc(Msg.Txattrcreate, (w) => w.u32(fid).str('user.x').u64(1n).u32(0)); }],
   ];
   for (const [what, call] of refused) assert.equal(P9Client.errnoOf(call), Errno.EROFS, what);
   // Reading still works.

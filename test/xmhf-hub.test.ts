@@ -39,7 +39,7 @@ function core(...hypapps: Hypapp[]) {
   const services: CoreServices = {
     cpus, mem, memprot, dmaprot, intercepts, clock, measurements: new MeasurementLog(), counts: new Map(),
     debug: new DebugPoints(memprot, machine),
-    log: (line) => logs.push(line), emit: () => {}, stop: (message) => stops.push(message),
+    log: (line) => logs.push(line), emit: () => {}, stop: (message) => stops.push(message), outsideGuest: (fn) => fn(),
     hold: () => ({ release: () => {} }),
   };
   const apps: LoadedHypapp[] = hypapps.map((app, i) => ({ app, ctx: createContext(services, i, app.name, { key: 'value' }) }));

@@ -2,6 +2,7 @@
 // from a Target (stub.ts). Every request gets an answer ('' for what the
 // stub does not support, "E.." for what fails), and no request, however
 // malformed, throws out of here.
+import { writeFileSync } from 'node:fs';
 import { GuestPageFault, type GuestCpu } from '../hypapp/api.js';
 import {
   PacketReader, framePacket, toHex, fromHex, hexNumber, ProtocolError, MAX_PACKET,
@@ -32,6 +33,8 @@ export class GdbSession {
   private physical = false;
   /** A stop reply is owed (gdb resumed the guest and waits). */
   private waiting = false;
+  /** The packet being answered is not acknowledged yet. */
+  private ackPending = false;
 
   constructor(private readonly target: Target, private readonly io: SessionIo) {}
 
@@ -49,9 +52,12 @@ export class GdbSession {
           if (!this.noAck) this.io.write(Uint8Array.of(0x2d));
           break;
         case 'packet': {
-          if (!this.noAck) this.io.write(Uint8Array.of(0x2b));
+          // The acknowledgement goes out with the reply, in one write, when there is one at once.
+          this.ackPending = !this.noAck;
           const reply = this.answer(Buffer.from(m.payload).toString('latin1'), m.payload);
           if (reply !== undefined) this.send(reply);
+          if (this.ackPending) this.io.write(Uint8Array.of(0x2b));
+          this.ackPending = false;
           break;
         }
         case 'ack':
@@ -75,7 +81,10 @@ export class GdbSession {
   private send(payload: string | Uint8Array): void {
     const bytes = framePacket(payload);
     this.lastSent = bytes;
-    this.io.write(bytes);
+    if (this.ackPending) {
+      this.ackPending = false;
+      this.io.write(Buffer.concat([Uint8Array.of(0x2b), bytes]));
+    } else this.io.write(bytes);
   }
 
   /** The reply to one request; undefined when it comes later (a resume) or never (k). */
@@ -298,7 +307,19 @@ export class GdbSession {
       out(`single-steps ${this.target.maskedSteps ? 'hold interrupts off and guest time still' : 'take interrupts, guest time runs'}`);
       return 'OK';
     }
-    out('monitor commands:\n  phys on|off          m/M/X address guest-physical (on) or guest-virtual memory\n' +
+    if (word === 'symbols' && arg) {
+      const path = cmd.slice(cmd.indexOf(arg));
+      try {
+        const f = this.target.kernelSymbolFile();
+        writeFileSync(path, f.bytes);
+        out(`${f.count} kernel symbols written to ${path} (gdb: symbol-file ${path})`);
+        return 'OK';
+      } catch (e) {
+        out(`no symbol file: ${e instanceof Error ? e.message : String(e)}`);
+        return 'E01';
+      }
+    }
+    out('monitor commands:\n  symbols FILE         write the running kernel\'s symbols (from its kallsyms) to FILE, an ELF file for symbol-file\n  phys on|off          m/M/X address guest-physical (on) or guest-virtual memory\n' +
       '  sstep masked|unmasked  single-steps without (default) or with interrupts and guest time');
     return word === 'help' || word === '' ? 'OK' : E_INVAL;
   }

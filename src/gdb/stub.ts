@@ -4,6 +4,8 @@
 // each owner its own events, so hypapps keep theirs), and answers the
 // requests of one connected gdb (session.ts speaks the protocol).
 import type { GuestCpu, GuestHold, Hypapp, HypappContext, WatchKind } from '../hypapp/api.js';
+import { linuxOf } from '../linux/index.js';
+import { symbolFile } from './symbol-file.js';
 
 /** Why the guest stopped, for the stop reply. */
 export interface StopInfo {
@@ -33,6 +35,8 @@ export interface Target {
   detach(): void;
   /** Masked single-steps (the default): no interrupts, no guest time between steps. */
   maskedSteps: boolean;
+  /** An ELF symbol file of the running kernel's own symbols (kallsyms, found in guest memory). */
+  kernelSymbolFile(): { bytes: Uint8Array; count: number };
 }
 
 const WATCH_KINDS: Record<2 | 3 | 4, { kind: WatchKind; reply: string }> = {
@@ -63,6 +67,11 @@ export class StubTarget implements Target {
   get cpus(): readonly GuestCpu[] { return this.x.cpus; }
   get stopped(): boolean { return this.hold !== undefined; }
 
+  kernelSymbolFile(): { bytes: Uint8Array; count: number } {
+    const symbols = linuxOf(this.x).symbols();
+    return { bytes: symbolFile(symbols), count: symbols.length };
+  }
+
   /** Hold the guest (before its first instruction, for --gdb-wait). */
   holdGuest(): void { this.hold ??= this.x.hold(); }
 
@@ -81,7 +90,8 @@ export class StubTarget implements Target {
 
   private setStepping(cpu: number | undefined): void {
     if (this.stepping !== undefined && this.stepping !== cpu) this.x.singleStep(this.cpus[this.stepping], false);
-    if (cpu !== undefined) this.x.singleStep(this.cpus[cpu], true, { interrupts: !this.maskedSteps });
+    // A halted vCPU moves only by taking an interrupt: its step runs with interrupts and time (else it never ends).
+    if (cpu !== undefined) this.x.singleStep(this.cpus[cpu], true, { interrupts: !this.maskedSteps || this.cpus[cpu].halted });
     this.stepping = cpu;
   }
 

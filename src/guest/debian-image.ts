@@ -8,14 +8,14 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { cacheDir, need, GuestBuildError } from './debian.js';
 import { readCacheRecord, writeCacheRecord } from './cache-record.js';
 import { MERGED_USR_DIRS, ROOT_CONFIG_FILES } from './debian-root-config.js';
 
 /** What a researcher needs to run a Python workload, and little else. */
 export const DEFAULT_IMAGE_PACKAGES = [
-  'base-files', 'bash', 'dash', 'coreutils', 'grep', 'sed', 'findutils', 'procps', 'util-linux', 'python3',
+  'base-files', 'bash', 'dash', 'coreutils', 'grep', 'sed', 'findutils', 'procps', 'util-linux', 'mount', 'python3',
 ] as const;
 
 /** Changes whenever the way an image is made changes, so older cached images are not reused. */
@@ -124,8 +124,22 @@ export async function debianImage(o: DebianImageOptions = {}): Promise<DebianIma
     rmSync(building, { force: true });
   }
   writeCacheRecord(currentImageRecord(), name + '\n');
+  dropOlder(name, debs);
   log(`built ${path} in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   return { path, packages, built: true };
+}
+
+/**
+ * Keep the cache bounded: only the image just built (the one `--disk debian`
+ * names now) and the packages it was built from stay.
+ */
+function dropOlder(image: string, debs: readonly string[]): void {
+  for (const f of readdirSync(imagesDir())) {
+    if (/^debian-[0-9a-f]{16}\.img$/.test(f) && f !== image) rmSync(join(imagesDir(), f), { force: true });
+  }
+  const archives = join(aptWorkDir(), 'archives');
+  const keep = new Set(debs.map((d) => basename(d)));
+  for (const f of readdirSync(archives)) if (f.endsWith('.deb') && !keep.has(f)) rmSync(join(archives, f), { force: true });
 }
 
 /** Download the packages' .debs (apt keeps those it already has); returns their paths. */

@@ -170,11 +170,10 @@ fi
 /**
  * /init: mount the basics, load `modules` (paths, in order), mount the host's
  * shares (loading `shareModules` for them), switch to a root disk when the
- * command line names one (loading `rootModules` for it; the shares move
- * along), and run the command script (commandScript), in the initramfs or on
- * that root.
+ * command line names one (loading `rootModules` for it), and run the command
+ * script (commandScript), in the initramfs or on that root.
  */
-export function initScript(modules: readonly string[] = [], rootModules: readonly string[] = [], shareModules: readonly string[] = []): string {
+export function initScript(modules: readonly string[] = [], shareModules: readonly string[] = [], rootModules: readonly string[] = []): string {
   const insmod = modules.map((m) => `insmod /${m} || echo "xmhf: could not load /${m}"\n`).join('');
   return `#!/bin/sh
 /bin/busybox mkdir -p /proc /sys /dev /tmp
@@ -237,7 +236,7 @@ export function guestInitramfs(guest: GuestParts, command?: string, extra: CpioE
     { path: 'dev', mode: S_IFDIR | 0o755 },
     ...[...dirs].sort().map((path) => ({ path, mode: S_IFDIR | 0o755 })),
     ...[...modules, ...shareModules, ...rootModules].map((m) => ({ path: modulePath(m), mode: S_IFREG | 0o644, data: m.data })),
-    { path: 'init', mode: S_IFREG | 0o755, data: initScript(modules.map(modulePath), rootModules.map(modulePath), shareModules.map(modulePath)) },
+    { path: 'init', mode: S_IFREG | 0o755, data: initScript(modules.map(modulePath), shareModules.map(modulePath), rootModules.map(modulePath)) },
     { path: COMMAND_SCRIPT.slice(1), mode: S_IFREG | 0o755, data: commandScript(command) },
     ...extra.filter((e) => !dirs.has(e.path)),
   ];

@@ -50,6 +50,7 @@ ${insmod}  [ -b "$root" ] || fail "no such block device (is a --disk attached?)"
     grep -q " $m " /proc/mounts && mkdir -p /newroot$m && mount --move $m /newroot$m
   done
   for fs in /dev /proc /sys; do mount --move $fs /newroot$fs; done
+  [ -r /newroot/etc/hostname ] && hostname -F /newroot/etc/hostname
   export PATH=${ROOT_PATH} HOME=/root
   [ -x /newroot/bin/bash ] && export XMHF_SHELL=/bin/bash
   exec switch_root /newroot /${ROOT_SHELL} ${ROOT_TOOLS_DIR}/command

@@ -20,7 +20,12 @@ export interface KernelImage {
 /** Copy the mapped kernel image out of guest memory through `space` (the kernel half is the same in every address space). */
 export function readKernelImage(x: HypappContext, space: AddressSpace): KernelImage {
   const pieces: Array<{ gva: bigint; gpa: bigint; size: number }> = [];
-  for (const m of space.mappings(KERNEL_MAP_START, KERNEL_MAP_END)) pieces.push({ gva: m.gva, gpa: m.gpa, size: m.pageSize });
+  for (const m of space.mappings(KERNEL_MAP_START, KERNEL_MAP_END)) {
+    // Runs contiguous in both address spaces are copied at once (the image is mostly one run).
+    const last = pieces[pieces.length - 1];
+    if (last && last.gva + BigInt(last.size) === m.gva && last.gpa + BigInt(last.size) === m.gpa) last.size += m.pageSize;
+    else pieces.push({ gva: m.gva, gpa: m.gpa, size: m.pageSize });
+  }
   if (pieces.length === 0) throw new Error('no kernel is mapped at 0xffffffff80000000..0xffffffffc0000000 (is the guest a 64-bit Linux, and booted?)');
   const base = pieces[0].gva;
   const last = pieces[pieces.length - 1];

@@ -112,10 +112,12 @@ export class SyscallHooks {
   private names: string[] = [];
   private signatures = new Map<string, Signature>();
   private argOffsets: number[] = [];
+  /** The bytes of pt_regs holding them: one read. */
+  private argSpan: [number, number] = [0, 0];
   private entryBp: number | undefined;
   private returnBp: number | undefined;
-  /** Entries awaiting their return, by the stack pointer the return will have. */
-  private readonly pending = new Map<bigint, Pending>();
+  /** Entries awaiting their return, by the stack pointer the return will have (stackKey). */
+  private readonly pending = new Map<number, Pending>();
   private needReturns = false;
   /** Returns seen without an entry (calls already running when the hooks were armed). */
   unmatchedReturns = 0;
@@ -157,6 +159,7 @@ export class SyscallHooks {
     this.learnSignatures();
     const off = (m: (typeof ARG_MEMBERS)[number]) => this.kernel.offsetOf?.('pt_regs', m) ?? PT_REGS_LAYOUT[m];
     this.argOffsets = ARG_MEMBERS.map(off);
+    this.argSpan = [Math.min(...this.argOffsets), Math.max(...this.argOffsets) + 8];
     this.entryBp = this.breakpoints.add(dispatch, (e) => this.onEntry(e));
   }
 
@@ -232,7 +235,7 @@ export class SyscallHooks {
 
   private track(rsp: bigint, call: SyscallEvent, regs: bigint, restore?: Array<[number, bigint]>): void {
     if (this.returnBp === undefined) return;
-    const key = rsp + 8n;
+    const key = stackKey(rsp + 8n);
     this.pending.delete(key);
     this.pending.set(key, { call, regs, restore });
     if (this.pending.size > MAX_PENDING) {
@@ -250,7 +253,7 @@ export class SyscallHooks {
   }
 
   private onReturn({ cpu }: BreakpointEvent): void {
-    const key = cpu.get('rsp');
+    const key = stackKey(cpu.get('rsp'));
     const p = this.pending.get(key);
     if (!p) { this.unmatchedReturns++; return; }
     this.pending.delete(key);
@@ -276,36 +279,45 @@ export class SyscallHooks {
 
   /** The entry event; arguments and task are read when first asked for. */
   private event(cpu: GuestCpu, nr: number, regs: bigint): SyscallEvent {
-    const hooks = this;
-    const name = this.nameOf(nr);
-    let raw: bigint[] | undefined, args: SyscallArg[] | undefined;
-    let task: SyscallTask | undefined | null = null;
-    return {
-      cpu, nr, name,
-      get rawArgs() { return (raw ??= hooks.readArgs(cpu, regs)); },
-      get args() { return (args ??= hooks.typedArgs(name, this.rawArgs)); },
-      get task() {
-        if (task === null) task = hooks.kernel.currentTask?.(cpu);
-        return task;
-      },
-      string(i, max = 4096) {
-        const a = this.args[i];
-        if (!a) return null;
-        try { return cpu.readString(a.value, max); } catch { return null; }
-      },
-    };
+    return new Call(this, cpu, nr, this.nameOf(nr), regs);
   }
 
-  private readArgs(cpu: GuestCpu, regs: bigint): bigint[] {
-    const lo = Math.min(...this.argOffsets), hi = Math.max(...this.argOffsets) + 8;
+  /** @internal */ task(cpu: GuestCpu): SyscallTask | undefined { return this.kernel.currentTask?.(cpu); }
+
+  /** @internal */ readArgs(cpu: GuestCpu, regs: bigint): bigint[] {
+    const [lo, hi] = this.argSpan;
     const view = new DataView(cpu.readVirtual(regs + BigInt(lo), hi - lo).buffer);
     return this.argOffsets.map((o) => view.getBigUint64(o - lo, true));
   }
 
-  private typedArgs(name: string, values: readonly bigint[]): SyscallArg[] {
+  /** @internal */ typedArgs(name: string, values: readonly bigint[]): SyscallArg[] {
     const sig = this.signatures.get(name);
     if (!sig) return values.map((value, i) => ({ name: `arg${i}`, type: 'unsigned long', value }));
     return sig.argNames.map((n, i) => ({ name: n, type: sig.types[i], value: values[i] }));
+  }
+}
+
+/** A kernel stack pointer as a Map key: its low 48 bits (canonical addresses differ there), a number, which hashes fast. */
+function stackKey(rsp: bigint): number { return Number(rsp & 0xffff_ffff_ffffn); }
+
+/** One system call's entry: what the listeners see. */
+class Call implements SyscallEvent {
+  private raw?: bigint[];
+  private typed?: SyscallArg[];
+  private who: SyscallTask | undefined | null = null;
+
+  constructor(private readonly hooks: SyscallHooks, readonly cpu: GuestCpu, readonly nr: number, readonly name: string, private readonly regs: bigint) {}
+
+  get rawArgs(): readonly bigint[] { return (this.raw ??= this.hooks.readArgs(this.cpu, this.regs)); }
+  get args(): readonly SyscallArg[] { return (this.typed ??= this.hooks.typedArgs(this.name, this.rawArgs)); }
+  get task(): SyscallTask | undefined {
+    if (this.who === null) this.who = this.hooks.task(this.cpu);
+    return this.who;
+  }
+  string(i: number, max = 4096): string | null {
+    const a = this.rawArgs[i];
+    if (a === undefined) return null;
+    try { return this.cpu.readString(a, max); } catch { return null; }
   }
 }
 

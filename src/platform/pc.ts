@@ -106,6 +106,8 @@ export class PcMachine implements Platform {
   private readonly halted: boolean[];
   /** Signals for vCPUs other than the one in the CPU, applied before each runs (the CPU holds one vCPU at a time). */
   private readonly queued: Array<Array<{ apply: (v: Vcpu) => void; init: boolean }>>;
+  /** Work held until the running slice ends (outsideGuest). */
+  private deferred: Array<() => void> = [];
   /** The vCPU in the CPU: running a slice, or the last one that did. */
   private current = 0;
   /** The last TSC value handed to the CPU before its offset, to turn guest TSC deadlines into guest time. */
@@ -157,6 +159,11 @@ export class PcMachine implements Platform {
       // A device armed a timer due before the running slice would end: end it now.
       if (this.inSlice && deadline < this.sliceEndNs) this.vcpus[this.current]!.requestStop();
     };
+  }
+
+  outsideGuest(fn: () => void): void {
+    if (this.inSlice) this.deferred.push(fn);
+    else fn();
   }
 
   /** The boot processor (vCPU 0). */
@@ -288,7 +295,7 @@ export class PcMachine implements Platform {
   hold(): Release {
     this.holds++;
     this.timebase.pause();
-    this.vcpu.requestStop();
+    if (this.inSlice) this.vcpus[this.current]!.requestStop();
     this.wakeIdle?.();
     return once(() => {
       if (--this.holds > 0) return;
@@ -361,6 +368,7 @@ export class PcMachine implements Platform {
         const vcpu = this.vcpus[cpu]!;
         const exit = this.runSlice(cpu);
         this.syncClock();
+        if (this.deferred.length) for (const fn of this.deferred.splice(0)) fn();
         if (this.stopReason) return this.stopReason;
         if (exit === Exit.TRIPLE_FAULT) return { kind: 'triple-fault', rip: vcpu.getReg(Reg.RIP) };
         if (exit === Exit.HALTED) {

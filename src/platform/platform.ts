@@ -69,6 +69,12 @@ export interface Platform {
   run(timeoutMs?: number): Promise<RunStop>;
   /** End the run at the next instruction boundary. */
   stop(reason: RunStop): void;
+  /**
+   * Run `fn` where no vCPU is halfway through an instruction: at once between
+   * slices, else when the running slice ends (a timer that fires during a
+   * device access must not reach into another vCPU's state).
+   */
+  outsideGuest(fn: () => void): void;
   /** Bytes typed at the guest's console. */
   consoleInput(bytes: Uint8Array): void;
   /** The VM's run is over (or it could not start): devices release what they hold on the host (image files, their locks). */

@@ -31,6 +31,8 @@ export interface CoreServices {
   log(line: string): void;
   emit(app: string, record: Record<string, unknown>): void;
   stop(message: string): void;
+  /** Run `fn` where no vCPU is halfway through an instruction (hypapps' timers run there). */
+  outsideGuest(fn: () => void): void;
   /** Told which hypapp callback runs (the watchdog). */
   monitor?: CallbackMonitor;
   /** Keep the guest stopped, guest time standing still, until released (the platform's hold). */
@@ -77,20 +79,23 @@ export function createContext(core: CoreServices, index: number, name: string, o
     singleStep: (cpu, on, options) => intercepts.setStepping(index, cpu.index, on, !(options?.interrupts ?? false)),
     hold: () => core.hold(),
 
-    // Handlers already run with the guest stopped, and the software backend
-    // runs one vCPU at a time, so every other vCPU is at an instruction boundary.
+    // Handlers already run with the guest stopped, and the vCPUs take turns on
+    // one thread (PcMachine.run), so every other vCPU is already stopped at an
+    // instruction boundary: quiesce costs nothing. (With vCPUs on host
+    // threads it would have to stop them; docs/smp.md.)
     quiesce: (fn) => fn(),
     every: (ms, fn) => {
       if (!(ms > 0)) throw new RangeError(`every: ${ms} is not a positive number of milliseconds`);
       let handle: TimerHandle | undefined, live = true;
       const arm = () => {
         // Lax: a hypapp's timer may run a slice late rather than cut the guest's slices short.
-        handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => {
+        // Fired during a device access, it waits for the slice to end: a hypapp may look at any vCPU.
+        handle = core.clock.at(core.clock.nowNs() + ms * 1e6, () => core.outsideGuest(() => {
           if (!live) return;
           core.monitor?.enter(index, 'timer');
           try { fn(); } catch (e) { live = false; core.stop(`hypapp ${name} failed in a timer: ${errorMessage(e)}`); return; } finally { core.monitor?.leave(); }
           if (live) arm();
-        }, true);
+        }), true);
       };
       arm();
       return { cancel: () => { live = false; handle?.cancel(); } };

@@ -19,7 +19,10 @@ function registerApiResolution(): void {
   if (hookRegistered) return;
   hookRegistered = true;
   register(pathToFileURL(join(here, 'resolve-hook.mjs')), {
-    data: { apiUrl: pathToFileURL(join(here, '..', 'hypapp', 'api.ts')).href },
+    data: {
+      apiUrl: pathToFileURL(join(here, '..', 'hypapp', 'api.ts')).href,
+      linuxUrl: pathToFileURL(join(here, '..', 'linux', 'index.ts')).href,
+    },
   });
 }
 

@@ -204,7 +204,7 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
   const core: CoreServices = {
     cpus, mem, memprot, dmaprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
-    log, emit: onEvent, stop, monitor: o.callbackMonitor,
+    log, emit: onEvent, stop, monitor: o.callbackMonitor, outsideGuest: (fn) => pc.outsideGuest(fn),
     hold: () => pc.hold(),
   };
   const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));

@@ -14,11 +14,15 @@ export interface Entry { qid: Qid; offset: bigint; type: number; name: string }
 export class P9Client {
   private tag = 1;
   private nextFid = 100;
-  constructor(private readonly transport: (request: Uint8Array) => Uint8Array, private readonly msize = 64 * 1024) {}
+  /** Requests are built here, one at a time (the transport copies or serves them before the next). */
+  private readonly buf: Uint8Array;
+  constructor(private readonly transport: (request: Uint8Array) => Uint8Array, private readonly msize = 64 * 1024) {
+    this.buf = new Uint8Array(msize);
+  }
 
   /** Send one message built by `body`; returns a reader past the reply's header. Rlerror throws RlerrorReply. */
   rpc(type: number, body: (w: Writer) => void, what = `message ${type}`): Reader {
-    const w = new Writer(new Uint8Array(this.msize), type, this.tag++ & 0xffff);
+    const w = new Writer(this.buf, type, this.tag++ & 0xffff);
     body(w);
     const reply = this.transport(w.finish());
     const h = readHeader(reply);

@@ -69,9 +69,11 @@ export class ConfinedRoot {
    */
   open(path: readonly string[], directory = false): number {
     if (path.length > MAX_DEPTH) throw new P9Error(Errno.ENAMETOOLONG);
-    let fd = openSync(procFd(this.rootFd), O_PATH | constants.O_DIRECTORY);
+    if (path.length === 0) return openSync(procFd(this.rootFd), O_PATH | constants.O_DIRECTORY);
+    // The first step from the root's own descriptor (held open), each next one from the last.
+    let fd = this.step(this.rootFd, path[0], path.length > 1 || directory);
     try {
-      for (let i = 0; i < path.length; i++) {
+      for (let i = 1; i < path.length; i++) {
         const last = i === path.length - 1;
         const next = this.step(fd, path[i], !last || directory);
         closeSync(fd);
