@@ -43,6 +43,20 @@ test('without --exec, a root bash on the Debian disk reads the console, no login
   assert.match(r.stdout, /^shell=\/bin\/bash user=root host=xmhf 42\r?$/m);
 });
 
+test('--share with the Debian disk: the share is mounted at /mnt/TAG on the Debian root, both ways', { skip, timeout: 300_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xmhf-e2e-debian-share-'));
+  try {
+    writeFileSync(join(dir, 'from-host.txt'), 'host says hi\n');
+    const r = xmhf('run', '--timeout', '250', '--disk', 'debian', '--share', `${dir}:s`, '--exec',
+      'cat /mnt/s/from-host.txt; python3 -c "open(\'/mnt/s/from-guest.txt\', \'w\').write(\'guest says hi\')"; grep -c " /mnt/s 9p " /proc/mounts');
+    assert.equal(r.status, 0, `status ${r.status}; stderr: ${r.stderr}`);
+    assert.deepEqual(r.stdout.trim().split('\n'), ['host says hi', '1']);
+    assert.equal(readFileSync(join(dir, 'from-guest.txt'), 'utf8'), 'guest says hi');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a disk that is not a Linux root is refused before boot, with one line naming it', { timeout: 120_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'xmhf-e2e-root-'));
   try {
