@@ -7,10 +7,15 @@ import { createCoreVm, type CoreVmOptions, type Vm } from './xmhf/vm.js';
 import type { VirtioDevice } from './platform/virtio/device.js';
 import { VirtioRng } from './platform/virtio/rng.js';
 import { Virtio9p } from './platform/virtio/9p.js';
+import { VirtioBlk } from './platform/virtio/blk.js';
+import { openDisk } from './platform/disk/open.js';
+import type { DiskImage, DiskSpec } from './platform/disk/image.js';
 
 export type { Vm, VmStop, HypappSpec } from './xmhf/vm.js';
 export { HypappInitError } from './xmhf/vm.js';
 export { MAX_CPUS } from './platform/pc.js';
+export type { DiskSpec as VmDisk } from './platform/disk/image.js';
+export { DiskError } from './platform/disk/image.js';
 
 export interface VmOptions extends CoreVmOptions {
   /** Guest RAM in bytes (default 256 MiB). */
@@ -25,6 +30,8 @@ export interface VmOptions extends CoreVmOptions {
   deterministic?: boolean;
   /** Host directories shared with the guest over virtio-9p, each under its mount tag. */
   shares?: readonly VmShare[];
+  /** Raw disk images over virtio-blk: the guest's /dev/vda, /dev/vdb, ... in this order. */
+  disks?: readonly DiskSpec[];
 }
 
 /** A host directory the guest mounts with `mount -t 9p -o trans=virtio TAG DIR`. */
@@ -43,15 +50,24 @@ function virtioDevices(o: VmOptions): VirtioDevice[] {
 }
 
 /** A PC with a Linux guest under the XMHF core and its hypapps. */
-export function createVm(o: VmOptions): Promise<Vm> {
-  return createCoreVm((hooks) => PcMachine.create({
-    ramSize: o.mem ?? 256 * 1024 * 1024,
-    backend: createSoftwareMachine,
-    serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
-    hooks,
-    virtio: virtioDevices(o),
-    log: o.log,
-    cpus: o.cpus,
-    deterministic: o.deterministic,
-  }), o);
+export async function createVm(o: VmOptions): Promise<Vm> {
+  // Disks are opened and locked first: one that cannot be used stops the VM before it is built (a DiskError naming it).
+  const images: DiskImage[] = [];
+  try {
+    for (const d of o.disks ?? []) images.push(await openDisk(d));
+    const disks = images.map((image, i) => new VirtioBlk({ name: `virtio-blk${i}`, image, log: o.log }));
+    return await createCoreVm((hooks) => PcMachine.create({
+      ramSize: o.mem ?? 256 * 1024 * 1024,
+      backend: createSoftwareMachine,
+      serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
+      hooks,
+      virtio: [...virtioDevices(o), ...disks],
+      log: o.log,
+      cpus: o.cpus,
+      deterministic: o.deterministic,
+    }), o);
+  } catch (e) {
+    for (const image of images) image.close();
+    throw e;
+  }
 }

@@ -2,7 +2,7 @@
 // guest. The kernel's own symbols (kallsyms) and types (BTF) are found in
 // guest memory on first use; tasks, modules and per-CPU state are then read
 // live through them. Built only on xmhf-ts/hypapp (docs/linux.md).
-import { Msr, type AddressSpace, type BreakpointEvent, type GuestCpu, type HypappContext, type MemoryView } from 'xmhf-ts/hypapp';
+import { Msr, type AddressSpace, type BreakpointEvent, type GuestCpu, type HypappContext, type MemoryView, type WatchKind } from 'xmhf-ts/hypapp';
 import { findKernel, type KernelInfo } from './kernel.js';
 import { Kind, type Btf, type BtfType } from './btf.js';
 import { readValue, record, snapshot, type KernelRecord, type KernelValue } from './typed.js';
@@ -313,6 +313,25 @@ export class Linux {
   /** A process's open files by descriptor, as /proc/PID/fd shows them (paths rebuilt through the mounts). */
   files(process: number | Task): OpenFile[] {
     return openFiles(this, typeof process === 'number' ? this.process(process) : process);
+  }
+
+  // ---- watchpoints ----
+
+  /**
+   * Watch a kernel variable (by symbol name or address) or, with `process`,
+   * an address in that process's address space (the core's virtual-address
+   * watchpoint in its CR3), reported to the hypapp's onWatchpoint with the id returned
+   * (`x.removeWatchpoint(id)` ends it). `length` defaults to 8 bytes; with a
+   * process, only accesses made while it runs are reported.
+   */
+  watch(target: string | bigint, opts: { length?: number; kind?: WatchKind; process?: number | Task } = {}): number {
+    const gva = typeof target === 'string' ? this.symbol(target) : target;
+    const task = opts.process === undefined ? undefined : typeof opts.process === 'number' ? this.process(opts.process) : opts.process;
+    if (task && task.cr3 === undefined) throw new LinuxError(`pid ${task.pid} (${task.comm}) is a kernel thread: it has no address space of its own`);
+    const length = opts.length ?? 8, kind = opts.kind ?? 'write';
+    if (task) return this.x.addVirtualWatchpoint(gva, length, kind, task.cr3);
+    // Kernel memory is the same in every address space: its guest-physical pages, translated through the kernel's own tables.
+    return this.x.addWatchpoint(this.memory.translate(gva).gpa, length, kind);
   }
 
   // ---- modules ----
