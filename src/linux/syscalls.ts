@@ -219,7 +219,9 @@ export class SyscallHooks {
       const v = fn(call);
       if (v === undefined || v === 'continue') continue;
       if ('deny' in v) {
-        this.track(rsp, call, regs, restore);
+        // The call will not run: arguments an earlier listener rewrote go back now.
+        for (const [i, value] of (restore ?? []).reverse()) cpu.writeVirtual(regs + BigInt(this.argOffsets[i]), u64(value));
+        this.track(rsp, call, regs);
         this.skipCall(cpu, rsp, -BigInt(v.deny));
         return;
       }
