@@ -102,7 +102,7 @@ test('onSyscall/onSyscallReturn and hook() see what the guest does, and what the
 });
 
 test('the syscalls tracer: every record has pid, comm, vCPU and the return value the guest saw', () => {
-  const r = spawnSync(process.execPath, [XMHF, 'run', '--hypapp', 'syscalls', '--hypapp-opt', 'syscalls.only=execve,read,exit_group', '--events', '-', '--timeout', '200',
+  const r = spawnSync(process.execPath, [XMHF, 'run', '--hypapp', 'syscalls', '--hypapp-opt', 'syscalls.only=execve,read,exit_group', '--events', '-', '--timeout', '200', '--callback-timeout', '60',
     '--exec', 'echo 0123456789 > /tmp/f; dd if=/tmp/f bs=64; sh -c \'echo pid=$$; exec cat /tmp/f\''], { encoding: 'utf8', timeout: 240_000 });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.split('\n');

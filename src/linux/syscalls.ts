@@ -110,7 +110,7 @@ export class SyscallHooks {
   private readonly enter: SyscallListener[] = [];
   private readonly exit: SyscallReturnListener[] = [];
   private names: string[] = [];
-  private signatures = new Map<string, Signature>();
+  private readonly signatures = new Map<string, Signature | null>();
   private argOffsets: number[] = [];
   /** The bytes of pt_regs holding them: one read. */
   private argSpan: [number, number] = [0, 0];
@@ -156,7 +156,6 @@ export class SyscallHooks {
       throw new Error('this kernel has no x64_sys_call (system-call hooks need Linux 6.1.85+/6.9+, which dispatch through it)');
     }
     this.learnNames();
-    this.learnSignatures();
     const off = (m: (typeof ARG_MEMBERS)[number]) => this.kernel.offsetOf?.('pt_regs', m) ?? PT_REGS_LAYOUT[m];
     this.argOffsets = ARG_MEMBERS.map(off);
     this.argSpan = [Math.min(...this.argOffsets), Math.max(...this.argOffsets) + 8];
@@ -179,26 +178,29 @@ export class SyscallHooks {
   }
 
   /**
-   * Argument names and types from the kernel's syscall metadata
-   * (CONFIG_FTRACE_SYSCALLS: __syscall_meta__NAME, what SYSCALL_DEFINE wrote).
+   * Argument names and types of a call from the kernel's syscall metadata
+   * (CONFIG_FTRACE_SYSCALLS: __syscall_meta__NAME, what SYSCALL_DEFINE wrote),
+   * read the first time that call is decoded. Null: the kernel has none.
    */
-  private learnSignatures(): void {
-    const cpu = this.x.cpus[0];
+  private signature(cpu: GuestCpu, name: string): Signature | null {
+    let sig = this.signatures.get(name);
+    if (sig !== undefined) return sig;
+    sig = null;
+    const meta = this.kernel.symbol(`__syscall_meta__${name}`);
     const at = (m: keyof typeof METADATA_LAYOUT) => BigInt(this.kernel.offsetOf?.('syscall_metadata', m) ?? METADATA_LAYOUT[m]);
     const strings = (array: bigint, n: number) => Array.from({ length: n }, (_, i) => cpu.readString(cpu.readU64(array + BigInt(i * 8)), 128));
-    for (const name of new Set(this.names)) {
-      const meta = this.kernel.symbol(`__syscall_meta__${name}`);
-      if (meta === undefined) continue;
+    if (meta !== undefined) {
       try {
         const n = new DataView(cpu.readVirtual(meta + at('nb_args'), 4).buffer).getInt32(0, true);
-        if (n < 0 || n > 6) continue;
-        const types = n ? strings(cpu.readU64(meta + at('types')), n) : [];
-        const argNames = n ? strings(cpu.readU64(meta + at('args')), n) : [];
-        this.signatures.set(name, { argNames, types });
+        if (n >= 0 && n <= 6) {
+          sig = { types: n ? strings(cpu.readU64(meta + at('types')), n) : [], argNames: n ? strings(cpu.readU64(meta + at('args')), n) : [] };
+        }
       } catch (e) {
         if (!(e instanceof GuestPageFault)) throw e;
       }
     }
+    this.signatures.set(name, sig);
+    return sig;
   }
 
   private armReturn(site: bigint): void {
@@ -217,7 +219,9 @@ export class SyscallHooks {
       const v = fn(call);
       if (v === undefined || v === 'continue') continue;
       if ('deny' in v) {
-        this.track(rsp, call, regs, restore);
+        // The call will not run: arguments an earlier listener rewrote go back now.
+        for (const [i, value] of (restore ?? []).reverse()) cpu.writeVirtual(regs + BigInt(this.argOffsets[i]), u64(value));
+        this.track(rsp, call, regs);
         this.skipCall(cpu, rsp, -BigInt(v.deny));
         return;
       }
@@ -290,8 +294,8 @@ export class SyscallHooks {
     return this.argOffsets.map((o) => view.getBigUint64(o - lo, true));
   }
 
-  /** @internal */ typedArgs(name: string, values: readonly bigint[]): SyscallArg[] {
-    const sig = this.signatures.get(name);
+  /** @internal */ typedArgs(cpu: GuestCpu, name: string, values: readonly bigint[]): SyscallArg[] {
+    const sig = this.signature(cpu, name);
     if (!sig) return values.map((value, i) => ({ name: `arg${i}`, type: 'unsigned long', value }));
     return sig.argNames.map((n, i) => ({ name: n, type: sig.types[i], value: values[i] }));
   }
@@ -309,7 +313,7 @@ class Call implements SyscallEvent {
   constructor(private readonly hooks: SyscallHooks, readonly cpu: GuestCpu, readonly nr: number, readonly name: string, private readonly regs: bigint) {}
 
   get rawArgs(): readonly bigint[] { return (this.raw ??= this.hooks.readArgs(this.cpu, this.regs)); }
-  get args(): readonly SyscallArg[] { return (this.typed ??= this.hooks.typedArgs(this.name, this.rawArgs)); }
+  get args(): readonly SyscallArg[] { return (this.typed ??= this.hooks.typedArgs(this.cpu, this.name, this.rawArgs)); }
   get task(): SyscallTask | undefined {
     if (this.who === null) this.who = this.hooks.task(this.cpu);
     return this.who;
