@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { defineHypapp, Prot, PAGE_SIZE, type Hypapp } from '../src/hypapp/api.js';
 import { loadHypapp } from '../src/xmhf/loader.js';
+import { linuxOf } from '../src/linux/index.js';
 import { READY_MARKER } from '../src/guest/debian.js';
 import { S_IFREG, type CpioEntry } from '../src/guest/cpio.js';
 import { buildGuestProgram, runGuest } from '../test/support/guest-run.js';
@@ -87,4 +88,56 @@ export async function benchHypapps(): Promise<void> {
     const r = median(t.ready), w = median(t.work);
     console.log(`| ${name} | ${r.toFixed(2)} | ${(r / median(base.ready)).toFixed(2)} | ${w.toFixed(2)} | ${(w / median(base.work)).toFixed(2)} |`);
   }
+}
+
+// ---- system-call hooks (xmhf-ts/linux): cost per event and the tracer's slowdown ----
+
+/** DRAKVUF's syscalls plugin slows a guest's system-call-heavy work about 9x (reported in its issue tracker). */
+const DRAKVUF_SYSCALL_SLOWDOWN = 9;
+
+/** A hypapp with empty system-call listeners (entries only, or entries and returns), counting the calls. */
+function syscallListener(returns: boolean) {
+  const n = { calls: 0 };
+  const app = defineHypapp({
+    name: 'bench-syscalls',
+    onGuestReady(x) {
+      const linux = linuxOf(x);
+      linux.onSyscall(() => { n.calls++; return undefined; });
+      if (returns) linux.onSyscallReturn(() => undefined);
+    },
+    onBreakpoint(x, e) { linuxOf(x).onBreakpoint(e); },
+  });
+  return { app, n };
+}
+
+/**
+ * Host CPU seconds of the 40,000-system-call workload with each configuration
+ * (process CPU time between the guest's marks: the VM runs in this thread, so
+ * other load on the machine barely shows). Interleaved, median of RUNS.
+ */
+export async function benchSyscallHooks(): Promise<void> {
+  const workload = 'echo MARK; dd if=/dev/zero of=/dev/null bs=1 count=20000 2>/dev/null; echo MARK';
+  const cpuSeconds = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
+  let calls = 0;
+  const configs: Array<[string, () => Promise<Hypapp[]>]> = [
+    ['none', async () => []],
+    ['onSyscall (empty)', async () => { const l = syscallListener(false); return [{ ...l.app, shutdown: () => { calls = l.n.calls; } }]; }],
+    ['onSyscall + onSyscallReturn (empty)', async () => [syscallListener(true).app]],
+    ['syscalls tracer (a JSON record per call)', async () => [(await loadHypapp('syscalls')).app]],
+  ];
+  const times = new Map<string, number[]>(configs.map(([n]) => [n, []]));
+  for (let i = 0; i < RUNS; i++) {
+    for (const [name, make] of configs) {
+      const marks: number[] = [];
+      await runGuest({ hypapps: await make(), command: workload, onLine: (l) => { if (l.startsWith('MARK')) marks.push(cpuSeconds()); } });
+      times.get(name)!.push(marks[1] - marks[0]);
+    }
+  }
+  const base = median(times.get('none')!);
+  console.log(`\n| system-call hooks (${calls} calls in the workload) | host CPU s | ratio | µs per call over none |\n|---|---|---|---|`);
+  for (const [name] of configs) {
+    const t = median(times.get(name)!);
+    console.log(`| ${name} | ${t.toFixed(3)} | ${(t / base).toFixed(2)} | ${name === 'none' ? '' : (((t - base) / Math.max(1, calls)) * 1e6).toFixed(2)} |`);
+  }
+  console.log(`| DRAKVUF syscalls plugin (published) | | ~${DRAKVUF_SYSCALL_SLOWDOWN} | |`);
 }

@@ -3,7 +3,7 @@
 // same command twice in deterministic mode retires the same instructions and
 // gives the syscalls tracer the same records (each naming its vCPU, a command
 // pinned with taskset on the vCPU it was pinned to); kguard's protection,
-// armed once, holds on every vCPU. Needs the default guest and gcc (the
+// armed once, holds on every vCPU; x.quiesce holds every other vCPU still. Needs the default guest and gcc (the
 // toolchain step provides it).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,6 +12,7 @@ import { runGuest, buildGuestProgram } from './support/guest-run.js';
 import { loadHypapp } from '../src/xmhf/loader.js';
 import { S_IFREG } from '../src/guest/cpio.js';
 import { toolUnavailable } from '../tools/toolchain.js';
+import type { Hypapp } from '../src/hypapp/api.js';
 
 const secondsSince = (t: number) => ((performance.now() - t) / 1000).toFixed(1);
 
@@ -65,4 +66,44 @@ test('kguard arms once for every vCPU (from its timer, while both run): a write 
   // The denied patch leaves the kernel's text_poke to report a BUG and end that shell; the guest goes on.
   const out = r.output.split('\n');
   assert.ok(out.includes('poked') && out.at(-1) === '2', r.output);
+});
+
+test('quiesce, after XMHF\'s quiesce hypapp: per-CPU counters of threads on every vCPU stand still inside fn and move again after', { skip: toolUnavailable('gcc') }, async () => {
+  const program = buildGuestProgram(join(import.meta.dirname, 'fixtures', 'smp-threads.c'));
+  const CPUS = 4, PERCPU_HYPERCALL = 0x5150;
+  const seen: { before?: bigint[]; inside: bigint[][]; after?: bigint[]; others?: boolean[] } = { inside: [] };
+  const quiescer: Hypapp = {
+    name: 'quiescer',
+    onHypercall(x, call) {
+      if (call.fn !== PERCPU_HYPERCALL) return undefined;
+      const gpa = Number(call.cpu.translate(call.args[0]).gpa), n = Number(call.args[1]);
+      const read = () => Array.from({ length: n }, (_, i) => new DataView(x.readPhysical(gpa + 8 * i, 8).buffer).getBigUint64(0, true));
+      seen.before = read();
+      x.quiesce(() => {
+        seen.inside.push(read());
+        seen.others = x.cpus.map((c) => c.index !== call.cpu.index && typeof c.get('rip') === 'bigint');
+        seen.inside.push(read());
+      });
+      // Looks again every 20 ms of guest time, until every counter moved or the process is about to end (300 ms).
+      let looks = 0;
+      const later = x.every(20, () => {
+        seen.after = read();
+        if (++looks >= 12 || seen.after.every((c, i) => c > seen.inside[1]![i]!)) later.cancel();
+      });
+      return 0n;
+    },
+  };
+  const r = await runGuest({
+    hypapps: [quiescer], cpus: CPUS,
+    files: [{ path: 'bin/smp-threads', mode: S_IFREG | 0o755, data: program }],
+    command: `smp-threads percpu ${CPUS}`,
+  });
+  assert.equal(r.status, 0, `${r.stop.reason} ${r.stop.detail ?? ''}\n${r.output}`);
+  assert.equal(r.output, 'counted');
+  assert.equal(seen.inside.length, 2, 'fn ran once');
+  assert.ok(seen.before!.every((c) => c > 0n), `every thread counted before: ${seen.before}`);
+  assert.deepEqual(seen.inside[0], seen.inside[1], 'unchanged inside quiesce');
+  assert.ok(seen.after, 'the timer after quiesce ran');
+  assert.ok(seen.after!.every((c, i) => c > seen.inside[1]![i]!), `every counter moved after: ${seen.inside[1]} -> ${seen.after}`);
+  assert.equal(seen.others!.filter(Boolean).length, CPUS - 1, 'every other vCPU could be read inside fn');
 });

@@ -102,7 +102,7 @@ test('onSyscall/onSyscallReturn and hook() see what the guest does, and what the
 });
 
 test('the syscalls tracer: every record has pid, comm, vCPU and the return value the guest saw', () => {
-  const r = spawnSync(process.execPath, [XMHF, 'run', '--hypapp', 'syscalls', '--hypapp-opt', 'syscalls.only=execve,read,exit_group', '--events', '-', '--timeout', '200',
+  const r = spawnSync(process.execPath, [XMHF, 'run', '--hypapp', 'syscalls', '--hypapp-opt', 'syscalls.only=execve,read,exit_group', '--events', '-', '--timeout', '200', '--callback-timeout', '60',
     '--exec', 'echo 0123456789 > /tmp/f; dd if=/tmp/f bs=64; sh -c \'echo pid=$$; exec cat /tmp/f\''], { encoding: 'utf8', timeout: 240_000 });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stdout.split('\n');
@@ -116,4 +116,20 @@ test('the syscalls tracer: every record has pid, comm, vCPU and the return value
   assert.deepEqual(reads, [11, 0], 'dd read the 11-byte file (one partial record), then end of file');
   assert.ok(mine.some((c) => c.name === 'exit_group' && c.ret === undefined), 'exit_group is recorded at its entry');
   assert.ok(records.every((c) => typeof c.vcpu === 'number' && typeof c.pid === 'number' && typeof c.comm === 'string'));
+});
+
+test('deny works on every vCPU: openguard denies cat pinned to each of 2 vCPUs', async () => {
+  const cpus = 2;
+  const r = await runGuest({
+    cpus,
+    hypapps: [await loadHypapp('openguard', { paths: '/etc/shadow' })],
+    files: etc,
+    command: Array.from({ length: cpus }, (_, i) => `taskset -c ${i} cat /etc/shadow; echo cpu${i}=$?`).join('; '),
+  });
+  assert.equal(r.status, 0, r.output);
+  for (let i = 0; i < cpus; i++) assert.ok(r.output.split('\n').includes(`cpu${i}=1`), r.output);
+  assert.equal(r.output.split('\n').filter((l) => l === 'cat: can\'t open \'/etc/shadow\': Permission denied').length, cpus, r.output);
+  const denied = r.events.filter((e) => e.event === 'denied');
+  assert.deepEqual(denied.map((e) => e.vcpu).sort(), Array.from({ length: cpus }, (_, i) => i), 'one denial on each vCPU');
+  assert.ok(denied.every((e) => e.comm === 'cat' && typeof e.pid === 'number'));
 });

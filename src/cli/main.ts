@@ -8,6 +8,8 @@ import { UsageError, USAGE_STATUS } from './usage-error.js';
 import { ExitStatus, EXIT_STATUS_HELP } from './exit-status.js';
 import { restoreTerminal } from './terminal.js';
 import { parseShares } from './shares.js';
+import { parseDisks } from './disks.js';
+import { resolveDiskNames } from './root-disk.js';
 import { parseListen } from '../gdb/server.js';
 import { imageCommand, IMAGE_USAGE } from './image.js';
 
@@ -41,11 +43,20 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    share a host directory over virtio-9p (repeatable); the default
                    guest mounts it at /mnt/TAG (TAG: the directory's name by default);
                    ro refuses the guest's writes; the guest never reaches outside it
+  --disk FILE[,ro][,snapshot]
+                   a raw disk image over virtio-blk (repeatable: /dev/vda, /dev/vdb, ...);
+                   the guest's writes go to FILE (its sync/flush reaches the host's disk)
+                   unless ro (read-only) or snapshot (writes are dropped at exit);
+                   one VM at a time may write an image; debian: the image
+                   \`xmhf image debian\` built, as the root disk
   --gdb PORT|unix:PATH
                    serve the GDB remote protocol on 127.0.0.1:PORT or a Unix socket
                    (gdb: target remote :PORT; docs/gdb.md)
   --gdb-wait       with --gdb: hold the guest before its first instruction until
                    gdb attaches and continues it
+  --vsock PATH     a virtio-vsock device, its host side the Unix socket PATH: host
+                   programs connect there and write "CONNECT <port>\n" (answer
+                   "OK <n>\n"); guest connections to CID 2 port P reach PATH_P
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
@@ -75,7 +86,9 @@ const RUN_OPTIONS = {
   hypapp: { type: 'string', multiple: true }, 'hypapp-opt': { type: 'string', multiple: true },
   'hypapp-config': { type: 'string' }, events: { type: 'string' }, 'callback-timeout': { type: 'string' },
   share: { type: 'string', multiple: true },
+  disk: { type: 'string', multiple: true },
   gdb: { type: 'string' }, 'gdb-wait': { type: 'boolean' },
+  vsock: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -124,16 +137,22 @@ async function main(argv: string[]): Promise<number> {
     const callbackTimeoutMs = millis('callback-timeout', values['callback-timeout']);
     const mem = flagValue(cmd, () => parseSize(values.mem ?? '256M'));
     const shares = parseShares(values.share ?? []);
+    // Cached image names (debian) become files, and the first a root= unless --append chose one.
+    const named = resolveDiskNames(values.disk ?? [], values.append);
+    const disks = parseDisks(named.disks);
+    const append = [values.append, named.append].filter((a) => a !== undefined).join(' ') || undefined;
     const cpus = flagValue(cmd, () => parseCpus(values.cpus ?? '1'));
     if (values['gdb-wait'] && values.gdb === undefined) throw flagError(cmd, '--gdb-wait needs --gdb');
     if (values.gdb !== undefined) flagValue(cmd, () => parseListen(values.gdb!));
     return runCommand({
       gdb: values.gdb === undefined ? undefined : { listen: values.gdb, wait: values['gdb-wait'] ?? false },
-      kernel: values.kernel, initrd: values.initrd, append: values.append, exec: values.exec, mem, cpus,
+      kernel: values.kernel, initrd: values.initrd, append, exec: values.exec, mem, cpus,
       deterministic: values.deterministic,
       timeoutMs, callbackTimeoutMs,
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
       shares,
+      disks,
+      vsock: values.vsock,
     });
   }
   if (cmd === 'guest') {

@@ -11,12 +11,13 @@ import { readInputFile } from './input-file.js';
 import { ExecOutputFilter } from './exec-output.js';
 import { EventsSink } from './events-sink.js';
 import { UsageError } from './usage-error.js';
+import { checkRootDisk } from './root-disk.js';
 import { MAX_CPUS } from '../vmm.js';
 import { ConsoleWatch } from './console-watch.js';
 import { ExitStatus } from './exit-status.js';
 import { attachConsoleInput, restoreTerminal } from './terminal.js';
 import type { FromWorker, RunEnd, ToWorker, VmJob } from './worker-protocol.js';
-import type { VmShare } from '../vmm.js';
+import type { VmDisk, VmShare } from '../vmm.js';
 import type { GdbStubOptions } from '../gdb/server.js';
 
 export interface RunOptions {
@@ -40,8 +41,12 @@ export interface RunOptions {
   callbackTimeoutMs?: number;
   /** Host directories shared over virtio-9p (checked by parseShares). */
   shares?: VmShare[];
+  /** Disk images over virtio-blk (--disk; the VM's thread opens and locks them). */
+  disks?: VmDisk[];
   /** --gdb and --gdb-wait: the gdb stub's listen address. */
   gdb?: GdbStubOptions;
+  /** --vsock PATH: the Unix socket of a virtio-vsock device. */
+  vsock?: string;
 }
 
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
@@ -80,6 +85,10 @@ export async function runCommand(o: RunOptions): Promise<number> {
   // Checked here, before the guest boots; the VM's thread opens it when the guest starts.
   if (o.events !== undefined) new EventsSink(o.events, cacheDir());
   if (o.initrd && !o.kernel) throw new UsageError('--initrd needs --kernel (the default guest builds its own initramfs)');
+  const quiet = o.exec !== undefined && !o.kernel;
+  const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
+  // A disk the command line makes the root (root=/dev/vdX) must hold a Linux root.
+  checkRootDisk((o.disks ?? []).map((d) => d.path), cmdline);
   // The VM's thread loads its modules (most of a second of compiling and linking) while this one reads the guest.
   const worker = new Worker(new URL('./vm-worker-boot.mjs', import.meta.url), { execArgv: [] });
   let kernel: Uint8Array, initrd: Uint8Array | undefined;
@@ -96,14 +105,14 @@ export async function runCommand(o: RunOptions): Promise<number> {
     void worker.terminate();
     throw e;
   }
-  const quiet = o.exec !== undefined && !o.kernel;
-  const cmdline = [GUEST_CMDLINE, quiet ? 'quiet' : '', o.append ?? ''].filter(Boolean).join(' ');
   const slot = new CallbackSlot();
   const job: VmJob = {
     kernel, initrd, cmdline, mem: o.mem, cpus: o.cpus, deterministic: o.deterministic, timeoutMs: o.timeoutMs, callbackTimeoutMs: o.callbackTimeoutMs ?? CALLBACK_TIMEOUT_MS,
     hypapps: o.hypapps, hypappOptions: o.hypappOptions, hypappConfig: o.hypappConfig, events: o.events, slot: slot.buffer,
     shares: o.shares,
+    disks: o.disks,
     gdb: o.gdb,
+    vsock: o.vsock,
   };
   return new RunSession(o, quiet, slot, worker).run(job);
 }

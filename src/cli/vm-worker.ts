@@ -40,12 +40,13 @@ async function run(job: VmJob, inbox: ToWorker[], onMessage: (handler: (m: ToWor
   post({ type: 'hypapps', names: hypapps.map((h) => h.app.name) });
   const events = job.events === undefined ? undefined : new EventsSink(job.events, cacheDir());
   const vm = await createVm({
-    kernel: job.kernel, initrd: job.initrd, cmdline: job.cmdline, mem: job.mem, cpus: job.cpus, deterministic: job.deterministic, hypapps, shares: job.shares,
+    kernel: job.kernel, initrd: job.initrd, cmdline: job.cmdline, mem: job.mem, cpus: job.cpus, deterministic: job.deterministic, hypapps, shares: job.shares, disks: job.disks,
     serialOutput: output,
     log: (line) => stderr(`xmhf: ${line}\n`),
     onEvent: events ? (app, record) => events.write(app, record) : (app, record) => stderr(eventLine(app, record)),
     callbackMonitor: new CallbackSlot(job.slot),
     initTimeoutMs: job.callbackTimeoutMs,
+    vsock: job.vsock,
   });
   const handle = (m: ToWorker) => {
     try {

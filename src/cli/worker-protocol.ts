@@ -1,7 +1,7 @@
 // Messages between the CLI's main thread (terminal, signals, timeout,
 // watchdog) and the worker thread that runs the VM.
 import type { ShutdownReason } from '../hypapp/api.js';
-import type { VmShare } from '../vmm.js';
+import type { VmDisk, VmShare } from '../vmm.js';
 import type { GdbStubOptions } from '../gdb/server.js';
 
 /** What the worker needs to build and run the VM. */
@@ -19,10 +19,14 @@ export interface VmJob {
   hypappOptions?: string[];
   hypappConfig?: string;
   events?: string;
+  /** --vsock PATH. */
+  vsock?: string;
   /** The watchdog's CallbackSlot buffer. */
   slot: SharedArrayBuffer;
   /** Host directories shared over virtio-9p. */
   shares?: VmShare[];
+  /** Disk images over virtio-blk. */
+  disks?: VmDisk[];
   /** The gdb stub (--gdb), a built-in hypapp after the others. */
   gdb?: GdbStubOptions;
 }

@@ -90,7 +90,8 @@ export class StubTarget implements Target {
 
   private setStepping(cpu: number | undefined): void {
     if (this.stepping !== undefined && this.stepping !== cpu) this.x.singleStep(this.cpus[this.stepping], false);
-    if (cpu !== undefined) this.x.singleStep(this.cpus[cpu], true, { interrupts: !this.maskedSteps });
+    // A halted vCPU moves only by taking an interrupt: its step runs with interrupts and time (else it never ends).
+    if (cpu !== undefined) this.x.singleStep(this.cpus[cpu], true, { interrupts: !this.maskedSteps || this.cpus[cpu].halted });
     this.stepping = cpu;
   }
 

@@ -154,6 +154,8 @@ export interface GuestCpu {
   setXmm(index: number, value: bigint): void;
   /** Current privilege level (0 kernel, 3 user). */
   readonly cpl: number;
+  /** The vCPU is halted (HLT, or waiting for a SIPI): only an interrupt (or INIT/SIPI) makes it run again. */
+  readonly halted: boolean;
   /** Paging mode in force: none, 32-bit, PAE or 4-level. */
   readonly paging: 'none' | '32-bit' | 'pae' | '4-level';
   /** Walk the guest's page tables (all modes and page sizes); throws GuestPageFault if unmapped. */

@@ -392,11 +392,30 @@ export class Linux {
   /** For the hypapp's onBreakpoint: handles the library's own breakpoints; false for the hypapp's. */
   onBreakpoint(e: BreakpointEvent): boolean { return this.traps?.breakpoints.dispatch(e) ?? false; }
 
-  /** pid, tgid and comm of the task a vCPU runs (three reads, for per-event use). */
+  /**
+   * pid, tgid and comm of the task a vCPU runs, for per-event use: per-CPU
+   * areas and task_structs live in the kernel's direct map of RAM, whose
+   * guest-physical address is the virtual one less page_offset_base (no
+   * page walk); anything else goes through the kernel's page tables.
+   */
   private runningTask(cpu: GuestCpu): SyscallTask {
-    const a = this.currentTaskAddress(cpu);
-    const at = (m: string) => a + BigInt(this.offsetOf('task_struct', m));
-    return { pid: this.memory.readU32(at('pid')), tgid: this.memory.readU32(at('tgid')), comm: this.memory.readString(at('comm'), 16) };
+    const mem = this.x.physical;
+    const at = (a: bigint) => this.directMapped(a);
+    const slot = this.perCpuBase(cpu) + this.currentSlot();
+    const s = at(slot);
+    const a = s === undefined ? this.memory.readU64(slot) : mem.readU64(s);
+    const o = (this.taskOffsets ??= { pid: BigInt(this.offsetOf('task_struct', 'pid')), tgid: BigInt(this.offsetOf('task_struct', 'tgid')), comm: BigInt(this.offsetOf('task_struct', 'comm')) });
+    const t = at(a);
+    if (t === undefined) return { pid: this.memory.readU32(a + o.pid), tgid: this.memory.readU32(a + o.tgid), comm: this.memory.readString(a + o.comm, 16) };
+    return { pid: mem.readU32(t + Number(o.pid)), tgid: mem.readU32(t + Number(o.tgid)), comm: mem.readString(t + Number(o.comm), 16) };
+  }
+  private taskOffsets?: { pid: bigint; tgid: bigint; comm: bigint };
+  private directMap?: bigint;
+  /** The guest-physical address of a direct-map address, or undefined. */
+  private directMapped(a: bigint): number | undefined {
+    this.directMap ??= this.memory.readU64(this.symbol('page_offset_base'));
+    const off = a - this.directMap;
+    return off >= 0n && off + 64n <= BigInt(this.x.ramSize) ? Number(off) : undefined;
   }
 }
 

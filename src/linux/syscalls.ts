@@ -110,12 +110,14 @@ export class SyscallHooks {
   private readonly enter: SyscallListener[] = [];
   private readonly exit: SyscallReturnListener[] = [];
   private names: string[] = [];
-  private signatures = new Map<string, Signature>();
+  private readonly signatures = new Map<string, Signature | null>();
   private argOffsets: number[] = [];
+  /** The bytes of pt_regs holding them: one read. */
+  private argSpan: [number, number] = [0, 0];
   private entryBp: number | undefined;
   private returnBp: number | undefined;
-  /** Entries awaiting their return, by the stack pointer the return will have. */
-  private readonly pending = new Map<bigint, Pending>();
+  /** Entries awaiting their return, by the stack pointer the return will have (stackKey). */
+  private readonly pending = new Map<number, Pending>();
   private needReturns = false;
   /** Returns seen without an entry (calls already running when the hooks were armed). */
   unmatchedReturns = 0;
@@ -154,9 +156,9 @@ export class SyscallHooks {
       throw new Error('this kernel has no x64_sys_call (system-call hooks need Linux 6.1.85+/6.9+, which dispatch through it)');
     }
     this.learnNames();
-    this.learnSignatures();
     const off = (m: (typeof ARG_MEMBERS)[number]) => this.kernel.offsetOf?.('pt_regs', m) ?? PT_REGS_LAYOUT[m];
     this.argOffsets = ARG_MEMBERS.map(off);
+    this.argSpan = [Math.min(...this.argOffsets), Math.max(...this.argOffsets) + 8];
     this.entryBp = this.breakpoints.add(dispatch, (e) => this.onEntry(e));
   }
 
@@ -176,26 +178,29 @@ export class SyscallHooks {
   }
 
   /**
-   * Argument names and types from the kernel's syscall metadata
-   * (CONFIG_FTRACE_SYSCALLS: __syscall_meta__NAME, what SYSCALL_DEFINE wrote).
+   * Argument names and types of a call from the kernel's syscall metadata
+   * (CONFIG_FTRACE_SYSCALLS: __syscall_meta__NAME, what SYSCALL_DEFINE wrote),
+   * read the first time that call is decoded. Null: the kernel has none.
    */
-  private learnSignatures(): void {
-    const cpu = this.x.cpus[0];
+  private signature(cpu: GuestCpu, name: string): Signature | null {
+    let sig = this.signatures.get(name);
+    if (sig !== undefined) return sig;
+    sig = null;
+    const meta = this.kernel.symbol(`__syscall_meta__${name}`);
     const at = (m: keyof typeof METADATA_LAYOUT) => BigInt(this.kernel.offsetOf?.('syscall_metadata', m) ?? METADATA_LAYOUT[m]);
     const strings = (array: bigint, n: number) => Array.from({ length: n }, (_, i) => cpu.readString(cpu.readU64(array + BigInt(i * 8)), 128));
-    for (const name of new Set(this.names)) {
-      const meta = this.kernel.symbol(`__syscall_meta__${name}`);
-      if (meta === undefined) continue;
+    if (meta !== undefined) {
       try {
         const n = new DataView(cpu.readVirtual(meta + at('nb_args'), 4).buffer).getInt32(0, true);
-        if (n < 0 || n > 6) continue;
-        const types = n ? strings(cpu.readU64(meta + at('types')), n) : [];
-        const argNames = n ? strings(cpu.readU64(meta + at('args')), n) : [];
-        this.signatures.set(name, { argNames, types });
+        if (n >= 0 && n <= 6) {
+          sig = { types: n ? strings(cpu.readU64(meta + at('types')), n) : [], argNames: n ? strings(cpu.readU64(meta + at('args')), n) : [] };
+        }
       } catch (e) {
         if (!(e instanceof GuestPageFault)) throw e;
       }
     }
+    this.signatures.set(name, sig);
+    return sig;
   }
 
   private armReturn(site: bigint): void {
@@ -214,7 +219,9 @@ export class SyscallHooks {
       const v = fn(call);
       if (v === undefined || v === 'continue') continue;
       if ('deny' in v) {
-        this.track(rsp, call, regs, restore);
+        // The call will not run: arguments an earlier listener rewrote go back now.
+        for (const [i, value] of (restore ?? []).reverse()) cpu.writeVirtual(regs + BigInt(this.argOffsets[i]), u64(value));
+        this.track(rsp, call, regs);
         this.skipCall(cpu, rsp, -BigInt(v.deny));
         return;
       }
@@ -232,7 +239,7 @@ export class SyscallHooks {
 
   private track(rsp: bigint, call: SyscallEvent, regs: bigint, restore?: Array<[number, bigint]>): void {
     if (this.returnBp === undefined) return;
-    const key = rsp + 8n;
+    const key = stackKey(rsp + 8n);
     this.pending.delete(key);
     this.pending.set(key, { call, regs, restore });
     if (this.pending.size > MAX_PENDING) {
@@ -250,7 +257,7 @@ export class SyscallHooks {
   }
 
   private onReturn({ cpu }: BreakpointEvent): void {
-    const key = cpu.get('rsp');
+    const key = stackKey(cpu.get('rsp'));
     const p = this.pending.get(key);
     if (!p) { this.unmatchedReturns++; return; }
     this.pending.delete(key);
@@ -276,36 +283,45 @@ export class SyscallHooks {
 
   /** The entry event; arguments and task are read when first asked for. */
   private event(cpu: GuestCpu, nr: number, regs: bigint): SyscallEvent {
-    const hooks = this;
-    const name = this.nameOf(nr);
-    let raw: bigint[] | undefined, args: SyscallArg[] | undefined;
-    let task: SyscallTask | undefined | null = null;
-    return {
-      cpu, nr, name,
-      get rawArgs() { return (raw ??= hooks.readArgs(cpu, regs)); },
-      get args() { return (args ??= hooks.typedArgs(name, this.rawArgs)); },
-      get task() {
-        if (task === null) task = hooks.kernel.currentTask?.(cpu);
-        return task;
-      },
-      string(i, max = 4096) {
-        const a = this.args[i];
-        if (!a) return null;
-        try { return cpu.readString(a.value, max); } catch { return null; }
-      },
-    };
+    return new Call(this, cpu, nr, this.nameOf(nr), regs);
   }
 
-  private readArgs(cpu: GuestCpu, regs: bigint): bigint[] {
-    const lo = Math.min(...this.argOffsets), hi = Math.max(...this.argOffsets) + 8;
+  /** @internal */ task(cpu: GuestCpu): SyscallTask | undefined { return this.kernel.currentTask?.(cpu); }
+
+  /** @internal */ readArgs(cpu: GuestCpu, regs: bigint): bigint[] {
+    const [lo, hi] = this.argSpan;
     const view = new DataView(cpu.readVirtual(regs + BigInt(lo), hi - lo).buffer);
     return this.argOffsets.map((o) => view.getBigUint64(o - lo, true));
   }
 
-  private typedArgs(name: string, values: readonly bigint[]): SyscallArg[] {
-    const sig = this.signatures.get(name);
+  /** @internal */ typedArgs(cpu: GuestCpu, name: string, values: readonly bigint[]): SyscallArg[] {
+    const sig = this.signature(cpu, name);
     if (!sig) return values.map((value, i) => ({ name: `arg${i}`, type: 'unsigned long', value }));
     return sig.argNames.map((n, i) => ({ name: n, type: sig.types[i], value: values[i] }));
+  }
+}
+
+/** A kernel stack pointer as a Map key: its low 48 bits (canonical addresses differ there), a number, which hashes fast. */
+function stackKey(rsp: bigint): number { return Number(rsp & 0xffff_ffff_ffffn); }
+
+/** One system call's entry: what the listeners see. */
+class Call implements SyscallEvent {
+  private raw?: bigint[];
+  private typed?: SyscallArg[];
+  private who: SyscallTask | undefined | null = null;
+
+  constructor(private readonly hooks: SyscallHooks, readonly cpu: GuestCpu, readonly nr: number, readonly name: string, private readonly regs: bigint) {}
+
+  get rawArgs(): readonly bigint[] { return (this.raw ??= this.hooks.readArgs(this.cpu, this.regs)); }
+  get args(): readonly SyscallArg[] { return (this.typed ??= this.hooks.typedArgs(this.cpu, this.name, this.rawArgs)); }
+  get task(): SyscallTask | undefined {
+    if (this.who === null) this.who = this.hooks.task(this.cpu);
+    return this.who;
+  }
+  string(i: number, max = 4096): string | null {
+    const a = this.rawArgs[i];
+    if (a === undefined) return null;
+    try { return this.cpu.readString(a, max); } catch { return null; }
   }
 }
 

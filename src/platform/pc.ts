@@ -106,12 +106,16 @@ export class PcMachine implements Platform {
   private readonly halted: boolean[];
   /** Signals for vCPUs other than the one in the CPU, applied before each runs (the CPU holds one vCPU at a time). */
   private readonly queued: Array<Array<{ apply: (v: Vcpu) => void; init: boolean }>>;
+  /** Work held until the running slice ends (outsideGuest). */
+  private deferred: Array<() => void> = [];
   /** The vCPU in the CPU: running a slice, or the last one that did. */
   private current = 0;
   /** The last TSC value handed to the CPU before its offset, to turn guest TSC deadlines into guest time. */
   private lastRawTsc = 0;
   /** Devices with MSRs, per vCPU, asked in order on MSR exits. */
   private readonly msrDevices: MsrDevices[][];
+  /** The virtio devices, closed by close(). */
+  private virtio: readonly VirtioDevice[] = [];
   readonly vcpus: readonly Vcpu[];
   readonly controls = PLATFORM_CONTROLS;
   readonly msrIntercepts = PLATFORM_MSR_INTERCEPTS;
@@ -156,9 +160,6 @@ export class PcMachine implements Platform {
       if (this.inSlice && deadline < this.sliceEndNs) this.vcpus[this.current]!.requestStop();
     };
   }
-
-  /** Work held until the running slice ends (outsideGuest). */
-  private deferred: Array<() => void> = [];
 
   outsideGuest(fn: () => void): void {
     if (this.inSlice) this.deferred.push(fn);
@@ -250,6 +251,7 @@ export class PcMachine implements Platform {
     });
     const wallClockNs = opts.deterministic ? () => BigInt(DETERMINISTIC_EPOCH_MS) * 1_000_000n + BigInt(Math.floor(timebase.nowNs())) : undefined;
     pc = new PcMachine(machine, clock, uart, devices, opts.hooks?.exit, timebase, irqs, acpi.rsdpAddr, dma, wallClockNs);
+    pc.virtio = opts.virtio ?? [];
     return pc;
   }
 
@@ -433,6 +435,10 @@ export class PcMachine implements Platform {
   }
 
   consoleInput(bytes: Uint8Array): void { this.uart.input(bytes); }
+
+  close(): void {
+    for (const d of this.virtio) d.close?.();
+  }
 
   /**
    * Run vCPU `cpu` up to the next timer deadline (estimated in instructions),

@@ -77,6 +77,8 @@ export interface Platform {
   outsideGuest(fn: () => void): void;
   /** Bytes typed at the guest's console. */
   consoleInput(bytes: Uint8Array): void;
+  /** The VM's run is over (or it could not start): devices release what they hold on the host (image files, their locks). */
+  close?(): void;
   /**
    * Keep the guest from running, with guest time (clock, TSC, timers)
    * standing still, until every hold is released. The run loop waits in the

@@ -39,6 +39,8 @@ export function cr3Base(cr3: bigint): bigint { return cr3 & 0x000f_ffff_ffff_f00
 export class DebugPoints {
   private nextId = 1;
   private readonly breakpoints = new Map<number, Breakpoint>();
+  /** The same by guest-physical address; each list is replaced, never changed, so a handler may add or remove breakpoints while the list of its exit is walked. */
+  private readonly byGpa = new Map<number, readonly Breakpoint[]>();
   private readonly watchpoints = new Map<number, Watchpoint>();
 
   constructor(
@@ -50,6 +52,7 @@ export class DebugPoints {
     const bp = { id: this.nextId++, owner, gva: BigInt.asUintN(64, gva), gpa: Number(gpa) };
     this.machine.addExecBreakpoint(bp.gpa);
     this.breakpoints.set(bp.id, bp);
+    this.byGpa.set(bp.gpa, [...(this.byGpa.get(bp.gpa) ?? []), bp]);
     return bp.id;
   }
 
@@ -57,12 +60,15 @@ export class DebugPoints {
     const bp = this.breakpoints.get(id);
     if (!bp || bp.owner !== owner) throw new RangeError(`${owner} has no breakpoint ${id}`);
     this.breakpoints.delete(id);
-    if (this.breakpointsAt(bp.gpa).length === 0) this.machine.removeExecBreakpoint(bp.gpa);
+    const left = this.breakpointsAt(bp.gpa).filter((b) => b !== bp);
+    if (left.length > 0) { this.byGpa.set(bp.gpa, left); return; }
+    this.byGpa.delete(bp.gpa);
+    this.machine.removeExecBreakpoint(bp.gpa);
   }
 
-  /** Breakpoints on the instruction at guest-physical `gpa`. */
-  breakpointsAt(gpa: number): Breakpoint[] {
-    return [...this.breakpoints.values()].filter((b) => b.gpa === gpa);
+  /** Breakpoints on the instruction at guest-physical `gpa` (a hit's exit looks them up: no copying). */
+  breakpointsAt(gpa: number): readonly Breakpoint[] {
+    return this.byGpa.get(gpa) ?? NONE;
   }
 
   addWatchpoint(owner: string, ranges: PhysicalRange[], kind: WatchKind, cr3?: bigint): number {
@@ -92,6 +98,8 @@ export class DebugPoints {
       (w.cr3 === undefined || w.cr3 === cr3Base(cr3)));
   }
 }
+
+const NONE: readonly Breakpoint[] = [];
 
 /** Reads can only be seen by withholding read (and so write, which needs it) rights. */
 function rightsOf(kind: WatchKind): number { return kind === 'write' ? Prot.WRITE : Prot.READ | Prot.WRITE; }

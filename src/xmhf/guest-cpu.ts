@@ -50,6 +50,7 @@ export class GuestCpuImpl implements GuestCpu {
     if (!this.vcpu.setMsr(index, value)) throw new RangeError(`MSR 0x${index.toString(16)} rejects 0x${value.toString(16)} (or does not exist)`);
   }
   get cpl(): number { return Number(this.vcpu.getReg(Reg.CPL)); }
+  get halted(): boolean { return this.vcpu.getReg(Reg.ACTIVITY) !== 0n; }
 
   // ---- x87 and SSE ----
   x87(): X87State {

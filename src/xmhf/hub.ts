@@ -315,7 +315,7 @@ export class EventHub {
 
     if (access !== 'execute') {
       for (const w of this.d.debug.watchpointsHit(Number(gpa), size, access === 'write', vcpu.getReg(Reg.CR3))) {
-        const a = this.d.apps.find((x) => x.app.name === w.owner);
+        const a = this.owner(w.owner);
         if (a?.app.onWatchpoint) {
           this.call(a, 'onWatchpoint', () => a.app.onWatchpoint!(a.ctx, { cpu, id: w.id, gpa, gva, access: access as 'read' | 'write', size }), checkAnswer.ignored);
         }
@@ -355,13 +355,25 @@ export class EventHub {
   /** A hypervisor breakpoint: tell its owners (those set at this RIP); the CPU runs the instruction on resuming. */
   private breakpoint(vcpu: Vcpu, cpu: GuestCpu): void {
     const rip = vcpu.getReg(Reg.RIP);
-    for (const bp of this.d.debug.breakpointsAt(Number(vcpu.exitField(ExitField.GPA)))) {
+    const bps = this.d.debug.breakpointsAt(Number(vcpu.exitField(ExitField.GPA)));
+    for (let i = 0; i < bps.length; i++) {
+      const bp = bps[i];
       if (bp.gva !== rip) continue;
       // A hypapp moved the vCPU on (skipped a call, say): the instruction is not reached, later owners are not told.
-      if (vcpu.getReg(Reg.RIP) !== rip) break;
-      const a = this.d.apps.find((x) => x.app.name === bp.owner);
+      if (i > 0 && vcpu.getReg(Reg.RIP) !== rip) break;
+      const a = this.owner(bp.owner);
       if (a?.app.onBreakpoint) this.call(a, 'onBreakpoint', () => a.app.onBreakpoint!(a.ctx, { cpu, id: bp.id, rip }), checkAnswer.ignored);
     }
+  }
+
+  private owners?: Map<string, LoadedHypapp>;
+  /** The hypapp of that name (breakpoints and watchpoints name their owner). */
+  private owner(name: string): LoadedHypapp | undefined {
+    if (!this.owners) {
+      this.owners = new Map();
+      for (const a of this.d.apps) if (!this.owners.has(a.app.name)) this.owners.set(a.app.name, a);
+    }
+    return this.owners.get(name);
   }
 
   /** Let one instruction through with `rights` added on `page`, then take them back. */

@@ -90,10 +90,14 @@ export class Intercepts {
   /** Told whether any masked single-step is on (the core freezes guest time meanwhile). */
   onMaskedStepping: ((any: boolean) => void) | undefined;
 
-  /** Hold external interrupts off for `vcpu`'s next instruction (an STI shadow, as allow-once steps do). */
+  /**
+   * Hold external interrupts off for `vcpu`'s next instruction (an STI
+   * shadow, as allow-once steps do). Not for a halted vCPU: it runs no
+   * instruction that would end the shadow, so it would never wake again.
+   */
   maskInterrupts(vcpu: number): void {
     const v = this.vcpus.find((x) => x.index === vcpu);
-    if (v) v.setReg(Reg.INTERRUPTIBILITY, v.getReg(Reg.INTERRUPTIBILITY) | 1n);
+    if (v && v.getReg(Reg.ACTIVITY) === 0n) v.setReg(Reg.INTERRUPTIBILITY, v.getReg(Reg.INTERRUPTIBILITY) | 1n);
   }
 
   /** A masked single-step is on for `vcpu` (its next instruction runs with interrupts held off). */

@@ -142,6 +142,7 @@ export class Vm {
         this.monitor?.leave();
       }
     });
+    this.platform.close?.();
   }
 }
 

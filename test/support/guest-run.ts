@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { defaultGuest, guestInitramfs, READY_MARKER, EXIT_MARKER, GUEST_CMDLINE, type GuestParts } from '../../src/guest/debian.js';
 import { toolCommand } from '../../tools/toolchain.js';
 import type { CpioEntry } from '../../src/guest/cpio.js';
-import { createVm, type Vm, type VmStop, type HypappSpec } from '../../src/vmm.js';
+import { createVm, type Vm, type VmStop, type HypappSpec, type VmDisk } from '../../src/vmm.js';
 import type { Hypapp } from '../../src/hypapp/api.js';
 
 export interface GuestRun {
@@ -34,6 +34,8 @@ export async function runGuest(opts: {
   deterministic?: boolean;
   /** Another kernel image than the default guest's vmlinux (its bzImage, say). */
   kernel?: Uint8Array;
+  /** Disk images over virtio-blk (/dev/vda, ...). */
+  disks?: VmDisk[];
 }): Promise<GuestRun> {
   const g = defaultGuest();
   const initrd = guestInitramfs({ ...g, ...opts.guest }, opts.command, opts.files);
@@ -42,7 +44,7 @@ export async function runGuest(opts: {
   const logs: string[] = [];
   const vm = await createVm({
     kernel: opts.kernel ?? g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
-    cpus: opts.cpus, deterministic: opts.deterministic,
+    cpus: opts.cpus, deterministic: opts.deterministic, disks: opts.disks,
     serialOutput: (b) => {
       const text = Buffer.from(b).toString('latin1');
       console += text;

@@ -130,6 +130,8 @@ export class VirtioBlk implements VirtioDevice {
 
   reset(): void { this.queues = undefined; }
 
+  close(): void { this.image.close(); }
+
   notify(index: number): void {
     const queue = this.queues?.get(index);
     if (!queue) return;

@@ -28,6 +28,8 @@ export interface VirtioDevice {
   notify(index: number): void;
   /** Device reset: drop in-flight work and forget the queues until the next activate. */
   reset(): void;
+  /** The VM's run is over: release what the device holds on the host (files, locks, sockets). */
+  close?(): void;
 }
 
 /** The device's view of its queues and of the transport's status, valid from activate to reset. */
