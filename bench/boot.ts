@@ -48,7 +48,7 @@ export function qemuArgs(kernel: string, initrd: string, cmdline = CMDLINE): str
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** Write the default guest's kernel and an initramfs running `command` to files, and run `use` with them. */
-async function withGuestFiles<T>(command: string, use: (kernel: string, initrd: string, version: string) => Promise<T>): Promise<T> {
+export async function withGuestFiles<T>(command: string, use: (kernel: string, initrd: string, version: string) => Promise<T>): Promise<T> {
   const g = defaultGuest();
   const dir = mkdtempSync(join(tmpdir(), 'xmhf-bench-'));
   try {
@@ -87,7 +87,7 @@ export async function benchBoot(): Promise<void> {
 }
 
 /** CPU seconds (user + system) process `pid` has used, from /proc. */
-function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
 }

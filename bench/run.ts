@@ -6,6 +6,7 @@ import { benchSmp } from './smp.js';
 import { benchShare } from './share.js';
 import { benchLinux } from './linux.js';
 import { benchDebianDisk } from './debian-disk.js';
+import { benchDisk } from './disk.js';
 
 console.log(`# xmhf-ts benchmarks (${new Date().toISOString()})\n\n## CPU: guest MIPS against QEMU TCG\n`);
 await benchCpu();
@@ -22,6 +23,9 @@ await benchIdle();
 console.log('\n## Hypapps: cost per event and slowdown (against no hypapps)\n');
 await benchHypapps();
 await benchSyscallHooks();
+
+console.log('\n## Disk: sequential dd of 256 MiB through virtio-blk\n');
+await benchDisk();
 
 console.log('\n## Host folder: tar of 2,000 files through virtio-9p\n');
 await benchShare();

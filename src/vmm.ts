@@ -6,6 +6,8 @@ import { PcMachine } from './platform/pc.js';
 import { createCoreVm, type CoreVmOptions, type Vm } from './xmhf/vm.js';
 import type { VirtioDevice } from './platform/virtio/device.js';
 import { VirtioRng } from './platform/virtio/rng.js';
+import { VirtioVsock } from './platform/virtio/vsock.js';
+import { VsockUnixHost } from './platform/virtio/vsock-unix.js';
 import { Virtio9p } from './platform/virtio/9p.js';
 import { VirtioBlk } from './platform/virtio/blk.js';
 import { openDisk } from './platform/disk/open.js';
@@ -24,6 +26,8 @@ export interface VmOptions extends CoreVmOptions {
   serialOutput?: (bytes: Uint8Array) => void;
   /** Attach a virtio-rng fed from the host's CSPRNG (default true). */
   rng?: boolean;
+  /** Attach a virtio-vsock whose host side is the Unix socket at this path (Firecracker's scheme; see vsock-unix.ts). */
+  vsock?: string;
   /** Processors, 1 to 8 (default 1): run in turn on the VM's thread. */
   cpus?: number;
   /** Guest time from retired instructions, fixed slices: the same inputs run the same instructions in the same order. */
@@ -41,11 +45,16 @@ export interface VmShare {
   readOnly?: boolean;
 }
 
-/** The virtio devices `o` asks for, in PCI slot order. */
-function virtioDevices(o: VmOptions): VirtioDevice[] {
+/** The virtio devices `o` asks for, in PCI slot order, with their host sides ready. */
+async function virtioDevices(o: VmOptions): Promise<VirtioDevice[]> {
   const devices: VirtioDevice[] = [];
   if (o.rng ?? true) devices.push(new VirtioRng());
   for (const s of o.shares ?? []) devices.push(new Virtio9p({ hostDir: s.hostDir, tag: s.tag, readOnly: s.readOnly }));
+  if (o.vsock !== undefined) {
+    const vsock = new VirtioVsock();
+    await VsockUnixHost.listen(vsock, o.vsock);
+    devices.push(vsock);
+  }
   return devices;
 }
 
@@ -56,12 +65,13 @@ export async function createVm(o: VmOptions): Promise<Vm> {
   try {
     for (const d of o.disks ?? []) images.push(await openDisk(d));
     const disks = images.map((image, i) => new VirtioBlk({ name: `virtio-blk${i}`, image, log: o.log }));
+    const virtio = [...await virtioDevices(o), ...disks];
     return await createCoreVm((hooks) => PcMachine.create({
       ramSize: o.mem ?? 256 * 1024 * 1024,
       backend: createSoftwareMachine,
       serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
       hooks,
-      virtio: [...virtioDevices(o), ...disks],
+      virtio,
       log: o.log,
       cpus: o.cpus,
       deterministic: o.deterministic,

@@ -23,10 +23,11 @@ beforeEach(() => {
 });
 afterEach(() => { server.close(); rmSync(dir, { recursive: true, force: true }); });
 
-test('version agrees on 9P2000.L and caps msize at 512 KiB; other versions are "unknown"', () => {
+test('version agrees on 9P2000.L and caps msize at 512 KiB; other versions are "unknown"; an msize below 4 KiB is EINVAL', () => {
   assert.deepEqual(c.version(1 << 20), { msize: MAX_MSIZE, version: '9P2000.L' });
   assert.deepEqual(c.version(8192), { msize: 8192, version: '9P2000.L' });
   assert.equal(c.version(8192, '9P2000.u').version, 'unknown');
+  assert.equal(P9Client.errnoOf(() => c.version(512)), Errno.EINVAL);
 });
 
 test('walk, lopen and read return a host file\'s bytes; getattr its size and mode', () => {

@@ -12,6 +12,7 @@ import { Memprot } from '../src/xmhf/memprot.js';
 import { Dmaprot, type DmaViolation } from '../src/xmhf/dmaprot.js';
 import { directDma } from '../src/platform/platform.js';
 import { VirtioRng } from '../src/platform/virtio/rng.js';
+import { VirtioVsock, VSOCK_HDR_SIZE, VSOCK_HOST_CID, VSOCK_DEFAULT_GUEST_CID } from '../src/platform/virtio/vsock.js';
 import {
   CommonCfg, STATUS_DEVICE_NEEDS_RESET, STATUS_FEATURES_OK, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX,
   VIRTIO_RING_F_INDIRECT_DESC, VIRTQ_DESC_F_INDIRECT, VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_NEXT, availUsedEvent,
@@ -168,4 +169,35 @@ test('malformed-ring campaign: 100,000 chains through virtio-rng, every lie answ
   assert.ok(r.resets > 30_000, `resets: ${r.resets}`);
   assert.ok(r.returned > 10_000, `returned: ${r.returned}`);
   assert.ok(r.violations > 5_000, `violations: ${r.violations}`);
+});
+
+test('malformed-ring campaign: 100,000 chains through virtio-vsock (packets of every op on the transmit queue; lies on all three queues)', () => {
+  const vsock = new VirtioVsock();
+  // A host that accepts every other connection, so packets meet open connections too.
+  let n = 0;
+  vsock.host = { guestConnect: (_port, _stream, accept) => accept(n++ % 2 ? { data: (_b, done) => done(), end: () => {}, closed: () => {} } : undefined) };
+  const packet = (random: () => number) => {
+    const hdr = new Uint8Array(VSOCK_HDR_SIZE);
+    const v = new DataView(hdr.buffer);
+    const len = Math.floor(random() * 48);
+    v.setBigUint64(0, BigInt(random() < 0.9 ? VSOCK_DEFAULT_GUEST_CID : Math.floor(random() * 9)), true);
+    v.setBigUint64(8, BigInt(random() < 0.9 ? VSOCK_HOST_CID : Math.floor(random() * 9)), true);
+    v.setUint32(16, 1000 + Math.floor(random() * 4), true);
+    v.setUint32(20, 5000 + Math.floor(random() * 4), true);
+    v.setUint32(24, random() < 0.9 ? len : Math.floor(random() * 0x1_0000_0000), true);
+    v.setUint16(28, random() < 0.95 ? 1 : 2, true);
+    v.setUint16(30, Math.floor(random() * 9), true);
+    v.setUint32(32, Math.floor(random() * 4), true);
+    v.setUint32(36, Math.floor(random() * 0x40000), true);
+    v.setUint32(40, Math.floor(random() * 0x40000), true);
+    return [hdr, new Uint8Array(len)];
+  };
+  const r = malformedCampaign({
+    device: vsock, count: 100_000, seed: 19,
+    chain: (q, random) => (q === 1 ? { readable: packet(random), writable: [] } : { readable: [], writable: [VSOCK_HDR_SIZE + Math.floor(random() * 64)] }),
+    completesAtOnce: (q) => q === 1,
+  });
+  assert.deepEqual(r.failures, []);
+  assert.ok(r.resets > 20_000, `resets: ${r.resets}`);
+  assert.ok(r.returned > 5_000, `returned: ${r.returned}`);
 });

@@ -54,6 +54,9 @@ boot a Linux guest on the x86-64 CPU with the serial console here
                    (gdb: target remote :PORT; docs/gdb.md)
   --gdb-wait       with --gdb: hold the guest before its first instruction until
                    gdb attaches and continues it
+  --vsock PATH     a virtio-vsock device, its host side the Unix socket PATH: host
+                   programs connect there and write "CONNECT <port>\n" (answer
+                   "OK <n>\n"); guest connections to CID 2 port P reach PATH_P
   --help           this text
 Without --exec, standard input goes to the guest's console (Ctrl-] quits);
 piped input ends with Ctrl-D, the end of input for the guest's shell.
@@ -85,6 +88,7 @@ const RUN_OPTIONS = {
   share: { type: 'string', multiple: true },
   disk: { type: 'string', multiple: true },
   gdb: { type: 'string' }, 'gdb-wait': { type: 'boolean' },
+  vsock: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -148,6 +152,7 @@ async function main(argv: string[]): Promise<number> {
       hypapps: values.hypapp, hypappOptions: values['hypapp-opt'], hypappConfig: values['hypapp-config'], events: values.events,
       shares,
       disks,
+      vsock: values.vsock,
     });
   }
   if (cmd === 'guest') {

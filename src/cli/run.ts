@@ -45,6 +45,8 @@ export interface RunOptions {
   disks?: VmDisk[];
   /** --gdb and --gdb-wait: the gdb stub's listen address. */
   gdb?: GdbStubOptions;
+  /** --vsock PATH: the Unix socket of a virtio-vsock device. */
+  vsock?: string;
 }
 
 /** After the command's status, how long the guest gets to power itself off before the run is ended for it. */
@@ -110,6 +112,7 @@ export async function runCommand(o: RunOptions): Promise<number> {
     shares: o.shares,
     disks: o.disks,
     gdb: o.gdb,
+    vsock: o.vsock,
   };
   return new RunSession(o, quiet, slot, worker).run(job);
 }

@@ -46,6 +46,7 @@ async function run(job: VmJob, inbox: ToWorker[], onMessage: (handler: (m: ToWor
     onEvent: events ? (app, record) => events.write(app, record) : (app, record) => stderr(eventLine(app, record)),
     callbackMonitor: new CallbackSlot(job.slot),
     initTimeoutMs: job.callbackTimeoutMs,
+    vsock: job.vsock,
   });
   const handle = (m: ToWorker) => {
     try {

@@ -19,6 +19,8 @@ export interface VmJob {
   hypappOptions?: string[];
   hypappConfig?: string;
   events?: string;
+  /** --vsock PATH. */
+  vsock?: string;
   /** The watchdog's CallbackSlot buffer. */
   slot: SharedArrayBuffer;
   /** Host directories shared over virtio-9p. */

@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, lstatSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { cacheDir, need, GuestBuildError } from './debian.js';
+import { cacheDir, GuestBuildError } from './debian.js';
 import { readCacheRecord, writeCacheRecord } from './cache-record.js';
 import { MERGED_USR_DIRS, ROOT_CONFIG_FILES } from './debian-root-config.js';
 
@@ -39,6 +39,10 @@ const imagesDir = () => join(cacheDir(), 'images');
 /** The record naming the image `--disk debian` means: the last one `xmhf image debian` built or found. */
 const currentImageRecord = () => join(imagesDir(), 'debian');
 
+function needTool(tool: string, pkg: string): void {
+  if (spawnSync(tool, ['--help'], { stdio: 'ignore' }).error) throw new GuestBuildError(`building the Debian image needs "${tool}" (apt-get install ${pkg})`);
+}
+
 /** apt's options that make it resolve and download against an empty system into our own directories. */
 function aptPrivate(work: string): string[] {
   const opts = [
@@ -62,7 +66,7 @@ function aptWorkDir(): string {
 
 /** The packages `wanted` bring in, with their versions, as apt would install them on an empty system. */
 export function resolvePackages(wanted: readonly string[]): ImagePackage[] {
-  need('apt-get', 'apt');
+  needTool('apt-get', 'apt');
   const r = spawnSync('apt-get', ['install', '-s', '-q', ...aptPrivate(aptWorkDir()), ...wanted], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) {
     const why = (r.stderr || r.stdout).trim().split('\n').filter((l) => l.startsWith('E:')).join('; ') || `status ${r.status}`;
@@ -100,11 +104,10 @@ export async function debianImage(o: DebianImageOptions = {}): Promise<DebianIma
     log(`${packages.length} packages, the same versions as the cached image ${path}: reused`);
     return { path, packages, built: false };
   }
-  for (const [tool, pkg] of [['dpkg-deb', 'dpkg'], ['tar', 'tar']] as const) need(tool, pkg);
   const mke2fs = sbinTool('mke2fs');
-  need(mke2fs, 'e2fsprogs');
   const root = process.getuid?.() === 0;
-  if (!root) need('fakeroot', 'fakeroot');
+  const tools = [['dpkg-deb', 'dpkg'], ['tar', 'tar'], [mke2fs, 'e2fsprogs'], ...(root ? [] : [['fakeroot', 'fakeroot']])];
+  for (const [tool, pkg] of tools) needTool(tool, pkg);
   const started = Date.now();
   const debs = await download(packages, log);
   const building = `${path}.${process.pid}`;
@@ -122,6 +125,7 @@ export async function debianImage(o: DebianImageOptions = {}): Promise<DebianIma
   } finally {
     rmSync(tree, { recursive: true, force: true });
     rmSync(building, { force: true });
+    rmSync(fakerootState(tree), { force: true });
   }
   writeCacheRecord(currentImageRecord(), name + '\n');
   dropOlder(name, debs);

@@ -9,6 +9,7 @@ import { parseModInfo } from './modinfo.js';
 export const VIRTIO_MODULES = [
   'virtio_ring', 'virtio', 'virtio_pci_modern_dev', 'virtio_pci_legacy_dev', 'virtio_pci', 'virtio_mmio',
   'virtio_blk', 'virtio_net', 'virtio_console', 'virtio_balloon',
+  'vsock', 'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport',
 ] as const;
 export const OPTIONAL_VIRTIO_MODULES = ['virtio_rng'] as const;
 /** Host folders (virtio-9p): the 9P filesystem and its virtio transport; loaded only when a 9P device is present. */

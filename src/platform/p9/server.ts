@@ -146,8 +146,10 @@ export class P9Server {
   private version(r: Reader, w: Writer): void {
     const msize = r.u32();
     const version = r.str();
+    // The server may lower the client's msize, never raise it: below MIN_MSIZE there is no useful session.
+    if (msize < MIN_MSIZE) throw new P9Error(Errno.EINVAL, `msize ${msize}`);
     this.fids.clear();
-    this.msize = Math.max(MIN_MSIZE, Math.min(msize, MAX_MSIZE));
+    this.msize = Math.min(msize, MAX_MSIZE);
     w.u32(this.msize).str(version.startsWith(VERSION_9P2000L) ? VERSION_9P2000L : 'unknown');
   }
 
