@@ -27,8 +27,12 @@ export interface VmOptions extends CoreVmOptions {
   serialOutput?: (bytes: Uint8Array) => void;
   /** Attach a virtio-rng fed from the host's CSPRNG (default true). */
   rng?: boolean;
-  /** Attach a virtio-vsock whose host side is the Unix socket at this path (Firecracker's scheme; see vsock-unix.ts). */
-  vsock?: string;
+  /**
+   * Attach a virtio-vsock: a path makes its host side the Unix socket there
+   * (Firecracker's scheme; see vsock-unix.ts), `true` gives hypapps alone
+   * (x.vsock). A hypapp with `devices: ['vsock']` attaches one too.
+   */
+  vsock?: string | true;
   /** Processors, 1 to 8 (default 1): run in turn on the VM's thread. */
   cpus?: number;
   /** Guest time from retired instructions, fixed slices: the same inputs run the same instructions in the same order. */
@@ -61,16 +65,24 @@ function repeatableEntropy(): (bytes: Uint8Array) => void {
   };
 }
 
+/** The virtio-vsock `o` asks for (itself, or by a hypapp's `devices`), its Unix socket listening if it has one. */
+async function vsockDevice(o: VmOptions): Promise<VirtioVsock | undefined> {
+  const hypappWants = (o.hypapps ?? []).some((h) => {
+    const devices: unknown = ('app' in h ? h.app : h)?.devices;
+    return Array.isArray(devices) && devices.includes('vsock');
+  });
+  if (o.vsock === undefined && !hypappWants) return undefined;
+  const vsock = new VirtioVsock();
+  if (typeof o.vsock === 'string') await VsockUnixHost.listen(vsock, o.vsock);
+  return vsock;
+}
+
 /** The virtio devices `o` asks for, in PCI slot order, with their host sides ready. */
-async function virtioDevices(o: VmOptions): Promise<VirtioDevice[]> {
+function virtioDevices(o: VmOptions, vsock: VirtioVsock | undefined): VirtioDevice[] {
   const devices: VirtioDevice[] = [];
   if (o.rng ?? true) devices.push(new VirtioRng(undefined, o.deterministic ? repeatableEntropy() : undefined));
   for (const s of o.shares ?? []) devices.push(new Virtio9p({ hostDir: s.hostDir, tag: s.tag, readOnly: s.readOnly }));
-  if (o.vsock !== undefined) {
-    const vsock = new VirtioVsock();
-    await VsockUnixHost.listen(vsock, o.vsock);
-    devices.push(vsock);
-  }
+  if (vsock) devices.push(vsock);
   return devices;
 }
 
@@ -78,22 +90,26 @@ async function virtioDevices(o: VmOptions): Promise<VirtioDevice[]> {
 export async function createVm(o: VmOptions): Promise<Vm> {
   // Disks are opened and locked first: one that cannot be used stops the VM before it is built (a DiskError naming it).
   const images: DiskImage[] = [];
+  let vsock: VirtioVsock | undefined;
   try {
     for (const d of o.disks ?? []) images.push(await openDisk(d));
     const disks = images.map((image, i) => new VirtioBlk({ name: `virtio-blk${i}`, image, log: o.log }));
-    const virtio = [...await virtioDevices(o), ...disks];
+    vsock = await vsockDevice(o);
+    const virtio = [...virtioDevices(o, vsock), ...disks];
     return await createCoreVm((hooks) => PcMachine.create({
       ramSize: o.mem ?? 256 * 1024 * 1024,
       backend: createSoftwareMachine,
       serialOutput: o.serialOutput ?? ((b) => process.stdout.write(b)),
       hooks,
       virtio,
+      hostChannel: vsock,
       log: o.log,
       cpus: o.cpus,
       deterministic: o.deterministic,
     }), o);
   } catch (e) {
     for (const image of images) image.close();
+    vsock?.close(); // its Unix socket stops listening
     throw e;
   }
 }

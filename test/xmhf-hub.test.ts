@@ -6,7 +6,7 @@ import { Dmaprot } from '../src/xmhf/dmaprot.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Exit, Control, Access, Msr, Vector } from '../src/backend/abi.js';
-import { Prot, type Hypapp, type HypappContext } from '../src/hypapp/api.js';
+import { Prot, type Hypapp, type HypappContext, type VsockConnection } from '../src/hypapp/api.js';
 import { EventHub, type LoadedHypapp } from '../src/xmhf/hub.js';
 import { Intercepts } from '../src/xmhf/intercepts.js';
 import { Memprot } from '../src/xmhf/memprot.js';
@@ -15,6 +15,8 @@ import { GuestMemory } from '../src/xmhf/guest-memory.js';
 import { GuestCpuImpl } from '../src/xmhf/guest-cpu.js';
 import { MeasurementLog } from '../src/xmhf/measure.js';
 import { createContext, type CoreServices } from '../src/xmhf/context.js';
+import { VsockService } from '../src/xmhf/vsock.js';
+import type { ChannelPeer, ChannelStream, HostChannel } from '../src/platform/platform.js';
 import { ManualClock } from '../src/platform/device.js';
 import { FakeMachine } from './support/fake-vcpu.js';
 
@@ -36,11 +38,13 @@ function core(...hypapps: Hypapp[]) {
   const platform: string[] = [];
   // Refused device accesses go to the hub, as createCoreVm wires them.
   const dmaprot = new Dmaprot(machine, memprot, (v) => hub.dmaViolation(v));
+  const channel = new FakeChannel();
   const services: CoreServices = {
     cpus, mem, memprot, dmaprot, intercepts, clock, measurements: new MeasurementLog(), counts: new Map(),
     debug: new DebugPoints(memprot, machine),
     log: (line) => logs.push(line), emit: () => {}, stop: (message) => stops.push(message), outsideGuest: (fn) => fn(),
     hold: () => ({ release: () => {} }),
+    vsock: new VsockService({ channel, clock, outsideGuest: (fn) => fn(), call: (app, what, fn) => hub.callback(app, what, fn) }),
   };
   const apps: LoadedHypapp[] = hypapps.map((app, i) => ({ app, ctx: createContext(services, i, app.name, { key: 'value' }) }));
   const hub = new EventHub({
@@ -59,7 +63,7 @@ function core(...hypapps: Hypapp[]) {
     const stop = hub.handleExit(vcpu, exit);
     return { calls: [...vcpu.calls], platform: [...platform], stop: stop && ('message' in stop ? stop.message : stop.kind) };
   };
-  return { machine, vcpu, hub, intercepts, memprot, dmaprot, clock, stops, logs, apps, handle };
+  return { machine, vcpu, hub, intercepts, memprot, dmaprot, clock, stops, logs, apps, handle, channel };
 }
 
 /** One hypapp named "t" with these callbacks. */
@@ -420,4 +424,125 @@ test('dmaprot: protectFromDma keeps devices out of a page the guest still uses; 
   t.memprot.setprot(0x3000, 4096, Prot.RO);
   assert.equal(t.dmaprot.write('virtio-rng0', 0x3000, new Uint8Array(4)), false);
   assert.deepEqual(t.stops, ['hypapp thrower failed in onDmaViolation: boom']);
+});
+
+// ---- x.vsock: callbacks from the host channel ----
+
+/** The platform's host channel as the device drives it: the test plays the guest's side. */
+class FakeChannel implements HostChannel {
+  readonly guestCid = 3;
+  readonly listeners = new Map<number, (stream: ChannelStream) => ChannelPeer | undefined>();
+  readonly connects: Array<{ port: number; peer: ChannelPeer; onResult: (s: ChannelStream | undefined) => void }> = [];
+  listen(port: number, accept: ((stream: ChannelStream) => ChannelPeer | undefined) | undefined): void {
+    if (accept) this.listeners.set(port, accept); else this.listeners.delete(port);
+  }
+  connect(port: number, peer: ChannelPeer, onResult: (s: ChannelStream | undefined) => void): void {
+    this.connects.push({ port, peer, onResult });
+  }
+  /** The guest connects from `guestPort` to host port `port`: the listener's peer, or undefined if refused. */
+  guestConnects(port: number, guestPort: number, stream = new FakeStream(guestPort, port)): { peer: ChannelPeer | undefined; stream: FakeStream } {
+    return { peer: this.listeners.get(port)?.(stream), stream };
+  }
+}
+
+/** A connection's sending side: records what the hypapp sends; `room` writes fit before it says full. */
+class FakeStream implements ChannelStream {
+  readonly sent: string[] = [];
+  onDrain: (() => void) | undefined;
+  room = Infinity;
+  constructor(readonly guestPort: number, readonly hostPort: number) {}
+  write(bytes: Uint8Array): boolean { this.sent.push(Buffer.from(bytes).toString()); return --this.room > 0; }
+  end(): void { this.sent.push('<end>'); }
+  close(): void { this.sent.push('<reset>'); }
+}
+
+const bytes = (t: string) => new TextEncoder().encode(t);
+
+test('vsock: a guest connection to a listened port reaches the hypapp between instructions, its data, end and close in order; credit returns once onData took the bytes', () => {
+  const seen: string[] = [];
+  const c = core(app({
+    init(x) {
+      x.vsock!.listen(5000, (conn) => {
+        seen.push(`connect ${conn.guestPort}->${conn.hostPort}`);
+        conn.onData((b) => { seen.push(`data ${Buffer.from(b).toString()}`); conn.write(`echo ${Buffer.from(b).toString()}`); });
+        conn.onEnd(() => { seen.push('end'); conn.close(); });
+        conn.onClose(() => seen.push('close'));
+      });
+    },
+  }));
+  assert.equal(c.channel.guestConnects(5001, 1234).peer, undefined, 'a port nobody listens on is not the hypapp\'s');
+  const { peer, stream } = c.channel.guestConnects(5000, 1234);
+  assert.ok(peer, 'accepted');
+  const done: string[] = [];
+  peer.data(bytes('a'), () => done.push('a'));
+  peer.data(bytes('b'), () => done.push('b'));
+  peer.end();
+  assert.deepEqual(seen, [], 'nothing runs inside the device access');
+  c.clock.advance(0);
+  assert.deepEqual(seen, ['connect 1234->5000', 'data a', 'data b', 'end']);
+  assert.deepEqual(done, ['a', 'b']);
+  assert.deepEqual(stream.sent, ['echo a', 'echo b', '<end>']);
+  peer.closed();
+  c.clock.advance(0);
+  assert.deepEqual(seen.slice(4), ['close']);
+  assert.deepEqual(c.stops, []);
+});
+
+test('vsock: data waits for an onData, and the guest\'s credit with it; a full queue refuses writes until onDrain', () => {
+  let conn: VsockConnection | undefined;
+  const seen: string[] = [];
+  const c = core(app({ init(x) { x.vsock!.listen(7, (k) => { conn = k; k.onDrain(() => seen.push('drain')); }); } }));
+  const { peer, stream } = c.channel.guestConnects(7, 99);
+  const done: number[] = [];
+  peer!.data(bytes('early'), () => done.push(1));
+  c.clock.advance(0);
+  assert.deepEqual(done, [], 'unread: the guest gets no credit back');
+  conn!.onData((b) => seen.push(Buffer.from(b).toString()));
+  c.clock.advance(0);
+  assert.deepEqual([seen, done], [['early'], [1]]);
+  stream.room = 1;
+  assert.equal(conn!.write('x'), false, 'full');
+  assert.throws(() => conn!.write('y'), /vsock port 99: write while the queue is full/);
+  stream.room = Infinity;
+  stream.onDrain!();
+  c.clock.advance(0);
+  assert.deepEqual(seen, ['early', 'drain']);
+  assert.equal(conn!.write('z'), true);
+  assert.deepEqual(stream.sent, ['x', 'z']);
+  peer!.closed();
+  assert.equal(conn!.write('late'), false, 'the guest has gone: dropped until onClose says so');
+  c.clock.advance(0);
+  assert.throws(() => conn!.write('later'), /vsock port 99: write on a closed connection/);
+  assert.deepEqual(stream.sent, ['x', 'z']);
+});
+
+test('vsock: connect hears the connection or undefined; a throwing or async vsock callback stops the VM naming it, and that hypapp hears nothing more', () => {
+  const seen: string[] = [];
+  const c = core(app({
+    init(x) {
+      x.vsock!.connect(6000, (k) => {
+        seen.push(k ? `open ${k.guestPort}->${k.hostPort}` : 'refused');
+        k?.onData(() => { throw new Error('boom'); });
+        k?.onClose(() => seen.push('close'));
+      });
+      x.vsock!.connect(6001, (k) => { seen.push(k ? 'open' : 'refused'); });
+      assert.throws(() => x.vsock!.connect(2 ** 32, () => {}), /vsock\.connect: port 4294967296 is not an integer from 0 to 4294967295/);
+    },
+  }));
+  const [ok, refused] = c.channel.connects;
+  ok.onResult(new FakeStream(6000, 1 << 20));
+  refused.onResult(undefined);
+  c.clock.advance(0);
+  assert.deepEqual(seen, ['open 6000->1048576', 'refused']);
+  ok.peer.data(bytes('x'), () => {});
+  ok.peer.closed();
+  c.clock.advance(0);
+  assert.deepEqual(c.stops, ['hypapp t failed in vsock onData: boom']);
+  assert.deepEqual(seen, ['open 6000->1048576', 'refused'], 'no close after the failure');
+
+  const a = core(app({ init(x) { x.vsock!.listen(1, async () => {}); } }));
+  a.channel.guestConnects(1, 2);
+  a.clock.advance(0);
+  assert.match(a.stops[0] ?? '', /^hypapp t: vsock listen answered a Promise/);
+  assert.equal(a.channel.guestConnects(1, 3).peer, undefined, 'a failed hypapp takes no more connections');
 });

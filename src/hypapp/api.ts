@@ -359,6 +359,61 @@ export interface Measurement {
   sha256: string;
 }
 
+// ---- the host channel (virtio-vsock) ----
+
+/**
+ * A stream connection with a program in the guest over virtio-vsock, the
+ * hypapp being the host (CID 2). Its callbacks run between guest
+ * instructions, one at a time, like every hypapp callback.
+ */
+export interface VsockConnection {
+  /** The guest program's port, and the host's. */
+  readonly guestPort: number;
+  readonly hostPort: number;
+  /**
+   * Send bytes (a string goes as UTF-8) after those already queued. False
+   * when the queue is full (the guest is not reading): wait for onDrain, as
+   * a write while it is full throws; false too when the guest has gone
+   * (onClose follows; the bytes are dropped). A write after close() or
+   * onClose throws.
+   */
+  write(data: Uint8Array | string): boolean;
+  /**
+   * Each piece of what the guest sends, in order. Until a callback is set
+   * the pieces wait (and the guest's sender with them: it may send only so
+   * much unread data).
+   */
+  onData(cb: (bytes: Uint8Array) => void): void;
+  /** The guest will send nothing more (it shut its sending side): after its last onData. */
+  onEnd(cb: () => void): void;
+  /** A full queue has room again. */
+  onDrain(cb: () => void): void;
+  /** The connection is gone: the guest closed or reset it, or its driver reset the device. */
+  onClose(cb: () => void): void;
+  /** Send nothing more: the guest reads what was written, then end of file; onClose follows once it closes its end. */
+  close(): void;
+}
+
+/** A port a hypapp listens on (HypappContext.vsock.listen). */
+export interface VsockListener {
+  /** Stop taking connections on the port (those already open stay). */
+  close(): void;
+}
+
+/** Streams between a hypapp and programs in the guest (HypappContext.vsock). */
+export interface HypappVsock {
+  /** The guest's address (context ID): guest programs connect to the host at CID 2. */
+  readonly guestCid: number;
+  /**
+   * Take the guest's connections to the host (CID 2) port `port`: `onConnect`
+   * gets each one. One listener per port in the VM; the Unix socket of
+   * --vsock keeps serving the other ports.
+   */
+  listen(port: number, onConnect: (conn: VsockConnection) => void): VsockListener;
+  /** Connect to a guest program listening on `port`: `onResult` gets the connection, or undefined if the guest refused. */
+  connect(port: number, onResult: (conn: VsockConnection | undefined) => void): void;
+}
+
 /** What a hypapp calls on the core. One per hypapp; valid from init to shutdown. */
 export interface HypappContext {
   readonly name: string;
@@ -445,7 +500,13 @@ export interface HypappContext {
   measurements(): readonly Measurement[];
   /** VM exits the core has handled so far, by kind (VMCALL, IO, CPUID, NPF, ...). */
   exitCounts(): Readonly<Record<string, number>>;
+  /** Streams with guest programs over virtio-vsock; undefined when the VM has no vsock device (see Hypapp.devices). */
+  readonly vsock?: HypappVsock;
 }
+
+/** Devices a hypapp needs in the VM: 'vsock' attaches a virtio-vsock for x.vsock (with or without --vsock). */
+export type HypappDevice = 'vsock';
+export const HYPAPP_DEVICES: readonly HypappDevice[] = ['vsock'];
 
 /** A hypervisor application. Only `name` is required. */
 export interface Hypapp {
@@ -453,6 +514,8 @@ export interface Hypapp {
   /** Before the guest's first instruction (XMHF's app_main). Throwing stops the VM with the message. */
   init?(x: HypappContext): void | Promise<void>;
   shutdown?(x: HypappContext, e: ShutdownEvent): void;
+  /** Devices this hypapp needs the VM to have (the VM is built with them). */
+  devices?: readonly HypappDevice[];
   /** Hypercall function numbers this hypapp answers, by name (the guest tool resolves names). */
   hypercalls?: Readonly<Record<string, number>>;
   onHypercall?(x: HypappContext, e: HypercallEvent): HypercallResult;

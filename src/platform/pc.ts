@@ -10,7 +10,7 @@
 // instruction counts, so a run with the same inputs repeats exactly.
 import { Control, EventType, Exit, Msr, Reg, Vector } from '../backend/abi.js';
 import type { Machine, MachineFactory, PlatformBus, Vcpu } from '../backend/interface.js';
-import { directDma, type DmaPort, type Platform, type PlatformHooks, type Release, type RunStop } from './platform.js';
+import { directDma, type DmaPort, type HostChannel, type Platform, type PlatformHooks, type Release, type RunStop } from './platform.js';
 import { ManualClock, allOnes } from './device.js';
 import { DeviceBus } from './bus.js';
 import { Pit8254 } from './pit8254.js';
@@ -38,6 +38,8 @@ export interface PcOptions {
   hooks?: PlatformHooks;
   /** Virtio devices, each a virtio-pci function at 00:01.0, 00:02.0, ... in this order. */
   virtio?: readonly VirtioDevice[];
+  /** The host side of one of them that carries streams to guest programs (a virtio-vsock), offered to the core. */
+  hostChannel?: HostChannel;
   /** Host log lines of the devices (a driver that broke the virtio rules); default standard error. */
   log?: (line: string) => void;
   /** Processors (default 1, at most MAX_CPUS): the MADT lists them, vCPU 0 boots, the others wait for INIT/SIPI. */
@@ -116,6 +118,8 @@ export class PcMachine implements Platform {
   private readonly msrDevices: MsrDevices[][];
   /** The virtio devices, closed by close(). */
   private virtio: readonly VirtioDevice[] = [];
+  /** Streams to guest programs (the virtio-vsock's host side), for the core. */
+  hostChannel: HostChannel | undefined;
   readonly vcpus: readonly Vcpu[];
   readonly controls = PLATFORM_CONTROLS;
   readonly msrIntercepts = PLATFORM_MSR_INTERCEPTS;
@@ -252,6 +256,7 @@ export class PcMachine implements Platform {
     const wallClockNs = opts.deterministic ? () => BigInt(DETERMINISTIC_EPOCH_MS) * 1_000_000n + BigInt(Math.floor(timebase.nowNs())) : undefined;
     pc = new PcMachine(machine, clock, uart, devices, opts.hooks?.exit, timebase, irqs, acpi.rsdpAddr, dma, wallClockNs);
     pc.virtio = opts.virtio ?? [];
+    pc.hostChannel = opts.hostChannel;
     return pc;
   }
 

@@ -37,6 +37,53 @@ export interface DmaPort {
   read(device: string, gpa: number, length: number): Uint8Array | undefined;
 }
 
+/**
+ * The host's end of a stream connection with a guest program (a
+ * virtio-vsock connection): what the guest sends arrives here.
+ */
+export interface ChannelPeer {
+  /** Bytes from the guest; call done() once they are consumed (the guest gets its credit back). */
+  data(bytes: Uint8Array, done: () => void): void;
+  /** The guest will send nothing more (it may still read). */
+  end(): void;
+  /** The connection is gone (closed or reset by the guest, or the device reset). */
+  closed(): void;
+}
+
+/** What host code sends to a guest program through. */
+export interface ChannelStream {
+  /** The guest's port and ours. */
+  readonly guestPort: number;
+  readonly hostPort: number;
+  /** Queue bytes for the guest; false when the outbox is over its limit (wait for onDrain before writing more). */
+  write(bytes: Uint8Array): boolean;
+  /** Called when a full outbox has room again. */
+  onDrain: (() => void) | undefined;
+  /** The host will send nothing more (after what is queued). */
+  end(): void;
+  /** Close the connection at once (the guest sees a reset). */
+  close(): void;
+}
+
+/**
+ * Stream connections between host code and guest programs (virtio-vsock,
+ * the host being CID 2): the seam through which the core offers them to
+ * hypapps. Calls return at once; results come later, from inside a device
+ * access or the host's event loop.
+ */
+export interface HostChannel {
+  /** The guest's address on the channel (its vsock context ID). */
+  readonly guestCid: number;
+  /**
+   * Serve the guest's connections to host port `port` with `accept`, before
+   * any other host side (undefined: stop). `accept` returns the peer of an
+   * accepted connection, or undefined to refuse it.
+   */
+  listen(port: number, accept: ((stream: ChannelStream) => ChannelPeer | undefined) | undefined): void;
+  /** Connect to a guest program listening on `port`; `onResult` hears the stream, or undefined if refused. */
+  connect(port: number, peer: ChannelPeer, onResult: (stream: ChannelStream | undefined) => void): void;
+}
+
 /** What the hypervisor core hands a platform when it is built. */
 export interface PlatformHooks {
   /**
@@ -77,6 +124,8 @@ export interface Platform {
   outsideGuest(fn: () => void): void;
   /** Bytes typed at the guest's console. */
   consoleInput(bytes: Uint8Array): void;
+  /** Stream connections with guest programs, when the platform has a device for them (virtio-vsock). */
+  readonly hostChannel?: HostChannel;
   /** The VM's run is over (or it could not start): devices release what they hold on the host (image files, their locks). */
   close?(): void;
   /**

@@ -15,6 +15,7 @@ import type { MeasurementLog } from './measure.js';
 import type { CallbackMonitor } from './watchdog.js';
 import { errorMessage } from '../error-message.js';
 import { PhysicalView } from './address-space.js';
+import type { VsockService } from './vsock.js';
 
 /** The parts of the core every context shares. */
 export interface CoreServices {
@@ -37,6 +38,8 @@ export interface CoreServices {
   monitor?: CallbackMonitor;
   /** Keep the guest stopped, guest time standing still, until released (the platform's hold). */
   hold(): Release;
+  /** Streams with guest programs (x.vsock), when the platform has a host channel. */
+  vsock?: VsockService;
 }
 
 export function createContext(core: CoreServices, index: number, name: string, options: Record<string, string>): HypappContext {
@@ -104,6 +107,7 @@ export function createContext(core: CoreServices, index: number, name: string, o
     measure: (label, data): Measurement => core.measurements.extend(name, label, data),
     measurements: () => core.measurements.entries,
     exitCounts: () => Object.fromEntries(core.counts),
+    ...(core.vsock ? { vsock: core.vsock.forApp(index, name) } : {}),
   };
   return ctx;
 }

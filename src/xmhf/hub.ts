@@ -120,15 +120,24 @@ export class EventHub {
     // A device's address may be any number a lying driver wrote; the event carries it as an integer.
     const gpa = Number.isFinite(v.gpa) ? BigInt(Math.trunc(v.gpa)) : -1n;
     const e = { device: v.device, gpa, length: v.length, direction: v.direction };
-    for (const a of this.d.apps) {
-      if (!a.app.onDmaViolation) continue;
-      try {
-        this.call(a, 'onDmaViolation', () => a.app.onDmaViolation!(a.ctx, { ...e }), checkAnswer.ignored);
-      } catch (err) {
-        if (!(err instanceof HypappError)) throw err;
-        this.d.stop(err.message);
-        return;
-      }
+    for (const [i, a] of this.d.apps.entries()) {
+      if (a.app.onDmaViolation && !this.callback(i, 'onDmaViolation', () => a.app.onDmaViolation!(a.ctx, { ...e }))) return;
+    }
+  }
+
+  /**
+   * Hypapp number `app`'s callback `what`, called from outside an exit (a
+   * device's event, a vsock connection's data): through call(), its answer
+   * ignored. A failure stops the VM; false then.
+   */
+  callback(app: number, what: string, fn: () => unknown): boolean {
+    try {
+      this.call(this.d.apps[app], what, fn, checkAnswer.ignored);
+      return true;
+    } catch (err) {
+      if (!(err instanceof HypappError)) throw err;
+      this.d.stop(err.message);
+      return false;
     }
   }
 

@@ -6,7 +6,7 @@
 // composes the PC on the WebAssembly CPU).
 import type { Platform, PlatformFactory, Release, RunStop } from '../platform/platform.js';
 import { loadLinux } from '../boot/linux.js';
-import type { Hypapp, ShutdownEvent, ShutdownReason, GuestCpu } from '../hypapp/api.js';
+import { HYPAPP_DEVICES, type Hypapp, type ShutdownEvent, type ShutdownReason, type GuestCpu } from '../hypapp/api.js';
 import { GuestMemory } from './guest-memory.js';
 import { GuestCpuImpl, instructionBytesText } from './guest-cpu.js';
 import { Memprot } from './memprot.js';
@@ -17,6 +17,7 @@ import { EventHub, type LoadedHypapp } from './hub.js';
 import { createContext, type CoreServices } from './context.js';
 import { CALLBACK_TIMEOUT_MS, type CallbackMonitor } from './watchdog.js';
 import { Dmaprot } from './dmaprot.js';
+import { VsockService } from './vsock.js';
 import { Reg } from '../backend/interface.js';
 import { errorMessage } from '../error-message.js';
 
@@ -76,6 +77,7 @@ export class Vm {
     private readonly counts: Map<string, number>,
     private readonly cpus: readonly GuestCpu[],
     private readonly monitor?: CallbackMonitor,
+    private readonly vsock?: VsockService,
   ) {}
 
   get state(): VmState { return this.current; }
@@ -133,6 +135,7 @@ export class Vm {
   private end(result: VmStop): void {
     this.current = 'ended';
     this.endedWith = result;
+    this.vsock?.end(); // no vsock callback after shutdown
     const e: ShutdownEvent = { reason: result.reason, ...(result.detail === undefined ? {} : { detail: result.detail }) };
     this.apps.forEach((a, i) => {
       this.monitor?.enter(i, 'shutdown');
@@ -168,6 +171,10 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
     if (typeof s.app?.name !== 'string' || s.app.name === '') throw new HypappInitError('a hypapp needs a non-empty string "name"');
     if (names.has(s.app.name)) throw new HypappInitError(`two hypapps are named "${s.app.name}"`);
     names.add(s.app.name);
+    const devices: unknown = s.app.devices;
+    if (devices !== undefined && (!Array.isArray(devices) || devices.some((d) => !HYPAPP_DEVICES.includes(d)))) {
+      throw new HypappInitError(`hypapp ${s.app.name}: devices must be a list of ${HYPAPP_DEVICES.map((d) => `'${d}'`).join(', ')}`);
+    }
   }
 
   // The platform's hooks are wired before the hub and dmaprot exist; they run only once the guest does.
@@ -201,11 +208,16 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
     if (any) frozen ??= pc.freezeTime();
     else { frozen?.release(); frozen = undefined; }
   };
+  const vsock = pc.hostChannel && new VsockService({
+    channel: pc.hostChannel, clock: pc.clock, outsideGuest: (fn) => pc.outsideGuest(fn),
+    call: (app, what, fn) => hub!.callback(app, what, fn),
+  });
   const core: CoreServices = {
     cpus, mem, memprot, dmaprot, intercepts, clock: pc.clock, measurements, counts,
     debug: new DebugPoints(memprot, pc.machine),
     log, emit: onEvent, stop, monitor: o.callbackMonitor, outsideGuest: (fn) => pc.outsideGuest(fn),
     hold: () => pc.hold(),
+    ...(vsock ? { vsock } : {}),
   };
   const apps: LoadedHypapp[] = specs.map((s, i) => ({ app: s.app, ctx: createContext(core, i, s.app.name, s.options ?? {}) }));
   hub = new EventHub({
@@ -238,7 +250,7 @@ export async function createCoreVm(createPlatform: PlatformFactory, o: CoreVmOpt
       throw new HypappInitError(`hypapp ${a.app.name} failed to start: ${message}`);
     }
   }
-  return new Vm(pc, apps, measurements, counts, cpus, o.callbackMonitor);
+  return new Vm(pc, apps, measurements, counts, cpus, o.callbackMonitor, vsock);
 }
 
 /** Await what `fn` returns, failing with `message` if it has not settled after `ms` (an init that never settles would hang the start). */

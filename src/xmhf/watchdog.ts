@@ -15,7 +15,8 @@ const BYTES = INTS * 4 + 8;
 /** Callback names with a code (anything else is recorded as 'a callback'). */
 const CALLBACKS = [
   'init', 'shutdown', 'timer', 'onHypercall', 'onGuestReady', 'onPortIo', 'onMmio', 'onCpuid', 'onMsr',
-  'onCrWrite', 'onException', 'onStep', 'onViolation', 'onWatchpoint', 'onBreakpoint',
+  'onCrWrite', 'onException', 'onStep', 'onViolation', 'onWatchpoint', 'onBreakpoint', 'onDmaViolation',
+  'vsock listen', 'vsock connect', 'vsock onData', 'vsock onEnd', 'vsock onDrain', 'vsock onClose',
 ] as const;
 
 export interface RunningCallback {

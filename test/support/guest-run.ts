@@ -36,6 +36,8 @@ export async function runGuest(opts: {
   kernel?: Uint8Array;
   /** Disk images over virtio-blk (/dev/vda, ...). */
   disks?: VmDisk[];
+  /** A virtio-vsock: its Unix socket's path, or true for hypapps alone. */
+  vsock?: string | true;
 }): Promise<GuestRun> {
   const g = defaultGuest();
   const initrd = guestInitramfs({ ...g, ...opts.guest }, opts.command, opts.files);
@@ -44,7 +46,7 @@ export async function runGuest(opts: {
   const logs: string[] = [];
   const vm = await createVm({
     kernel: opts.kernel ?? g.kernel, initrd, cmdline: `${GUEST_CMDLINE} quiet`, hypapps: opts.hypapps,
-    cpus: opts.cpus, deterministic: opts.deterministic, disks: opts.disks,
+    cpus: opts.cpus, deterministic: opts.deterministic, disks: opts.disks, vsock: opts.vsock,
     serialOutput: (b) => {
       const text = Buffer.from(b).toString('latin1');
       console += text;

@@ -7,7 +7,8 @@
 // guest gets credit back only as the host socket takes its bytes.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { lstatSync, unlinkSync } from 'node:fs';
-import type { VirtioVsock, VsockHost, VsockPeer, VsockStream } from './vsock.js';
+import type { VirtioVsock, VsockHost } from './vsock.js';
+import type { ChannelPeer, ChannelStream } from '../platform.js';
 
 /** Longest CONNECT line we wait for before giving up on a host client. */
 const MAX_CONNECT_LINE = 64;
@@ -42,7 +43,7 @@ export class VsockUnixHost implements VsockHost {
   close(): void { this.server.close(); }
 
   /** The guest connects to host port `port`: connect to PATH_port. */
-  guestConnect(port: number, stream: VsockStream, accept: (peer: VsockPeer | undefined) => void): void {
+  guestConnect(port: number, stream: ChannelStream, accept: (peer: ChannelPeer | undefined) => void): void {
     const socket = connect({ path: `${this.path}_${port}`, allowHalfOpen: true });
     socket.unref();
     let settled = false;
@@ -67,7 +68,7 @@ export class VsockUnixHost implements VsockHost {
       const rest = line.subarray(nl + 1);
       const port = m ? Number(m[1]) : -1;
       if (!m || port > 0xffffffff) { socket.end('ERROR bad CONNECT line\n'); return; }
-      const early: VsockPeer = { data: (b, done) => { socket.write(b, () => done()); }, end: () => socket.end(), closed: () => socket.destroy() };
+      const early: ChannelPeer = { data: (b, done) => { socket.write(b, () => done()); }, end: () => socket.end(), closed: () => socket.destroy() };
       this.device.connect(port, early, (stream) => {
         if (!stream) { socket.destroy(); return; }
         socket.write(`OK ${stream.hostPort}\n`);
@@ -81,7 +82,7 @@ export class VsockUnixHost implements VsockHost {
 }
 
 /** Join a host socket to a vsock stream both ways; returns the peer the device calls. */
-function bridge(socket: Socket, stream: VsockStream): VsockPeer {
+function bridge(socket: Socket, stream: ChannelStream): ChannelPeer {
   socket.on('data', (chunk: Buffer) => { if (!stream.write(new Uint8Array(chunk))) socket.pause(); });
   stream.onDrain = () => socket.resume();
   socket.on('end', () => stream.end());

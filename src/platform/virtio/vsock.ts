@@ -4,13 +4,15 @@
 // is a 44-byte header and a payload; flow control is by credit: each side
 // advertises its buffer space (buf_alloc) and how much of what it received
 // it has consumed (fwd_cnt), and never sends more than the other's free
-// space. The host side of each connection is a VsockPeer given by the host
-// code (a Unix socket, vsock-unix.ts, or a hypapp); what it sends goes
-// through a VsockStream. Memory is bounded: the guest may not send beyond
-// our credit, host data waits in a bounded outbox (write() says when to
-// pause), and control packets waiting for receive buffers are capped.
+// space. The host side of each connection is a ChannelPeer given by host
+// code (a hypapp's listener through the platform's HostChannel seam, else
+// the Unix socket of vsock-unix.ts); what it sends goes through a
+// ChannelStream. Memory is bounded: the guest may not send beyond our
+// credit, host data waits in a bounded outbox (write() says when to pause),
+// and control packets waiting for receive buffers are capped.
 import type { DescriptorChain, VirtioDevice, VirtioQueues, Virtqueue } from './device.js';
 import { VirtioDeviceId } from './layout.js';
+import type { ChannelPeer, ChannelStream, HostChannel } from '../platform.js';
 
 // ---- the packet header (struct virtio_vsock_hdr, little-endian, packed) ----
 export const VSOCK_HDR_SIZE = 44;
@@ -37,44 +39,19 @@ const MAX_PAYLOAD = 64 * 1024;
 /** Ports the host gives connections it opens. */
 const FIRST_HOST_PORT = 1 << 20;
 
-/** Host code's end of a connection: what the guest sends arrives here. */
-export interface VsockPeer {
-  /** Bytes from the guest; call done() once they are consumed (the guest gets its credit back). */
-  data(bytes: Uint8Array, done: () => void): void;
-  /** The guest will send nothing more (it may still read). */
-  end(): void;
-  /** The connection is gone (closed or reset by the guest, or the device reset). */
-  closed(): void;
-}
-
-/** What host code sends to the guest through. */
-export interface VsockStream {
-  /** The guest's port and ours. */
-  readonly guestPort: number;
-  readonly hostPort: number;
-  /** Queue bytes for the guest; false when the outbox is over its limit (wait for onDrain before writing more). */
-  write(bytes: Uint8Array): boolean;
-  /** Called when a full outbox has room again. */
-  onDrain: (() => void) | undefined;
-  /** The host will send nothing more (after what is queued). */
-  end(): void;
-  /** Close the connection at once (the guest sees a reset). */
-  close(): void;
-}
-
-/** Who answers the guest's connections to the host (CID 2). */
+/** Who answers the guest's connections to the host (CID 2) on ports no listener serves. */
 export interface VsockHost {
   /** The guest connects to host port `port`: call accept with a peer, or with undefined to refuse (at once or later). */
-  guestConnect(port: number, stream: VsockStream, accept: (peer: VsockPeer | undefined) => void): void;
+  guestConnect(port: number, stream: ChannelStream, accept: (peer: ChannelPeer | undefined) => void): void;
   /** The run is over: stop taking connections. */
   close?(): void;
 }
 
 type State = 'host-accepting' | 'guest-accepting' | 'open' | 'closed';
 
-class Connection implements VsockStream {
+class Connection implements ChannelStream {
   state: State;
-  peer: VsockPeer | undefined;
+  peer: ChannelPeer | undefined;
   /** Guest's credit: its buffer space and what it has consumed; what we have sent it. */
   peerBufAlloc = 0;
   peerFwdCnt = 0;
@@ -89,7 +66,7 @@ class Connection implements VsockStream {
   shutdownSent = false;
   onDrain: (() => void) | undefined;
   /** Set when the host connected and waits to hear whether the guest accepted. */
-  onResult: ((stream: VsockStream | undefined) => void) | undefined;
+  onResult: ((stream: ChannelStream | undefined) => void) | undefined;
 
   constructor(private readonly dev: VirtioVsock, readonly guestPort: number, readonly hostPort: number, state: State) {
     this.state = state;
@@ -123,13 +100,15 @@ const connKey = (guestPort: number, hostPort: number) => `${guestPort}:${hostPor
 
 interface Packet { srcPort: number; dstPort: number; op: number; flags: number; conn?: Connection }
 
-export class VirtioVsock implements VirtioDevice {
+export class VirtioVsock implements VirtioDevice, HostChannel {
   readonly deviceType = VirtioDeviceId.SOCKET;
   readonly features = 0n;          // stream sockets only (VIRTIO_VSOCK_F_STREAM is implied without features)
   readonly queueSizes = [QUEUE_SIZE, QUEUE_SIZE, QUEUE_SIZE];
   readonly configSize = 8;
-  /** Who answers guest connections (none: every connection is refused). */
+  /** Who answers guest connections on ports without a listener (none: they are refused). */
   host: VsockHost | undefined;
+  /** Host ports served by host code in this process (hypapps), before `host`. */
+  private readonly listeners = new Map<number, (stream: ChannelStream) => ChannelPeer | undefined>();
   private queues: VirtioQueues | undefined;
   private readonly conns = new Map<string, Connection>();
   private readonly control: Packet[] = [];
@@ -164,12 +143,17 @@ export class VirtioVsock implements VirtioDevice {
     if (index === TX_QUEUE || index === RX_QUEUE) this.sendToGuest();
   }
 
+  /** Serve guest connections to host port `port` with `accept` (undefined: stop); the device's reset keeps listeners. */
+  listen(port: number, accept: ((stream: ChannelStream) => ChannelPeer | undefined) | undefined): void {
+    if (accept) this.listeners.set(port, accept); else this.listeners.delete(port);
+  }
+
   /**
    * Host code opens a connection to the guest's port `port`. `onResult`
    * hears the stream once the guest accepts, or undefined if it refuses or
    * the driver is not running.
    */
-  connect(port: number, peer: VsockPeer, onResult: (stream: VsockStream | undefined) => void): void {
+  connect(port: number, peer: ChannelPeer, onResult: (stream: ChannelStream | undefined) => void): void {
     if (!this.queues) { onResult(undefined); return; }
     const hostPort = this.allocateHostPort(port);
     const c = new Connection(this, port, hostPort, 'guest-accepting');
@@ -253,19 +237,21 @@ export class VirtioVsock implements VirtioDevice {
 
   private guestRequest(existing: Connection | undefined, guestPort: number, hostPort: number, v: DataView): void {
     if (existing) { this.rst(guestPort, hostPort); this.drop(existing, true); return; }
-    if (!this.host) { this.rst(guestPort, hostPort); return; }
+    const listener = this.listeners.get(hostPort);
+    if (!listener && !this.host) { this.rst(guestPort, hostPort); return; }
     const c = new Connection(this, guestPort, hostPort, 'host-accepting');
     c.peerBufAlloc = v.getUint32(H_BUF_ALLOC, true);
     c.peerFwdCnt = v.getUint32(H_FWD_CNT, true);
     this.conns.set(c.key, c);
-    this.host.guestConnect(hostPort, c, (peer) => {
+    const accept = (peer: ChannelPeer | undefined) => {
       if (c.state !== 'host-accepting') return; // reset meanwhile
       if (!peer) { this.rst(guestPort, hostPort); this.drop(c, false); this.kickRx(); return; }
       c.peer = peer;
       c.state = 'open';
       this.queueControl({ srcPort: hostPort, dstPort: guestPort, op: VsockOp.RESPONSE, flags: 0, conn: c });
       this.kickRx();
-    });
+    };
+    if (listener) accept(listener(c)); else this.host!.guestConnect(hostPort, c, accept);
   }
 
   /** Host code consumed `n` bytes of the guest's: give the credit back once a quarter of the buffer is free again. */
