@@ -112,23 +112,24 @@ class SoftwareMachine implements Machine {
 interface ActiveVcpu { index: number; running: boolean }
 
 class SoftwareVcpu implements Vcpu {
-  private readonly cpu: CpuExports;
+  constructor(private readonly raw: CpuExports, readonly index: number, private readonly active: ActiveVcpu) {}
+
   /**
-   * `raw` is the WebAssembly CPU; every access goes through `this.cpu`, which
-   * first makes this vCPU the active one (the CPU holds one vCPU at a time).
+   * The WebAssembly CPU with this vCPU made the active one (the CPU holds one
+   * vCPU at a time). A getter, not a Proxy: exits read and write registers
+   * dozens of times, and a Proxy trap costs several times a plain call.
    */
-  constructor(raw: CpuExports, readonly index: number, private readonly active: ActiveVcpu) {
-    this.cpu = new Proxy(raw, {
-      get(target, key: keyof CpuExports) {
-        if (active.index !== index) {
-          // Switching would swap out the vCPU whose instruction is half done (a device or MMIO callback inside its run()).
-          if (active.running) throw new Error(`vCPU ${index} cannot be reached while vCPU ${active.index} runs (from a device or MMIO callback)`);
-          target.selectVcpu(index);
-          active.index = index;
-        }
-        return target[key];
-      },
-    });
+  private get cpu(): CpuExports {
+    if (this.active.index !== this.index) this.select();
+    return this.raw;
+  }
+
+  private select(): void {
+    const active = this.active;
+    // Switching would swap out the vCPU whose instruction is half done (a device or MMIO callback inside its run()).
+    if (active.running) throw new Error(`vCPU ${this.index} cannot be reached while vCPU ${active.index} runs (from a device or MMIO callback)`);
+    this.raw.selectVcpu(this.index);
+    active.index = this.index;
   }
 
   run(budget: number): Exit {
