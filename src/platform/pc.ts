@@ -104,6 +104,8 @@ export class PcMachine implements Platform {
   private wakeIdle: (() => void) | undefined;
   /** Per vCPU: an interrupt, NMI, INIT or SIPI was raised for it since its last slice began: it must run again, not sleep. */
   private readonly wakePending: boolean[];
+  /** Each vCPU's INTR line as the interrupt controllers last set it. */
+  private readonly intrLine: boolean[];
   /** Per vCPU: its last slice ended in HLT (or waiting for SIPI) and nothing has woken it since. */
   private readonly halted: boolean[];
   /** Signals for vCPUs other than the one in the CPU, applied before each runs (the CPU holds one vCPU at a time). */
@@ -148,6 +150,7 @@ export class PcMachine implements Platform {
     this.vcpus = machine.vcpus;
     const n = this.vcpus.length;
     this.wakePending = new Array<boolean>(n).fill(false);
+    this.intrLine = new Array<boolean>(n).fill(false);
     this.halted = new Array<boolean>(n).fill(false);
     this.queued = Array.from({ length: n }, () => []);
     this.msrDevices = this.vcpus.map((vcpu) => [this.apicMsrs(vcpu), new KvmClock({
@@ -195,7 +198,7 @@ export class PcMachine implements Platform {
       clock,
       tscHz: TSC_HZ,
       cpus,
-      setCpuIntr: (asserted, cpu) => pc?.signal(cpu, (v) => v.setInterruptLine(asserted), asserted),
+      setCpuIntr: (asserted, cpu) => pc?.setIntr(cpu, asserted),
       sendNmi: (cpu) => pc?.signal(cpu, (v) => v.sendNmi(), true),
       sendInit: (cpu) => pc?.signal(cpu, (v) => v.sendInit(), true, true),
       sendSipi: (cpu, vector) => pc?.signal(cpu, (v) => v.sendSipi(vector), true),
@@ -280,6 +283,12 @@ export class PcMachine implements Platform {
     } finally {
       this.syncing = false;
     }
+  }
+
+  /** The interrupt controllers set vCPU `cpu`'s INTR line. */
+  private setIntr(cpu: number, asserted: boolean): void {
+    if (cpu < this.intrLine.length) this.intrLine[cpu] = asserted;
+    this.signal(cpu, (v) => v.setInterruptLine(asserted), asserted);
   }
 
   /** Something vCPU `cpu` must see arrived: do not let it sleep through it. */
@@ -377,8 +386,10 @@ export class PcMachine implements Platform {
         if (this.stopReason) return this.stopReason;
         if (exit === Exit.TRIPLE_FAULT) return { kind: 'triple-fault', rip: vcpu.getReg(Reg.RIP) };
         if (exit === Exit.HALTED) {
-          // Asleep until something for it arrives (one that came during the slice wakes it at once).
-          if (!this.wakePending[cpu]) this.halted[cpu] = true;
+          // Asleep until something for it arrives. One that came during the slice wakes it at once, and so does
+          // an interrupt the line already holds (STI; HLT with the line up): no new edge would ever wake it.
+          const interruptible = this.intrLine[cpu] && (vcpu.getReg(Reg.RFLAGS) & RFLAGS_IF) !== 0n;
+          if (!this.wakePending[cpu] && !interruptible) this.halted[cpu] = true;
         } else {
           deadHaltSince = undefined;
         }
